@@ -1,0 +1,13 @@
+import { HttpStatus } from '@nestjs/common';
+import { SseResumeError } from './sse-resume.error';
+
+/** The task store (e.g. Redis) cannot be reached. HTTP 503. */
+export class StoreUnavailableError extends SseResumeError {
+  readonly code = 'STORE_UNAVAILABLE' as const;
+
+  constructor(detail: string, cause?: unknown) {
+    super(`task store unavailable: ${detail}`, HttpStatus.SERVICE_UNAVAILABLE, 'STORE_UNAVAILABLE', {
+      cause,
+    });
+  }
+}

@@ -1,0 +1,47 @@
+export { SseResumeModule } from './sse-resume.module';
+export {
+  SSE_RESUME_MODULE_OPTIONS,
+  SSE_RESUME_OPTIONS,
+  SSE_RESUME_OPTIONS_TYPE,
+  SSE_RESUME_ASYNC_OPTIONS_TYPE,
+} from './sse-resume.module-definition';
+export * from './sse-resume.constants';
+export {
+  SseTaskService,
+  TaskAbortedError,
+  type ExecuteRequest,
+  type ExecuteResult,
+} from './sse-task.service';
+export { TaskEvictionService, MISSING_SCHEDULE_MODULE } from './task-eviction.service';
+export {
+  SseResume,
+  LastEventId,
+  ResumeKey,
+  readResumeKey,
+  type SseResumeRouteOptions,
+  type ResumeRequest,
+} from './sse-resume.decorators';
+export { SseResumeGuard } from './sse-resume.guard';
+export { SseResumeInterceptor } from './sse-resume.interceptor';
+export { parseResumePoint, HEARTBEAT_FRAME } from './sse-stream';
+export { TaskEvent } from './task-event';
+export { resolveOptions } from './sse-resume.options';
+export { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
+export { generateResumeKey, hashResumeKey, resumeKeyMatches } from './resume-key';
+export * from './errors';
+export * from './interfaces/task-status.interface';
+export type * from './interfaces/task-info.interface';
+export type * from './interfaces/task-context.interface';
+export type * from './interfaces/stream-options.interface';
+export type * from './interfaces/sse-resume-options.interface';
+export type * from './interfaces/frame-sink.interface';
+export { TaskStore } from './interfaces/task-store.interface';
+export type {
+  TaskRecord,
+  NewTaskRecord,
+  TaskLookup,
+  HistorySlice,
+  TaskTermination,
+  TaskStoreLimits,
+  TaskEventListener,
+} from './interfaces/task-store.interface';

@@ -1,0 +1,13 @@
+/**
+ * Where a subscription writes SSE frames when it bypasses Nest's per-event pipeline
+ * (see `SseResumeInterceptor`). Writes are whole frames, already serialized.
+ */
+export interface FrameSink {
+  /** Writes frames; returns `false` once the connection is gone or was dropped as too slow. */
+  write(chunk: string | Buffer): boolean;
+  /** Resolves once the connection can take more data, or is gone. */
+  whenWritable(): Promise<void>;
+  /** Resolves once everything written so far has been handed to the connection (or it is gone). */
+  flushed(): Promise<void>;
+  readonly closed: boolean;
+}

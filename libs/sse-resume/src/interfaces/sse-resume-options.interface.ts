@@ -1,0 +1,47 @@
+import type { TaskStore, TaskStoreLimits } from './task-store.interface';
+
+/** Builds a store from the limits the module resolved. */
+export type TaskStoreFactory = (limits: TaskStoreLimits) => TaskStore;
+
+/**
+ * Options of `SseResumeModule.forRoot()` / `forRootAsync()`. Every one has a default
+ * (see `sse-resume.constants.ts` and the README's options table).
+ */
+export interface SseResumeOptions {
+  /** Ms a finished task stays resumable (replay + `end`). Default 1 h. */
+  ttl?: number;
+  /** Events kept per task. Default 10 000. */
+  historyLimit?: number;
+  /** UTF-8 bytes of event data kept per task. Default 8 MiB. */
+  historyBytes?: number;
+  /** Largest single event, UTF-8 bytes of its JSON. Default 2 MiB (at most `historyBytes`). */
+  maxEventBytes?: number;
+  /** Longest silence on an idle stream before a comment frame is sent. Default 15 000. */
+  heartbeatMs?: number;
+  /** Reconnect delay advertised with `retry:`. Default 2 000. */
+  retryMs?: number;
+  /** How often the eviction job runs. Default 60 000, or `ttl` if smaller. */
+  evictionIntervalMs?: number;
+  /** Ms an expired task answers 410 (not 404). Default `ttl`. */
+  expiredRetentionMs?: number;
+  /** Timeout of tasks started without one. Default none. */
+  defaultTimeoutMs?: number;
+  /** Tasks held at once (running + finished within their TTL). Default 10 000. */
+  maxTasks?: number;
+  /** Open streams per task on one instance. Default 1 000. */
+  maxSubscribersPerTask?: number;
+  /**
+   * A subscriber whose unsent output from earlier writes passes this many bytes is
+   * disconnected (it resumes later from history). Default 1 MiB.
+   */
+  maxPendingBytes?: number;
+  /** The task store, or a factory given the resolved limits. Default: in memory. */
+  store?: TaskStore | TaskStoreFactory;
+}
+
+/** Options with every default filled in and checked. */
+export interface ResolvedSseResumeOptions
+  extends Required<Omit<SseResumeOptions, 'defaultTimeoutMs' | 'store'>> {
+  defaultTimeoutMs: number | undefined;
+  store: TaskStore | TaskStoreFactory | undefined;
+}

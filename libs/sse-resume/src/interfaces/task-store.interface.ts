@@ -1,0 +1,101 @@
+import type { TaskEvent } from '../task-event';
+import type { TaskStatus, TerminalStatus } from './task-status.interface';
+
+/** A task as a store keeps it. Times are epoch milliseconds. */
+export interface TaskRecord {
+  taskId: string;
+  /** SHA-256 of the resume key, hex. The key itself is never stored. */
+  keyHash: string;
+  status: TaskStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** End + ttl once finished, else `null`. */
+  expiresAt: number | null;
+  /** Newest event id; 0 before the first. */
+  lastEventId: number;
+  /** Oldest event id still in history; `lastEventId + 1` when history is empty. */
+  firstEventId: number;
+  /** Id of the `end` event once finished, else `null`. */
+  endEventId: number | null;
+  /** Public error message of a failed or cancelled task. */
+  error?: string;
+  /** Instance that runs the task (stores shared by several instances). */
+  ownerId?: string;
+}
+
+export interface NewTaskRecord {
+  taskId: string;
+  keyHash: string;
+  createdAt: number;
+  ownerId?: string;
+}
+
+/** A store's answer to "what is task X?". */
+export type TaskLookup =
+  | { state: 'found'; task: TaskRecord }
+  /** It existed and expired; kept for a while so clients get 410 instead of 404. */
+  | { state: 'expired'; taskId: string; keyHash: string }
+  | { state: 'missing' };
+
+/** Events after a given id, plus the bounds of the history at the time of reading. */
+export interface HistorySlice {
+  /** Ascending, contiguous, at most `limit`. */
+  events: TaskEvent[];
+  firstEventId: number;
+  lastEventId: number;
+}
+
+/** How a task ends: its status and the JSON text of the `end` event. */
+export interface TaskTermination {
+  status: TerminalStatus;
+  /** JSON text of the `end` event's data (`{status, result?, error?}`). */
+  data: string;
+  error?: string;
+}
+
+/** Limits a store applies. The module builds them from its options. */
+export interface TaskStoreLimits {
+  /** Ms a finished task stays readable. */
+  ttl: number;
+  /** Ms an expired task still answers "expired" (410) before it is forgotten (404). */
+  expiredRetentionMs: number;
+  historyLimit: number;
+  historyBytes: number;
+  maxTasks: number;
+}
+
+export type TaskEventListener = (event: TaskEvent) => void;
+
+/**
+ * Where tasks and their events live. Every method is async so that a networked store
+ * (Redis) fits the same contract as the in-memory one. Implementations must:
+ * - assign event ids 1, 2, 3 ... per task, atomically, in call order;
+ * - keep at most `historyLimit` events / `historyBytes` per task, dropping the oldest;
+ * - call watchers with every event appended after `watch()` resolved, in order;
+ * - refuse appends to a finished task with `TaskNotRunningError`.
+ */
+export interface TaskStore {
+  /** Adds a running task. Rejects with `TooManyTasksError` when `maxTasks` are held. */
+  create(task: NewTaskRecord): Promise<void>;
+  lookup(taskId: string): Promise<TaskLookup>;
+  /** The task id a resume key (by its hash) belongs to, if it is still held. */
+  findTaskIdByKeyHash(keyHash: string): Promise<string | undefined>;
+  /** Appends one event and returns it with its id. */
+  append(taskId: string, type: string, data: string): Promise<TaskEvent>;
+  /**
+   * Ends a running task: sets its status, appends the `end` event and starts its TTL.
+   * Resolves to `undefined` (changing nothing) if the task has already ended.
+   */
+  finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined>;
+  /** Up to `limit` events with ids greater than `afterId`. */
+  read(taskId: string, afterId: number, limit: number): Promise<HistorySlice>;
+  /** Calls `listener` with each new event of the task; resolves once live. Returns the way to stop. */
+  watch(taskId: string, listener: TaskEventListener): Promise<() => void>;
+  /** Drops tasks whose TTL has passed (keeping an expiry record) and forgets old expiry records. */
+  evictExpired(now: number): Promise<number>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}
+
+/** Injection token of the {@link TaskStore} (same name, as `ThrottlerStorage` does it). */
+export const TaskStore = Symbol('TaskStore');

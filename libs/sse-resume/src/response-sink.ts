@@ -1,0 +1,109 @@
+import type { Logger } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import type { FrameSink } from './interfaces/frame-sink.interface';
+
+/** How many turns to wait for Nest to send the response head before giving up. */
+const MAX_HEAD_WAITS = 100;
+
+/**
+ * Writes a subscription's frames straight to the HTTP response, after Nest has sent the
+ * SSE head. A client whose unsent output from earlier writes passes `maxPendingBytes` is
+ * disconnected: holding more for it would let one slow reader grow the server's memory.
+ */
+export class ResponseSink implements FrameSink {
+  /** Frames written before Nest sent the head; `undefined` once it has. */
+  private beforeHead: (string | Buffer)[] | undefined;
+  private headWaiters: (() => void)[] = [];
+  private dropped = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxPendingBytes: number,
+    private readonly logger: Logger,
+    private readonly label: string,
+  ) {
+    if (!res.headersSent) {
+      this.beforeHead = [];
+      this.waitForHead(0);
+    }
+  }
+
+  get closed(): boolean {
+    return this.dropped || this.res.destroyed || this.res.writableEnded;
+  }
+
+  write(chunk: string | Buffer): boolean {
+    if (this.closed) return false;
+    if (this.beforeHead) {
+      this.beforeHead.push(chunk);
+      return true;
+    }
+    const pending = this.res.writableLength;
+    if (pending > this.maxPendingBytes) {
+      this.logger.warn(
+        `${this.label} is not reading: ${pending} bytes wait for it (maxPendingBytes ${this.maxPendingBytes}); ` +
+          'disconnecting it, it can resume from history',
+      );
+      this.drop();
+      return false;
+    }
+    this.res.write(chunk);
+    return true;
+  }
+
+  flushed(): Promise<void> {
+    if (!this.beforeHead) return Promise.resolve();
+    return new Promise((resolve) => this.headWaiters.push(resolve));
+  }
+
+  whenWritable(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.beforeHead) return new Promise((resolve) => this.headWaiters.push(resolve));
+    if (!this.res.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
+  /**
+   * Nest commits the SSE head from a `setTimeout(0)` armed when it subscribed, before this
+   * sink existed; a timer armed now runs after it.
+   */
+  private waitForHead(attempt: number): void {
+    setTimeout(() => {
+      if (this.closed) return this.releaseHeadWaiters();
+      if (!this.res.headersSent) {
+        if (attempt < MAX_HEAD_WAITS) return this.waitForHead(attempt + 1);
+        this.logger.error(`${this.label}: the SSE head was never sent; closing the connection`);
+        this.drop();
+        return this.releaseHeadWaiters();
+      }
+      const queued = this.beforeHead!;
+      this.beforeHead = undefined;
+      if (queued.length > 0) {
+        this.res.cork();
+        for (const chunk of queued) this.res.write(chunk);
+        process.nextTick(() => this.res.uncork());
+      }
+      this.releaseHeadWaiters();
+    }, 0);
+  }
+
+  private releaseHeadWaiters(): void {
+    const waiters = this.headWaiters;
+    this.headWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private drop(): void {
+    this.dropped = true;
+    this.beforeHead = undefined;
+    this.res.destroy();
+  }
+}

@@ -1,0 +1,30 @@
+/** Every default of {@link SseResumeOptions}, in one place. */
+export const DEFAULT_TTL_MS = 60 * 60 * 1000;
+export const DEFAULT_HISTORY_LIMIT = 10_000;
+export const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_EVENT_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+export const DEFAULT_RETRY_MS = 2_000;
+export const DEFAULT_EVICTION_INTERVAL_MS = 60_000;
+export const DEFAULT_MAX_TASKS = 10_000;
+export const DEFAULT_MAX_SUBSCRIBERS_PER_TASK = 1_000;
+export const DEFAULT_MAX_PENDING_BYTES = 1024 * 1024;
+/** Events read from history per step of a replay; the loop yields between steps. */
+export const DEFAULT_REPLAY_CHUNK = 512;
+
+/** Event name of progress events when `emit()` is given none. */
+export const PROGRESS_EVENT = 'progress';
+/** Event name of the terminal event, the last one of every task. */
+export const END_EVENT = 'end';
+/** Event name of the in-band notice that history no longer reaches back far enough. */
+export const GAP_EVENT = 'gap';
+/** Event names `emit()` refuses, as the library writes them itself. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([END_EVENT, GAP_EVENT, 'error', 'message']);
+
+/** Name of the eviction job in `SchedulerRegistry`. */
+export const EVICTION_JOB_NAME = 'sse-resume:evict';
+/** Query parameter and header the guard reads the resume key from, unless told otherwise. */
+export const DEFAULT_KEY_QUERY = 'key';
+export const RESUME_KEY_HEADER = 'x-resume-key';
+/** Route parameters the guard reads the task id from, unless told otherwise (first match wins). */
+export const DEFAULT_TASK_ID_PARAMS: readonly string[] = ['taskId', 'id'];

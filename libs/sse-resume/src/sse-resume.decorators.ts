@@ -1,0 +1,66 @@
+import {
+  applyDecorators,
+  createParamDecorator,
+  type ExecutionContext,
+  SetMetadata,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import { DEFAULT_KEY_QUERY, RESUME_KEY_HEADER } from './sse-resume.constants';
+import { SseResumeGuard } from './sse-resume.guard';
+import { SseResumeInterceptor } from './sse-resume.interceptor';
+import { parseResumePoint } from './sse-stream';
+
+/** Per-route settings of `@SseResume()`. */
+export interface SseResumeRouteOptions {
+  /** Route parameter holding the task id. Default: `taskId`, else `id`. */
+  taskIdParam?: string;
+  /** Query parameter holding the resume key (the `x-resume-key` header also works). Default `key`. */
+  keyQuery?: string;
+}
+
+export const SSE_RESUME_ROUTE_OPTIONS = Symbol('SSE_RESUME_ROUTE_OPTIONS');
+
+/** The parts of a request the decorators read, on Express and Fastify alike. */
+export interface ResumeRequest {
+  params?: Record<string, string | undefined>;
+  query?: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * Put it beside `@Sse()` on a handler that returns `SseTaskService.stream()`:
+ * - checks task, key and resume point before the response starts (a guard), so errors
+ *   keep their status (404, 403, 410, 400) and a finished stream answers 204, whatever
+ *   the store's latency;
+ * - writes the stream itself (an interceptor): every turn's events encoded once for all
+ *   subscribers, replay in bounded chunks, slow clients disconnected past `maxPendingBytes`.
+ */
+export function SseResume(options: SseResumeRouteOptions = {}): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    SetMetadata(SSE_RESUME_ROUTE_OPTIONS, options),
+    UseGuards(SseResumeGuard),
+    UseInterceptors(SseResumeInterceptor),
+  );
+}
+
+/**
+ * The resume point of an SSE request: `Last-Event-ID` header, else `?lastEventId=`, as a
+ * number, or `undefined`. A malformed value is an `InvalidResumePointError` (400).
+ */
+export const LastEventId = createParamDecorator((_data: unknown, context: ExecutionContext) => {
+  const request = context.switchToHttp().getRequest<ResumeRequest>();
+  return parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
+});
+
+/** The resume key of a request: `?key=` (or the given query name), else the `x-resume-key` header. */
+export const ResumeKey = createParamDecorator((queryName: string | undefined, context: ExecutionContext) =>
+  readResumeKey(context.switchToHttp().getRequest<ResumeRequest>(), queryName ?? DEFAULT_KEY_QUERY),
+);
+
+export function readResumeKey(request: ResumeRequest, queryName: string): string | undefined {
+  const fromQuery = request.query?.[queryName];
+  if (typeof fromQuery === 'string') return fromQuery;
+  const fromHeader = request.headers[RESUME_KEY_HEADER];
+  return typeof fromHeader === 'string' ? fromHeader : undefined;
+}

@@ -1,0 +1,63 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  Logger,
+  type NestInterceptor,
+} from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import { Observable } from 'rxjs';
+import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
+import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
+import { ResponseSink } from './response-sink';
+import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
+
+function isOpenMessage(value: unknown): value is OpenMessage {
+  return typeof value === 'object' && value !== null && SUBSCRIPTION_HANDLE in value;
+}
+
+function rawResponse(response: unknown): ServerResponse | undefined {
+  const raw = (response as { raw?: unknown } | undefined)?.raw ?? response;
+  const candidate = raw as Partial<ServerResponse> | undefined;
+  return typeof candidate?.write === 'function' && typeof candidate.writableLength === 'number'
+    ? (raw as ServerResponse)
+    : undefined;
+}
+
+/**
+ * Lets a library stream write its frames itself instead of through Nest's one-write-per-
+ * event pipeline. The handler still returns an Observable; Nest still sends the head,
+ * watches the connection and ends the response when the Observable completes. Other
+ * values pass through untouched.
+ */
+@Injectable()
+export class SseResumeInterceptor implements NestInterceptor {
+  private readonly logger = new Logger('SseResume');
+
+  constructor(@Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http') return next.handle();
+    const res = rawResponse(context.switchToHttp().getResponse());
+    if (!res) return next.handle();
+    return new Observable<unknown>((subscriber) => {
+      let attached = false;
+      const inner = next.handle().subscribe({
+        next: (value) => {
+          if (!attached && isOpenMessage(value)) {
+            attached = true;
+            const subscription = value[SUBSCRIPTION_HANDLE];
+            const label = `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
+            subscription.attachSink(new ResponseSink(res, this.options.maxPendingBytes, this.logger, label));
+            return;
+          }
+          subscriber.next(value);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => inner.unsubscribe();
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import {
+  SSE_RESUME_MODULE_OPTIONS,
+  SSE_RESUME_OPTIONS,
+  SSE_RESUME_OPTIONS_TYPE,
+  SseResumeConfigurableModule,
+} from './sse-resume.module-definition';
+import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
+import { TaskStore } from './interfaces/task-store.interface';
+import { resolveOptions, storeLimits } from './sse-resume.options';
+import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
+import { SseResumeGuard } from './sse-resume.guard';
+import { SseResumeInterceptor } from './sse-resume.interceptor';
+import { SseTaskService } from './sse-task.service';
+import { TaskEvictionService } from './task-eviction.service';
+
+function createStore(options: ResolvedSseResumeOptions): TaskStore {
+  const { store } = options;
+  if (typeof store === 'function') return store(storeLimits(options));
+  return store ?? new InMemoryTaskStore(storeLimits(options));
+}
+
+/**
+ * Resumable Server-Sent Events for detached tasks.
+ *
+ * ```ts
+ * imports: [ScheduleModule.forRoot(), SseResumeModule.forRoot(60 * 60 * 1000)]
+ * ```
+ * `forRoot(ttlMs)`, `forRoot(options)` or `forRootAsync({ imports, inject, useFactory })`;
+ * `isGlobal: true` makes it available everywhere. The app imports `ScheduleModule.forRoot()`
+ * once; this module registers its eviction job there.
+ */
+@Module({
+  providers: [
+    {
+      provide: SSE_RESUME_OPTIONS,
+      useFactory: (options: SseResumeOptions) => resolveOptions(options),
+      inject: [SSE_RESUME_MODULE_OPTIONS],
+    },
+    { provide: TaskStore, useFactory: createStore, inject: [SSE_RESUME_OPTIONS] },
+    SseTaskService,
+    TaskEvictionService,
+    SseResumeGuard,
+    SseResumeInterceptor,
+  ],
+  exports: [
+    SseTaskService,
+    TaskStore,
+    SSE_RESUME_OPTIONS,
+    SseResumeGuard,
+    SseResumeInterceptor,
+    TaskEvictionService,
+  ],
+})
+export class SseResumeModule extends SseResumeConfigurableModule {
+  /** `forRoot(ttlMs)` or `forRoot(options)`. */
+  static override forRoot(ttlOrOptions: number | typeof SSE_RESUME_OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(typeof ttlOrOptions === 'number' ? { ttl: ttlOrOptions } : ttlOrOptions);
+  }
+}

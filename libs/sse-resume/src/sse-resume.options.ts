@@ -1,0 +1,80 @@
+import {
+  DEFAULT_EVICTION_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HISTORY_BYTES,
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_MAX_EVENT_BYTES,
+  DEFAULT_MAX_PENDING_BYTES,
+  DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
+  DEFAULT_MAX_TASKS,
+  DEFAULT_RETRY_MS,
+  DEFAULT_TTL_MS,
+} from './sse-resume.constants';
+import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
+import type { TaskStoreLimits } from './interfaces/task-store.interface';
+
+/** Longest delay `setTimeout` honours. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Fills in defaults and rejects impossible values with a message naming the option. */
+export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResumeOptions {
+  const ttl = positive('ttl', options.ttl, DEFAULT_TTL_MS, MAX_TIMER_MS);
+  const historyBytes = positive('historyBytes', options.historyBytes, DEFAULT_HISTORY_BYTES);
+  const resolved: ResolvedSseResumeOptions = {
+    ttl,
+    historyLimit: positive('historyLimit', options.historyLimit, DEFAULT_HISTORY_LIMIT),
+    historyBytes,
+    maxEventBytes: positive(
+      'maxEventBytes',
+      options.maxEventBytes,
+      Math.min(DEFAULT_MAX_EVENT_BYTES, historyBytes),
+    ),
+    heartbeatMs: positive('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS, MAX_TIMER_MS),
+    retryMs: positive('retryMs', options.retryMs, DEFAULT_RETRY_MS, MAX_TIMER_MS),
+    evictionIntervalMs: positive(
+      'evictionIntervalMs',
+      options.evictionIntervalMs,
+      Math.min(DEFAULT_EVICTION_INTERVAL_MS, ttl),
+      MAX_TIMER_MS,
+    ),
+    expiredRetentionMs: positive('expiredRetentionMs', options.expiredRetentionMs, ttl, MAX_TIMER_MS),
+    defaultTimeoutMs:
+      options.defaultTimeoutMs === undefined
+        ? undefined
+        : positive('defaultTimeoutMs', options.defaultTimeoutMs, 0, MAX_TIMER_MS),
+    maxTasks: positive('maxTasks', options.maxTasks, DEFAULT_MAX_TASKS),
+    maxSubscribersPerTask: positive(
+      'maxSubscribersPerTask',
+      options.maxSubscribersPerTask,
+      DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
+    ),
+    maxPendingBytes: positive('maxPendingBytes', options.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES),
+    store: options.store,
+  };
+  if (resolved.maxEventBytes > resolved.historyBytes) {
+    throw new Error(
+      `SseResumeModule: maxEventBytes (${resolved.maxEventBytes}) cannot exceed historyBytes (${resolved.historyBytes})`,
+    );
+  }
+  return resolved;
+}
+
+export function storeLimits(options: ResolvedSseResumeOptions): TaskStoreLimits {
+  return {
+    ttl: options.ttl,
+    expiredRetentionMs: options.expiredRetentionMs,
+    historyLimit: options.historyLimit,
+    historyBytes: options.historyBytes,
+    maxTasks: options.maxTasks,
+  };
+}
+
+function positive(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(
+      `SseResumeModule: option ${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value) ?? typeof value}`,
+    );
+  }
+  return value;
+}

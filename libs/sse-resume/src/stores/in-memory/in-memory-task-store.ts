@@ -1,0 +1,229 @@
+import { Logger } from '@nestjs/common';
+import { END_EVENT } from '../../sse-resume.constants';
+import { TaskEvent } from '../../task-event';
+import { TaskExpiredError, TaskNotFoundError, TaskNotRunningError, TooManyTasksError } from '../../errors';
+import type {
+  HistorySlice,
+  NewTaskRecord,
+  TaskEventListener,
+  TaskLookup,
+  TaskRecord,
+  TaskStore,
+  TaskStoreLimits,
+  TaskTermination,
+} from '../../interfaces/task-store.interface';
+
+interface MemoryTask {
+  record: TaskRecord;
+  /** History; `events[head]` has id `record.firstEventId`. */
+  events: (TaskEvent | undefined)[];
+  head: number;
+  bytes: number;
+  watchers: Set<TaskEventListener>;
+}
+
+interface Tombstone {
+  keyHash: string;
+  forgetAt: number;
+}
+
+/** Compact the history array once this many slots at its front are dead. */
+const COMPACT_AFTER = 1024;
+
+/**
+ * The default store: everything in this process. Fast and exact, but tasks die with the
+ * process and are not shared between instances (use the Redis store for that).
+ */
+export class InMemoryTaskStore implements TaskStore {
+  private readonly logger = new Logger('SseResume');
+  private readonly tasks = new Map<string, MemoryTask>();
+  private readonly taskIdByKeyHash = new Map<string, string>();
+  private readonly tombstones = new Map<string, Tombstone>();
+
+  constructor(private readonly limits: TaskStoreLimits) {}
+
+  async create(init: NewTaskRecord): Promise<void> {
+    if (this.tasks.size >= this.limits.maxTasks) {
+      await this.evictExpired(Date.now());
+      if (this.tasks.size >= this.limits.maxTasks) {
+        throw new TooManyTasksError(this.limits.maxTasks, this.secondsUntilRoom());
+      }
+    }
+    if (this.tasks.has(init.taskId)) throw new Error(`task ${init.taskId} exists already`);
+    const record: TaskRecord = {
+      taskId: init.taskId,
+      keyHash: init.keyHash,
+      status: 'running',
+      createdAt: init.createdAt,
+      updatedAt: init.createdAt,
+      expiresAt: null,
+      lastEventId: 0,
+      firstEventId: 1,
+      endEventId: null,
+      ownerId: init.ownerId,
+    };
+    this.tasks.set(init.taskId, { record, events: [], head: 0, bytes: 0, watchers: new Set() });
+    this.taskIdByKeyHash.set(init.keyHash, init.taskId);
+  }
+
+  async lookup(taskId: string): Promise<TaskLookup> {
+    const task = this.live(taskId);
+    if (task) return { state: 'found', task: { ...task.record } };
+    const tombstone = this.tombstones.get(taskId);
+    if (tombstone && tombstone.forgetAt > Date.now()) {
+      return { state: 'expired', taskId, keyHash: tombstone.keyHash };
+    }
+    return { state: 'missing' };
+  }
+
+  async findTaskIdByKeyHash(keyHash: string): Promise<string | undefined> {
+    const taskId = this.taskIdByKeyHash.get(keyHash);
+    return taskId !== undefined && this.live(taskId) ? taskId : undefined;
+  }
+
+  async append(taskId: string, type: string, data: string): Promise<TaskEvent> {
+    const task = this.require(taskId);
+    if (task.record.status !== 'running') throw new TaskNotRunningError(taskId, task.record.status);
+    return this.push(task, type, data, Date.now());
+  }
+
+  async finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined> {
+    const task = this.require(taskId);
+    const record = task.record;
+    if (record.status !== 'running') return undefined;
+    const now = Date.now();
+    record.status = termination.status;
+    record.error = termination.error;
+    record.expiresAt = now + this.limits.ttl;
+    const end = this.push(task, END_EVENT, termination.data, now);
+    record.endEventId = end.seq;
+    return end;
+  }
+
+  async read(taskId: string, afterId: number, limit: number): Promise<HistorySlice> {
+    const task = this.require(taskId);
+    const { firstEventId, lastEventId } = task.record;
+    const from = Math.max(afterId + 1, firstEventId);
+    const start = task.head + (from - firstEventId);
+    const end = Math.min(start + Math.max(0, limit), task.head + (lastEventId - firstEventId + 1));
+    const events = start < end ? (task.events.slice(start, end) as TaskEvent[]) : [];
+    return { events, firstEventId, lastEventId };
+  }
+
+  async watch(taskId: string, listener: TaskEventListener): Promise<() => void> {
+    const task = this.require(taskId);
+    task.watchers.add(listener);
+    return () => {
+      task.watchers.delete(listener);
+    };
+  }
+
+  async evictExpired(now: number): Promise<number> {
+    let evicted = 0;
+    for (const [taskId, task] of this.tasks) {
+      if (task.record.expiresAt !== null && task.record.expiresAt <= now) {
+        this.expire(taskId, task, now);
+        evicted++;
+      }
+    }
+    for (const [taskId, tombstone] of this.tombstones) {
+      if (tombstone.forgetAt <= now) this.tombstones.delete(taskId);
+    }
+    return evicted;
+  }
+
+  async close(): Promise<void> {
+    for (const task of this.tasks.values()) task.watchers.clear();
+    this.tasks.clear();
+    this.taskIdByKeyHash.clear();
+    this.tombstones.clear();
+  }
+
+  /** Tasks held (running or finished within their TTL) and expiry records. For tests and metrics. */
+  stats(): { tasks: number; tombstones: number; events: number; bytes: number } {
+    let events = 0;
+    let bytes = 0;
+    for (const task of this.tasks.values()) {
+      events += task.events.length - task.head;
+      bytes += task.bytes;
+    }
+    return { tasks: this.tasks.size, tombstones: this.tombstones.size, events, bytes };
+  }
+
+  /** The task if it is held and its TTL has not passed (a passed one is expired on the spot). */
+  private live(taskId: string): MemoryTask | undefined {
+    const task = this.tasks.get(taskId);
+    if (!task) return undefined;
+    const now = Date.now();
+    if (task.record.expiresAt !== null && task.record.expiresAt <= now) {
+      this.expire(taskId, task, now);
+      return undefined;
+    }
+    return task;
+  }
+
+  private require(taskId: string): MemoryTask {
+    const task = this.live(taskId);
+    if (task) return task;
+    if (this.tombstones.has(taskId)) throw new TaskExpiredError(taskId);
+    throw new TaskNotFoundError(taskId);
+  }
+
+  private expire(taskId: string, task: MemoryTask, now: number): void {
+    this.tasks.delete(taskId);
+    this.taskIdByKeyHash.delete(task.record.keyHash);
+    task.watchers.clear();
+    task.events = [];
+    this.tombstones.set(taskId, {
+      keyHash: task.record.keyHash,
+      forgetAt: now + this.limits.expiredRetentionMs,
+    });
+  }
+
+  private push(task: MemoryTask, type: string, data: string, now: number): TaskEvent {
+    const record = task.record;
+    const event = new TaskEvent(record.lastEventId + 1, type, data);
+    task.events.push(event);
+    task.bytes += event.size;
+    record.lastEventId = event.seq;
+    record.updatedAt = now;
+    this.trim(task);
+    for (const watcher of task.watchers) {
+      try {
+        watcher(event);
+      } catch (err) {
+        this.logger.error(`a watcher of task ${record.taskId} threw`, err instanceof Error ? err.stack : err);
+      }
+    }
+    return event;
+  }
+
+  /** Drops the oldest events past the count or byte limit; the newest event always stays. */
+  private trim(task: MemoryTask): void {
+    const record = task.record;
+    while (
+      record.lastEventId - record.firstEventId + 1 > 1 &&
+      (record.lastEventId - record.firstEventId + 1 > this.limits.historyLimit ||
+        task.bytes > this.limits.historyBytes)
+    ) {
+      const dropped = task.events[task.head]!;
+      task.events[task.head] = undefined;
+      task.head++;
+      task.bytes -= dropped.size;
+      record.firstEventId++;
+    }
+    if (task.head >= COMPACT_AFTER && task.head * 2 >= task.events.length) {
+      task.events = task.events.slice(task.head);
+      task.head = 0;
+    }
+  }
+
+  private secondsUntilRoom(): number {
+    let soonest = Infinity;
+    for (const task of this.tasks.values()) {
+      if (task.record.expiresAt !== null) soonest = Math.min(soonest, task.record.expiresAt);
+    }
+    const ms = soonest === Infinity ? 5_000 : soonest - Date.now();
+    return Math.max(1, Math.ceil(ms / 1000));
+  }
+}

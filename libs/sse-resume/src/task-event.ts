@@ -1,0 +1,34 @@
+import type { MessageEvent } from '@nestjs/common';
+
+/**
+ * One stored event of a task. It is its own Nest `MessageEvent` (explicit `id`, `type`,
+ * and `data` already serialized to JSON), so every subscriber shares the same object and
+ * nothing is serialized per subscriber. `frame` is the complete SSE frame, byte for byte
+ * what Nest would write for it, built once on first use.
+ */
+export class TaskEvent implements MessageEvent {
+  /** The sequence number as the string Nest writes in `id:`. */
+  readonly id: string;
+  private cachedFrame: string | undefined;
+  private cachedSize: number | undefined;
+
+  constructor(
+    /** Per-task sequence number: 1, 2, 3 ... with no gaps. */
+    readonly seq: number,
+    /** SSE event name. */
+    readonly type: string,
+    /** JSON text of the payload (one line: JSON.stringify never emits raw newlines). */
+    readonly data: string,
+  ) {
+    this.id = String(seq);
+  }
+
+  get frame(): string {
+    return (this.cachedFrame ??= `event: ${this.type}\nid: ${this.id}\ndata: ${this.data}\n\n`);
+  }
+
+  /** What the event counts for against `historyBytes`: UTF-8 bytes of its name and data. */
+  get size(): number {
+    return (this.cachedSize ??= Buffer.byteLength(this.data) + this.type.length);
+  }
+}

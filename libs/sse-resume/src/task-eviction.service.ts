@@ -1,0 +1,72 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleInit,
+  Optional,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { EVICTION_JOB_NAME } from './sse-resume.constants';
+import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
+import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
+import { SseTaskService } from './sse-task.service';
+
+export const MISSING_SCHEDULE_MODULE =
+  'SseResumeModule needs @nestjs/schedule: add ScheduleModule.forRoot() to the imports of your root ' +
+  'module (once). The library registers its TTL eviction job there and never imports it itself.';
+
+/**
+ * The TTL eviction job, registered with `@nestjs/schedule`'s `SchedulerRegistry` as an
+ * interval (`sse-resume:evict`) and removed on shutdown.
+ */
+@Injectable()
+export class TaskEvictionService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('SseResume');
+  private jobName: string | undefined;
+  private running = false;
+
+  constructor(
+    private readonly tasks: SseTaskService,
+    @Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions,
+    @Optional() private readonly registry?: SchedulerRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.registry) throw new Error(MISSING_SCHEDULE_MODULE);
+  }
+
+  onApplicationBootstrap(): void {
+    const registry = this.registry!;
+    let name = EVICTION_JOB_NAME;
+    for (let n = 2; registry.doesExist('interval', name); n++) name = `${EVICTION_JOB_NAME}:${n}`;
+    registry.addInterval(
+      name,
+      setInterval(() => void this.evict(), this.options.evictionIntervalMs),
+    );
+    this.jobName = name;
+  }
+
+  /** One run of the job; overlapping runs are skipped. Resolves to the number of tasks evicted. */
+  async evict(): Promise<number> {
+    if (this.running) return 0;
+    this.running = true;
+    try {
+      const evicted = await this.tasks.evictExpired();
+      if (evicted > 0) this.logger.debug?.(`evicted ${evicted} expired task(s)`);
+      return evicted;
+    } catch (err) {
+      this.logger.error('task eviction failed', err instanceof Error ? err.stack : String(err));
+      return 0;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  beforeApplicationShutdown(): void {
+    const name = this.jobName;
+    this.jobName = undefined;
+    if (name && this.registry?.doesExist('interval', name)) this.registry.deleteInterval(name);
+  }
+}

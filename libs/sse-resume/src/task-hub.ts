@@ -1,0 +1,168 @@
+import type { Logger } from '@nestjs/common';
+import { TooManySubscribersError } from './errors/too-many-subscribers.error';
+import type { TaskStore } from './interfaces/task-store.interface';
+import { EventBatch } from './sse-stream';
+import type { TaskEvent } from './task-event';
+import type { TaskSubscription } from './task-subscription';
+
+interface TaskGroup {
+  readonly taskId: string;
+  readonly subscribers: Set<TaskSubscription>;
+  /** Resolves once the store delivers live events of the task. */
+  ready: Promise<void>;
+  unwatch: (() => void) | undefined;
+  pending: TaskEvent[];
+  flushScheduled: boolean;
+  closed: boolean;
+}
+
+export interface TaskHubOptions {
+  heartbeatMs: number;
+  maxSubscribersPerTask: number;
+}
+
+/**
+ * This instance's fan-out: one store watch per task with local subscribers, events
+ * gathered per turn of the event loop into one {@link EventBatch} that every subscriber
+ * of the task shares, and one heartbeat ticker for all streams.
+ */
+export class TaskHub {
+  private readonly groups = new Map<string, TaskGroup>();
+  private ticker: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly options: TaskHubOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Adds a subscriber; resolves (with the way to leave) once live events flow to it. */
+  async join(subscription: TaskSubscription): Promise<() => void> {
+    const group = this.groups.get(subscription.taskId) ?? this.openGroup(subscription.taskId);
+    if (group.subscribers.size >= this.options.maxSubscribersPerTask) {
+      this.closeGroupIfIdle(group);
+      throw new TooManySubscribersError(subscription.taskId, this.options.maxSubscribersPerTask);
+    }
+    group.subscribers.add(subscription);
+    this.startTicker();
+    try {
+      await group.ready;
+    } catch (err) {
+      this.leave(group, subscription);
+      throw err;
+    }
+    return () => this.leave(group, subscription);
+  }
+
+  /** Open streams of a task on this instance. */
+  subscribersOf(taskId: string): TaskSubscription[] {
+    const group = this.groups.get(taskId);
+    return group ? [...group.subscribers] : [];
+  }
+
+  get subscriptionCount(): number {
+    let count = 0;
+    for (const group of this.groups.values()) count += group.subscribers.size;
+    return count;
+  }
+
+  /** Ends every stream without a terminal event, so clients reconnect (elsewhere). */
+  endAll(): void {
+    for (const group of [...this.groups.values()]) {
+      for (const subscription of [...group.subscribers]) subscription.end();
+    }
+  }
+
+  stop(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    for (const group of this.groups.values()) this.closeGroup(group);
+    this.groups.clear();
+  }
+
+  private openGroup(taskId: string): TaskGroup {
+    const group: TaskGroup = {
+      taskId,
+      subscribers: new Set(),
+      ready: Promise.resolve(),
+      unwatch: undefined,
+      pending: [],
+      flushScheduled: false,
+      closed: false,
+    };
+    group.ready = this.store
+      .watch(taskId, (event) => this.onEvent(group, event))
+      .then((unwatch) => {
+        if (group.closed) unwatch();
+        else group.unwatch = unwatch;
+      });
+    // The first joiner awaits `ready` and gets the error; this only keeps it from being unhandled.
+    group.ready.catch(() => undefined);
+    this.groups.set(taskId, group);
+    return group;
+  }
+
+  private onEvent(group: TaskGroup, event: TaskEvent): void {
+    group.pending.push(event);
+    if (!group.flushScheduled) {
+      group.flushScheduled = true;
+      setImmediate(() => this.flush(group));
+    }
+  }
+
+  private flush(group: TaskGroup): void {
+    group.flushScheduled = false;
+    const events = group.pending;
+    group.pending = [];
+    if (events.length === 0 || group.closed) return;
+    const batch = new EventBatch(events);
+    for (const subscription of group.subscribers) {
+      try {
+        subscription.deliver(batch);
+      } catch (err) {
+        this.logger.error(
+          `delivering to a subscriber of task ${group.taskId} failed`,
+          err instanceof Error ? err.stack : String(err),
+        );
+        subscription.end();
+      }
+    }
+  }
+
+  private leave(group: TaskGroup, subscription: TaskSubscription): void {
+    group.subscribers.delete(subscription);
+    this.closeGroupIfIdle(group);
+    if (this.groups.size === 0 && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  private closeGroupIfIdle(group: TaskGroup): void {
+    if (group.subscribers.size === 0 && this.groups.get(group.taskId) === group) {
+      this.groups.delete(group.taskId);
+      this.closeGroup(group);
+    }
+  }
+
+  private closeGroup(group: TaskGroup): void {
+    group.closed = true;
+    group.pending = [];
+    group.unwatch?.();
+    group.unwatch = undefined;
+  }
+
+  private startTicker(): void {
+    if (this.ticker) return;
+    // Twice per period: a stream idle since the previous tick gets a comment, so no idle
+    // stream goes longer than heartbeatMs without a byte.
+    this.ticker = setInterval(() => this.tick(), Math.max(1, Math.floor(this.options.heartbeatMs / 2)));
+    this.ticker.unref();
+  }
+
+  private tick(): void {
+    for (const group of this.groups.values()) {
+      for (const subscription of group.subscribers) subscription.heartbeat();
+    }
+  }
+}

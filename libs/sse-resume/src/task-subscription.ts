@@ -1,0 +1,250 @@
+import type { Logger, MessageEvent } from '@nestjs/common';
+import type { Subscriber } from 'rxjs';
+import { END_EVENT } from './sse-resume.constants';
+import type { FrameSink } from './interfaces/frame-sink.interface';
+import type { TaskRecord, TaskStore } from './interfaces/task-store.interface';
+import {
+  EventBatch,
+  framesOf,
+  gapFrame,
+  gapMessage,
+  HEARTBEAT_FRAME,
+  HEARTBEAT_MESSAGE,
+  openFrame,
+  openMessage,
+} from './sse-stream';
+import type { TaskEvent } from './task-event';
+
+/** Marks the first message of a library stream; the interceptor uses it to take over writing. */
+export const SUBSCRIPTION_HANDLE = Symbol('sse-resume.subscription');
+
+/** The first message of a stream, carrying the subscription for `SseResumeInterceptor`. */
+export interface OpenMessage extends MessageEvent {
+  [SUBSCRIPTION_HANDLE]: TaskSubscription;
+}
+
+/** What a subscription needs from the service. */
+export interface SubscriptionContext {
+  readonly store: TaskStore;
+  readonly logger: Logger;
+  readonly retryMs: number;
+  readonly replayChunk: number;
+  /** Largest replay write, in characters, before waiting for the socket to drain. */
+  readonly replayWriteChars: number;
+  /** Checks the key and resume point (typed errors) and returns the task and where to resume. */
+  authorize(): Promise<{ task: TaskRecord; resumePoint: number }>;
+  /** Registers the subscription for live events of its task; resolves once they flow. */
+  join(subscription: TaskSubscription): Promise<() => void>;
+}
+
+type State = 'opening' | 'replaying' | 'live' | 'closed';
+
+/**
+ * One subscriber of one task: checks access, subscribes to live events, replays history
+ * from the resume point, then goes live, dropping duplicates by id. Emits Nest
+ * `MessageEvent`s, or, once `SseResumeInterceptor` attached a {@link FrameSink}, writes
+ * the frames itself (shared per-turn buffers, backpressure-aware replay).
+ */
+export class TaskSubscription {
+  private state: State = 'opening';
+  /** Id of the last event (or gap end) this subscriber was given. */
+  private lastSent = 0;
+  private pendingLive: EventBatch[] = [];
+  private sink: FrameSink | undefined;
+  private leave: (() => void) | undefined;
+  private wroteSinceTick = false;
+
+  constructor(
+    readonly taskId: string,
+    readonly subscriberId: string,
+    private readonly context: SubscriptionContext,
+    private readonly rx: Subscriber<MessageEvent>,
+  ) {}
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Runs the subscription; never rejects (errors before the first message go to `rx.error`). */
+  async start(): Promise<void> {
+    let resumePoint: number;
+    try {
+      ({ resumePoint } = await this.context.authorize());
+      if (this.closed) return;
+      this.lastSent = resumePoint;
+      this.state = 'replaying';
+      const leave = await this.context.join(this);
+      if (this.closed) {
+        leave();
+        return;
+      }
+      this.leave = leave;
+    } catch (err) {
+      if (!this.closed) {
+        this.state = 'closed';
+        this.rx.error(err);
+      }
+      return;
+    }
+
+    const open: OpenMessage = {
+      ...openMessage(resumePoint, this.context.retryMs),
+      [SUBSCRIPTION_HANDLE]: this,
+    };
+    this.rx.next(open); // the interceptor may call attachSink() right here
+    if (this.sink) this.write(openFrame(resumePoint, this.context.retryMs));
+
+    try {
+      await this.replay();
+    } catch (err) {
+      // After the first message no status can be sent: end the stream so the client resumes.
+      this.context.logger.error(
+        `stream of task ${this.taskId} failed during replay; ending it so the client resumes`,
+        err instanceof Error ? err.stack : String(err),
+      );
+      this.end();
+    }
+  }
+
+  /** Called by `SseResumeInterceptor` while it handles the open message. */
+  attachSink(sink: FrameSink): void {
+    if (this.state !== 'replaying' || this.sink) throw new Error('a sink can only be attached on open');
+    this.sink = sink;
+  }
+
+  /** A turn's worth of live events of the task (from the hub). */
+  deliver(batch: EventBatch): void {
+    if (this.state === 'replaying') {
+      this.pendingLive.push(batch);
+    } else if (this.state === 'live') {
+      this.deliverLive(batch);
+    }
+  }
+
+  /** Called by the hub's ticker twice per heartbeat period; writes one if nothing went out since. */
+  heartbeat(): void {
+    if (this.state !== 'live' && this.state !== 'replaying') return;
+    if (this.wroteSinceTick) {
+      this.wroteSinceTick = false;
+      return;
+    }
+    if (this.sink) this.write(HEARTBEAT_FRAME);
+    else this.rx.next(HEARTBEAT_MESSAGE);
+  }
+
+  /** Ends the stream without a terminal event (shutdown, store failure): the client resumes. */
+  end(): void {
+    this.finish();
+  }
+
+  /** Releases everything; called when the client goes away (unsubscribe) or after the end. */
+  close(): void {
+    if (this.closed) return;
+    this.state = 'closed';
+    this.pendingLive = [];
+    this.sink = undefined;
+    const leave = this.leave;
+    this.leave = undefined;
+    leave?.();
+  }
+
+  private async replay(): Promise<void> {
+    const { store, replayChunk } = this.context;
+    for (;;) {
+      const slice = await store.read(this.taskId, this.lastSent, replayChunk);
+      if (this.closed) return;
+      if (slice.firstEventId > this.lastSent + 1) this.sendGap(slice.firstEventId - 1);
+      const { events } = slice;
+      if (events.length > 0) {
+        await this.sendReplay(events);
+        if (this.closed) return;
+        if (events[events.length - 1]!.type === END_EVENT) return this.finish();
+      }
+      if (events.length < replayChunk) break;
+      await this.pause();
+      if (this.closed) return;
+    }
+    this.state = 'live';
+    const pending = this.pendingLive;
+    this.pendingLive = [];
+    for (const batch of pending) {
+      if (this.state !== 'live') return;
+      this.deliverLive(batch);
+    }
+  }
+
+  private deliverLive(batch: EventBatch): void {
+    if (batch.lastId <= this.lastSent) return;
+    if (batch.firstId > this.lastSent + 1) {
+      // Cannot happen while stores keep their contract; never hide it if it does.
+      this.context.logger.error(
+        `task ${this.taskId}: live events jump from ${this.lastSent} to ${batch.firstId}; sending a gap`,
+      );
+      this.sendGap(batch.firstId - 1);
+    }
+    const events = batch.events;
+    const from = this.lastSent + 1 - batch.firstId;
+    if (this.sink) {
+      this.write(from === 0 ? batch.buffer : framesOf(events, from));
+    } else {
+      for (let i = from; i < events.length && !this.closed; i++) this.rx.next(events[i]!);
+      this.wroteSinceTick = true;
+    }
+    this.lastSent = batch.lastId;
+    if (events[events.length - 1]!.type === END_EVENT) this.finish();
+  }
+
+  /** Replays events, in writes of bounded size that wait for the socket to drain. */
+  private async sendReplay(events: readonly TaskEvent[]): Promise<void> {
+    if (!this.sink) {
+      for (const event of events) {
+        if (this.closed) return;
+        this.rx.next(event);
+      }
+      this.wroteSinceTick = true;
+      this.lastSent = events[events.length - 1]!.seq;
+      return;
+    }
+    let text = '';
+    for (const event of events) {
+      text += event.frame;
+      this.lastSent = event.seq;
+      if (text.length >= this.context.replayWriteChars) {
+        this.write(text);
+        text = '';
+        await this.pause();
+        if (this.closed) return;
+      }
+    }
+    if (text) this.write(text);
+  }
+
+  private sendGap(to: number): void {
+    const from = this.lastSent + 1;
+    if (this.sink) this.write(gapFrame(from, to));
+    else this.rx.next(gapMessage(from, to));
+    this.wroteSinceTick = true;
+    this.lastSent = to;
+  }
+
+  private write(chunk: string | Buffer): void {
+    this.wroteSinceTick = true;
+    // A sink that refuses (connection gone or dropped as too slow) ends the subscription.
+    if (!this.sink!.write(chunk)) this.end();
+  }
+
+  /** Waits for the client (sink) or at least one turn of the event loop (Nest pipeline). */
+  private pause(): Promise<void> {
+    if (this.sink) return this.sink.whenWritable();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Completes the Observable (Nest then ends the response) once the sink has written everything. */
+  private finish(): void {
+    if (this.closed) return;
+    const sink = this.sink;
+    this.close();
+    if (sink) void sink.flushed().then(() => this.rx.complete());
+    else this.rx.complete();
+  }
+}

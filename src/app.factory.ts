@@ -1,0 +1,36 @@
+import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module';
+import type { AppConfig } from './config';
+
+/** Request bodies are tiny JSON objects; anything larger is refused with 413. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+export interface CreateAppOptions {
+  logger?: LoggerService | LogLevel[] | false;
+}
+
+/** Builds the example app on Express or Fastify (the e2e tests use this too). */
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<INestApplication> {
+  const module = AppModule.register(config);
+  let app: INestApplication;
+  if (config.adapter === 'fastify') {
+    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    app = await NestFactory.create(module, new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }), {
+      logger: options.logger,
+    });
+  } else {
+    const express = await NestFactory.create<NestExpressApplication>(module, {
+      bodyParser: false,
+      logger: options.logger,
+    });
+    express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+    app = express;
+  }
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,49 @@
+/** The example app's configuration, read from the environment and checked at boot. */
+export interface AppConfig {
+  port: number;
+  /** `express` (default) or `fastify`. */
+  adapter: 'express' | 'fastify';
+  taskTtlMs: number;
+  historyLimit: number;
+  heartbeatMs: number;
+  redisUrl: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+  const adapter = env.HTTP_ADAPTER ?? 'express';
+  if (adapter !== 'express' && adapter !== 'fastify') {
+    problems.push(`HTTP_ADAPTER must be express or fastify, got "${adapter}"`);
+  }
+  const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`);
+  }
+  const config: AppConfig = {
+    port: int('PORT', 3000, 0, 65535),
+    adapter: adapter === 'fastify' ? 'fastify' : 'express',
+    taskTtlMs: int('TASK_TTL_MS', 3_600_000, 1, 2_147_483_647),
+    historyLimit: int('TASK_HISTORY_LIMIT', 10_000, 1, 10_000_000),
+    heartbeatMs: int('HEARTBEAT_MS', 15_000, 1, 2_147_483_647),
+    redisUrl,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

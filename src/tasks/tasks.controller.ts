@@ -1,0 +1,55 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Sse, type MessageEvent } from '@nestjs/common';
+import { LastEventId, ResumeKey, SseResume, SseTaskService, type TaskInfo } from '@app/sse-resume';
+import type { Observable } from 'rxjs';
+import { CreateTaskPipe, type CreateTaskDto } from './create-task.pipe';
+import { runDemoTask } from './demo-task';
+
+export interface CreatedTask {
+  taskId: string;
+  resumeKey: string;
+  streamUrl: string;
+}
+
+@Controller('tasks')
+export class TasksController {
+  constructor(private readonly tasks: SseTaskService) {}
+
+  /** Starts a demo task; the client keeps `resumeKey` to stream, query and cancel it. */
+  @Post()
+  @HttpCode(201)
+  async create(@Body(CreateTaskPipe) body: CreateTaskDto): Promise<CreatedTask> {
+    const { taskId, resumeKey } = await this.tasks.start((context) => runDemoTask(context, body));
+    return { taskId, resumeKey, streamUrl: `/tasks/${taskId}/events?key=${resumeKey}` };
+  }
+
+  /** The task's events; resumes after `Last-Event-ID` (or `?lastEventId=`). */
+  @Sse(':taskId/events')
+  @SseResume()
+  events(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+    @LastEventId() lastEventId: number | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey, lastEventId });
+  }
+
+  @Get(':taskId')
+  async info(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+  ): Promise<Omit<TaskInfo, 'subscriberIds'>> {
+    const { subscriberIds: _ids, ...info } = await this.tasks.getTaskInfo(taskId, { resumeKey });
+    return info;
+  }
+
+  /** Cancels the task: its signal aborts and every stream ends with `end` status `cancelled`. */
+  @Delete(':taskId')
+  @HttpCode(202)
+  async cancel(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+  ): Promise<{ taskId: string; status: 'cancelled' }> {
+    await this.tasks.cancel(taskId, 'Cancelled by the client', { resumeKey });
+    return { taskId, status: 'cancelled' };
+  }
+}
