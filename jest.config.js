@@ -1,10 +1,5 @@
-const shared = require('./jest.shared');
-
-/** Unit tests: a *.spec.ts beside each library and app file. */
+/** `npm test`: every unit and e2e test in one Jest run (one summary, one JSON report). */
 module.exports = {
-  ...shared,
-  rootDir: '.',
-  roots: ['<rootDir>/libs', '<rootDir>/src'],
-  testRegex: '.*\\.spec\\.ts$',
+  projects: ['<rootDir>/jest.unit.config.js', '<rootDir>/test/jest-e2e.config.js'],
   collectCoverageFrom: ['libs/sse-resume/src/**/*.ts', '!**/*.spec.ts', '!**/index.ts'],
 };
