@@ -20,5 +20,7 @@ module.exports = {
   ],
   moduleNameMapper: {
     '^@app/sse-resume(|/.*)$': '<rootDir>/libs/sse-resume/src$1',
+    // Relative imports written with .js (dynamic import() in node16 resolution) map to the .ts source.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
   },
 };

@@ -8,11 +8,6 @@ import { TasksController } from './tasks/tasks.controller';
 @Module({})
 export class AppModule {
   static register(config: AppConfig): DynamicModule {
-    if (config.redisUrl !== undefined) {
-      throw new Error(
-        'REDIS_URL is set, but this build has no Redis store yet: unset REDIS_URL to use memory',
-      );
-    }
     return {
       module: AppModule,
       imports: [
@@ -21,6 +16,8 @@ export class AppModule {
           ttl: config.taskTtlMs,
           historyLimit: config.historyLimit,
           heartbeatMs: config.heartbeatMs,
+          retryMs: config.retryMs,
+          ...(config.redisUrl !== undefined && { store: 'redis' as const, redis: { url: config.redisUrl } }),
         }),
       ],
       controllers: [TasksController, DemoController],

@@ -18,7 +18,9 @@ async function bootstrap(): Promise<void> {
     });
   }
   await app.listen(config.port, '0.0.0.0');
-  logger.log(`listening on ${await app.getUrl()} (${config.adapter}, in-memory store)`);
+  logger.log(
+    `listening on ${await app.getUrl()} (${config.adapter}, ${config.redisUrl ? 'Redis' : 'in-memory'} store)`,
+  );
 }
 
 bootstrap().catch((err: unknown) => {

@@ -14,10 +14,17 @@ import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
 import { TaskEvictionService } from './task-eviction.service';
 
-function createStore(options: ResolvedSseResumeOptions): TaskStore {
+async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore> {
   const { store } = options;
-  if (typeof store === 'function') return store(storeLimits(options));
-  return store ?? new InMemoryTaskStore(storeLimits(options));
+  const limits = storeLimits(options);
+  if (typeof store === 'function') return store(limits);
+  if (typeof store === 'object') return store;
+  if (store === 'redis') {
+    // Loaded only when asked for, so that ioredis stays an optional dependency.
+    const { RedisTaskStore } = await import('./stores/redis/redis-task-store.js');
+    return new RedisTaskStore(limits, options.redis);
+  }
+  return new InMemoryTaskStore(limits);
 }
 
 /**

@@ -49,8 +49,12 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
       DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
     ),
     maxPendingBytes: positive('maxPendingBytes', options.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES),
-    store: options.store,
+    store: options.store ?? (options.redis ? 'redis' : 'memory'),
+    redis: options.redis,
   };
+  if (typeof resolved.store === 'string' && resolved.store !== 'memory' && resolved.store !== 'redis') {
+    throw new Error(`SseResumeModule: option store must be 'memory', 'redis', a TaskStore or a factory`);
+  }
   if (resolved.maxEventBytes > resolved.historyBytes) {
     throw new Error(
       `SseResumeModule: maxEventBytes (${resolved.maxEventBytes}) cannot exceed historyBytes (${resolved.historyBytes})`,

@@ -5,6 +5,7 @@ import {
   Logger,
   MessageEvent,
   OnApplicationShutdown,
+  OnModuleInit,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { isObservable, Observable, type Subscription } from 'rxjs';
@@ -16,6 +17,7 @@ import {
   ResumeKeyInvalidError,
   ResumePointAtEndError,
   SseResumeError,
+  StoreUnavailableError,
   TaskError,
   TaskExpiredError,
   TaskNotFoundError,
@@ -32,7 +34,7 @@ import type {
 } from './interfaces/task-context.interface';
 import type { TaskInfo } from './interfaces/task-info.interface';
 import { isTerminalStatus, type TerminalStatus } from './interfaces/task-status.interface';
-import { TaskStore, type TaskRecord } from './interfaces/task-store.interface';
+import { TaskStore, type TaskRecord, type TaskTermination } from './interfaces/task-store.interface';
 import type { StreamOptions, TaskAccess } from './interfaces/stream-options.interface';
 import { generateResumeKey, generateTaskId, hashResumeKey, resumeKeyMatches } from './resume-key';
 import { TaskHub } from './task-hub';
@@ -84,6 +86,10 @@ const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Replay writes of at most this many characters before waiting for the socket. */
 const REPLAY_WRITE_CHARS = 256 * 1024;
 
+/** An end that could not be stored is retried this often, this many times (a minute in all). */
+const END_RETRY_MS = 1_000;
+const END_RETRIES = 60;
+
 function noop(): void {}
 
 /**
@@ -92,13 +98,14 @@ function noop(): void {}
  * an event. Inject it where tasks are started and streamed.
  */
 @Injectable()
-export class SseTaskService implements BeforeApplicationShutdown, OnApplicationShutdown {
+export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('SseResume');
   private readonly running = new Map<string, LocalTask>();
   private readonly hub: TaskHub;
   /** Identifies this instance as a task's owner in shared stores. */
   readonly instanceId = randomUUID();
   private shuttingDown = false;
+  private stopListening: (() => void) | undefined;
 
   constructor(
     @Inject(TaskStore) private readonly store: TaskStore,
@@ -109,6 +116,22 @@ export class SseTaskService implements BeforeApplicationShutdown, OnApplicationS
       { heartbeatMs: options.heartbeatMs, maxSubscribersPerTask: options.maxSubscribersPerTask },
       this.logger,
     );
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.store.init?.();
+    // A task this instance runs may be ended elsewhere (cancelled on another instance,
+    // failed by an orphan reaper): stop it here too.
+    this.stopListening = this.store.onTaskEnded?.((taskId, status) => {
+      const task = this.running.get(taskId);
+      if (!task || task.endedAs !== undefined) return;
+      task.endedAs = status;
+      if (task.timer) clearTimeout(task.timer);
+      this.running.delete(taskId);
+      task.controller.abort(
+        new TaskAbortedError(status === 'cancelled' ? 'cancelled' : 'ended', `Task ${status} elsewhere`),
+      );
+    });
   }
 
   /**
@@ -325,6 +348,7 @@ export class SseTaskService implements BeforeApplicationShutdown, OnApplicationS
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopListening?.();
     this.hub.stop();
     if (typeof this.options.store !== 'object') await this.store.close();
   }
@@ -451,15 +475,33 @@ export class SseTaskService implements BeforeApplicationShutdown, OnApplicationS
     if (task.timer) clearTimeout(task.timer);
     this.running.delete(task.taskId);
     if (abortReason) task.controller.abort(abortReason);
-    try {
-      await this.store.finish(task.taskId, this.termination(outcome));
-    } catch (err) {
-      this.logger.error(
-        `task ${task.taskId}: its end (${outcome.status}) could not be stored`,
-        err instanceof Error ? err.stack : String(err),
-      );
-    }
+    await this.storeEnd(task.taskId, this.termination(outcome), outcome.status);
     return true;
+  }
+
+  /**
+   * Stores a task's end, retrying while the store is unreachable: an end must not vanish.
+   * (A shared store would otherwise only learn of it through the orphan reaper.)
+   */
+  private async storeEnd(
+    taskId: string,
+    termination: TaskTermination,
+    status: TerminalStatus,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.finish(taskId, termination);
+        return;
+      } catch (err) {
+        const retry = err instanceof StoreUnavailableError && attempt < END_RETRIES && !this.shuttingDown;
+        this.logger.error(
+          `task ${taskId}: its end (${status}) could not be stored${retry ? '; retrying' : ''}`,
+          err instanceof Error ? err.message : String(err),
+        );
+        if (!retry) return;
+        await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS).unref());
+      }
+    }
   }
 
   private async endTask(taskId: string, outcome: Outcome, abortReason: TaskAbortedError): Promise<void> {
@@ -473,7 +515,7 @@ export class SseTaskService implements BeforeApplicationShutdown, OnApplicationS
     }
   }
 
-  private termination(outcome: Outcome): { status: TerminalStatus; data: string; error?: string } {
+  private termination(outcome: Outcome): TaskTermination {
     const end: { status: TerminalStatus; result?: unknown; error?: string } = { status: outcome.status };
     if (outcome.result !== undefined) end.result = outcome.result;
     if (outcome.error !== undefined) end.error = outcome.error;

@@ -11,6 +11,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { EVICTION_JOB_NAME } from './sse-resume.constants';
 import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
+import { TaskStore } from './interfaces/task-store.interface';
 import { SseTaskService } from './sse-task.service';
 
 export const MISSING_SCHEDULE_MODULE =
@@ -29,6 +30,7 @@ export class TaskEvictionService implements OnModuleInit, OnApplicationBootstrap
 
   constructor(
     private readonly tasks: SseTaskService,
+    @Inject(TaskStore) private readonly store: TaskStore,
     @Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions,
     @Optional() private readonly registry?: SchedulerRegistry,
   ) {}
@@ -43,9 +45,14 @@ export class TaskEvictionService implements OnModuleInit, OnApplicationBootstrap
     for (let n = 2; registry.doesExist('interval', name); n++) name = `${EVICTION_JOB_NAME}:${n}`;
     registry.addInterval(
       name,
-      setInterval(() => void this.evict(), this.options.evictionIntervalMs),
+      setInterval(() => void this.evict(), this.intervalMs),
     );
     this.jobName = name;
+  }
+
+  /** The option, or the store's maintenance interval when that is shorter (orphan detection). */
+  get intervalMs(): number {
+    return Math.min(this.options.evictionIntervalMs, this.store.maintenanceIntervalMs ?? Infinity);
   }
 
   /** One run of the job; overlapping runs are skipped. Resolves to the number of tasks evicted. */

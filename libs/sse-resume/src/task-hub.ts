@@ -91,7 +91,11 @@ export class TaskHub {
       closed: false,
     };
     group.ready = this.store
-      .watch(taskId, (event) => this.onEvent(group, event))
+      .watch(
+        taskId,
+        (event) => this.onEvent(group, event),
+        () => this.interrupt(group),
+      )
       .then((unwatch) => {
         if (group.closed) unwatch();
         else group.unwatch = unwatch;
@@ -100,6 +104,17 @@ export class TaskHub {
     group.ready.catch(() => undefined);
     this.groups.set(taskId, group);
     return group;
+  }
+
+  /** Live delivery broke (e.g. Redis connection lost): end the streams, clients resume from history. */
+  private interrupt(group: TaskGroup): void {
+    if (group.closed) return;
+    this.logger.warn(
+      `live events of task ${group.taskId} were interrupted; ending its streams so clients resume`,
+    );
+    for (const subscription of [...group.subscribers]) subscription.end();
+    if (this.groups.get(group.taskId) === group) this.groups.delete(group.taskId);
+    this.closeGroup(group);
   }
 
   private onEvent(group: TaskGroup, event: TaskEvent): void {

@@ -1,3 +1,4 @@
+import type { RedisTaskStoreOptions } from '../stores/redis/redis-task-store.options';
 import type { TaskStore, TaskStoreLimits } from './task-store.interface';
 
 /** Builds a store from the limits the module resolved. */
@@ -35,13 +36,20 @@ export interface SseResumeOptions {
    * disconnected (it resumes later from history). Default 1 MiB.
    */
   maxPendingBytes?: number;
-  /** The task store, or a factory given the resolved limits. Default: in memory. */
-  store?: TaskStore | TaskStoreFactory;
+  /**
+   * Where tasks live: `'memory'` (default; one process), `'redis'` (shared by instances;
+   * configure with `redis`, needs the `ioredis` package), a {@link TaskStore} instance, or
+   * a factory given the resolved limits.
+   */
+  store?: 'memory' | 'redis' | TaskStore | TaskStoreFactory;
+  /** Connection and tuning of the Redis store (with `store: 'redis'`). */
+  redis?: RedisTaskStoreOptions;
 }
 
 /** Options with every default filled in and checked. */
 export interface ResolvedSseResumeOptions
-  extends Required<Omit<SseResumeOptions, 'defaultTimeoutMs' | 'store'>> {
+  extends Required<Omit<SseResumeOptions, 'defaultTimeoutMs' | 'store' | 'redis'>> {
   defaultTimeoutMs: number | undefined;
-  store: TaskStore | TaskStoreFactory | undefined;
+  store: 'memory' | 'redis' | TaskStore | TaskStoreFactory;
+  redis: RedisTaskStoreOptions | undefined;
 }

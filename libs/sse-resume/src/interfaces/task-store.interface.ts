@@ -66,6 +66,9 @@ export interface TaskStoreLimits {
 
 export type TaskEventListener = (event: TaskEvent) => void;
 
+/** Told when a task ends by another path than this instance's own `finish` (another instance, an orphan reaper). */
+export type TaskEndedListener = (taskId: string, status: TerminalStatus) => void;
+
 /**
  * Where tasks and their events live. Every method is async so that a networked store
  * (Redis) fits the same contract as the in-memory one. Implementations must:
@@ -89,12 +92,29 @@ export interface TaskStore {
   finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined>;
   /** Up to `limit` events with ids greater than `afterId`. */
   read(taskId: string, afterId: number, limit: number): Promise<HistorySlice>;
-  /** Calls `listener` with each new event of the task; resolves once live. Returns the way to stop. */
-  watch(taskId: string, listener: TaskEventListener): Promise<() => void>;
-  /** Drops tasks whose TTL has passed (keeping an expiry record) and forgets old expiry records. */
+  /**
+   * Calls `listener` with each new event of the task; resolves once live. Returns the way
+   * to stop. A networked store calls `onInterrupted` (and stops calling `listener`) if live
+   * delivery broke and events may have been missed: the hub then ends those streams, and
+   * their clients resume from history.
+   */
+  watch(taskId: string, listener: TaskEventListener, onInterrupted?: () => void): Promise<() => void>;
+  /**
+   * The scheduled job's work: drops tasks whose TTL has passed (keeping an expiry record),
+   * forgets old expiry records, and, in shared stores, fails tasks whose owner is gone.
+   * Resolves to the number of tasks it ended or dropped.
+   */
   evictExpired(now: number): Promise<number>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /** Connects; called once at application start. */
+  init?(): Promise<void>;
+  /** Subscribes to the ends of tasks (for tasks this instance runs but another path ended). */
+  onTaskEnded?(listener: TaskEndedListener): () => void;
+  /** If set, the scheduled job runs at least this often (shared stores detect dead owners with it). */
+  readonly maintenanceIntervalMs?: number;
+  /** Short name for logs, e.g. `memory` or `redis`. */
+  readonly kind?: string;
 }
 
 /** Injection token of the {@link TaskStore} (same name, as `ThrottlerStorage` does it). */

@@ -35,6 +35,7 @@ const COMPACT_AFTER = 1024;
  * process and are not shared between instances (use the Redis store for that).
  */
 export class InMemoryTaskStore implements TaskStore {
+  readonly kind = 'memory';
   private readonly logger = new Logger('SseResume');
   private readonly tasks = new Map<string, MemoryTask>();
   private readonly taskIdByKeyHash = new Map<string, string>();
@@ -165,7 +166,8 @@ export class InMemoryTaskStore implements TaskStore {
   private require(taskId: string): MemoryTask {
     const task = this.live(taskId);
     if (task) return task;
-    if (this.tombstones.has(taskId)) throw new TaskExpiredError(taskId);
+    const tombstone = this.tombstones.get(taskId);
+    if (tombstone && tombstone.forgetAt > Date.now()) throw new TaskExpiredError(taskId);
     throw new TaskNotFoundError(taskId);
   }
 

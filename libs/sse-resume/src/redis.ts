@@ -1,0 +1,3 @@
+/** The Redis store, a separate entry point so that `ioredis` is only needed by those who use it. */
+export { RedisTaskStore } from './stores/redis/redis-task-store';
+export type { RedisTaskStoreOptions } from './stores/redis/redis-task-store.options';

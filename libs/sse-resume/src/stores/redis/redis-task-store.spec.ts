@@ -1,0 +1,344 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { StoreUnavailableError, TaskExpiredError, TaskNotRunningError } from '../../errors';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import { hashResumeKey } from '../../resume-key';
+import type { TaskEvent } from '../../task-event';
+import { describeTaskStoreContract } from '../../testing/task-store-contract';
+import { RedisTaskStore } from './redis-task-store';
+import type { RedisTaskStoreOptions } from './redis-task-store.options';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS: TaskStoreLimits = {
+  ttl: 60_000,
+  expiredRetentionMs: 60_000,
+  historyLimit: 100,
+  historyBytes: 1_000_000,
+  maxTasks: 100,
+};
+
+/** Every test gets its own key prefix; all its keys are deleted afterwards. */
+const prefixes: string[] = [];
+const stores: RedisTaskStore[] = [];
+let admin: Redis;
+
+function newPrefix(): string {
+  const prefix = `test:${process.pid}:${Math.random().toString(36).slice(2)}:`;
+  prefixes.push(prefix);
+  return prefix;
+}
+
+async function openStore(
+  limits: Partial<TaskStoreLimits> = {},
+  options: RedisTaskStoreOptions = {},
+): Promise<RedisTaskStore> {
+  const store = new RedisTaskStore(
+    { ...LIMITS, ...limits },
+    { url: REDIS_URL, keyPrefix: newPrefix(), ...options },
+  );
+  stores.push(store);
+  await store.init();
+  return store;
+}
+
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+beforeAll(() => {
+  admin = new Redis(REDIS_URL);
+});
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+});
+
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteKeys(admin, prefix);
+  await admin.quit();
+});
+
+describeTaskStoreContract('RedisTaskStore', async (limits) => {
+  const store = new RedisTaskStore(limits, { url: REDIS_URL, keyPrefix: newPrefix() });
+  await store.init();
+  return store;
+});
+
+function newTask(n = Math.random()) {
+  return { taskId: `task-${n}-${Date.now()}`, keyHash: hashResumeKey(`key-${n}`), createdAt: Date.now() };
+}
+
+describe('RedisTaskStore across instances', () => {
+  it('shares tasks: events appended on one instance reach watchers on another, in order', async () => {
+    const a = await openStore();
+    const b = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefixes[prefixes.length - 1] });
+    stores.push(b);
+    await b.init();
+    const task = newTask();
+    await a.create({ ...task, ownerId: 'instance-a' });
+    const seen: TaskEvent[] = [];
+    await b.watch(task.taskId, (event) => seen.push(event));
+    for (let i = 1; i <= 50; i++) void a.append(task.taskId, 'progress', JSON.stringify({ i }));
+    await a.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' });
+    await until(() => seen.length === 51);
+    expect(seen.map((e) => e.seq)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
+    expect(seen.slice(0, 50).map((e) => (JSON.parse(e.data) as { i: number }).i)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    expect(seen[50]).toMatchObject({ type: 'end', seq: 51 });
+    const lookup = await b.lookup(task.taskId);
+    expect(lookup).toMatchObject({ state: 'found', task: { status: 'completed', endEventId: 51 } });
+  });
+
+  it('never reuses or interleaves ids when two instances write at once', async () => {
+    const a = await openStore();
+    const b = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefixes[prefixes.length - 1] });
+    stores.push(b);
+    await b.init();
+    const task = newTask();
+    await a.create({ ...task, ownerId: 'instance-a' });
+    const appended = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).append(task.taskId, 'progress', String(i))),
+    );
+    const ids = appended.map((e) => e.seq).sort((x, y) => x - y);
+    expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    const slice = await a.read(task.taskId, 0, 500);
+    expect(slice.events.map((e) => e.seq)).toEqual(ids.slice(-100));
+    // Each instance's own writes keep their call order.
+    const byWriter = (odd: boolean) =>
+      slice.events.map((e) => Number(e.data)).filter((i) => (i % 2 === 1) === odd);
+    for (const odd of [true, false]) {
+      const order = byWriter(odd);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
+  });
+
+  it('fails a task whose owner stopped renewing its lease, naming the owner, and tells the others', async () => {
+    const owner = await openStore({}, { leaseMs: 300 });
+    const prefix = prefixes[prefixes.length - 1];
+    const other = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefix, leaseMs: 300 });
+    stores.push(other);
+    await other.init();
+    const ended: string[] = [];
+    other.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
+    const task = newTask();
+    await owner.create({ ...task, ownerId: 'instance-crashed' });
+    await owner.append(task.taskId, 'progress', '1');
+    const events: TaskEvent[] = [];
+    await other.watch(task.taskId, (event) => events.push(event));
+    await owner.close(); // the owner dies: no more renewals
+    expect(await other.evictExpired()).toBe(0); // lease still valid
+    await sleep(400);
+    expect(await other.evictExpired()).toBe(1);
+    const lookup = await other.lookup(task.taskId);
+    expect(lookup).toMatchObject({
+      state: 'found',
+      task: { status: 'failed', error: expect.stringContaining('instance-crashed') },
+    });
+    await until(() => events.length === 1 && ended.length === 1);
+    expect(events[0]).toMatchObject({ type: 'end', seq: 2 });
+    expect(JSON.parse(events[0]!.data)).toEqual({
+      status: 'failed',
+      error: expect.stringContaining('lease'),
+    });
+    expect(ended).toEqual([`${task.taskId}:failed`]);
+  });
+
+  it("keeps a live owner's task: renewals extend the lease", async () => {
+    const owner = await openStore({}, { leaseMs: 300 });
+    const other = new RedisTaskStore(LIMITS, {
+      url: REDIS_URL,
+      keyPrefix: prefixes[prefixes.length - 1],
+      leaseMs: 300,
+    });
+    stores.push(other);
+    await other.init();
+    const task = newTask();
+    await owner.create({ ...task, ownerId: 'instance-alive' });
+    await sleep(700);
+    expect(await other.evictExpired()).toBe(0);
+    expect(await other.lookup(task.taskId)).toMatchObject({ state: 'found', task: { status: 'running' } });
+  });
+
+  it('fences a stale owner: once its task was failed elsewhere, its writes are refused', async () => {
+    const owner = await openStore({}, { leaseMs: 200 });
+    const other = new RedisTaskStore(LIMITS, {
+      url: REDIS_URL,
+      keyPrefix: prefixes[prefixes.length - 1],
+      leaseMs: 200,
+    });
+    stores.push(other);
+    await other.init();
+    const task = newTask();
+    await owner.create({ ...task, ownerId: 'instance-paused' });
+    // Simulate a long pause of the owner (no renewals) by making its lease lapse in Redis.
+    await admin.hset(`${prefixes[prefixes.length - 1]}{${task.taskId}}:meta`, 'leaseUntil', 0);
+    await admin.zadd(`${prefixes[prefixes.length - 1]}running`, 0, task.taskId);
+    expect(await other.evictExpired()).toBe(1);
+    await expect(owner.append(task.taskId, 'progress', '"late"')).rejects.toBeInstanceOf(TaskNotRunningError);
+    const slice = await other.read(task.taskId, 0, 10);
+    expect(slice.events.map((e) => e.type)).toEqual(['end']);
+  });
+
+  it('lets another instance end a task and tells the owner (cancel from anywhere)', async () => {
+    const owner = await openStore();
+    const other = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefixes[prefixes.length - 1] });
+    stores.push(other);
+    await other.init();
+    const ended: string[] = [];
+    owner.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
+    const task = newTask();
+    await owner.create({ ...task, ownerId: 'instance-owner' });
+    const end = await other.finish(task.taskId, {
+      status: 'cancelled',
+      data: '{"status":"cancelled","error":"stop"}',
+      error: 'stop',
+    });
+    expect(end).toMatchObject({ seq: 1, type: 'end' });
+    await until(() => ended.length === 1);
+    expect(ended).toEqual([`${task.taskId}:cancelled`]);
+    await expect(owner.append(task.taskId, 'progress', '1')).rejects.toBeInstanceOf(TaskNotRunningError);
+  });
+});
+
+describe('RedisTaskStore keys and expiry', () => {
+  it('puts every key of a task under its hash tag and never stores the resume key', async () => {
+    const store = await openStore();
+    const prefix = prefixes[prefixes.length - 1]!;
+    const resumeKey = 'the-secret-resume-key-0123456789';
+    const task = { taskId: `tagged-${Date.now()}`, keyHash: hashResumeKey(resumeKey), createdAt: Date.now() };
+    await store.create({ ...task, ownerId: 'x' });
+    await store.append(task.taskId, 'progress', '{"a":1}');
+    await store.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' });
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    const taskKeys = keys.filter((k) => k.includes(task.taskId));
+    expect(taskKeys.sort()).toEqual(
+      ['events', 'gone', 'meta'].map((part) => `${prefix}{${task.taskId}}:${part}`).sort(),
+    );
+    const dump = JSON.stringify(await admin.hgetall(`${prefix}{${task.taskId}}:meta`));
+    expect(dump).not.toContain(resumeKey);
+    expect(dump).toContain(task.keyHash);
+    for (const key of taskKeys) expect(await admin.pttl(key)).toBeGreaterThan(0);
+  });
+
+  it('expires a finished task after its TTL (410), then forgets it (404)', async () => {
+    const store = await openStore({ ttl: 200, expiredRetentionMs: 300 });
+    const task = newTask();
+    await store.create({ ...task, ownerId: 'x' });
+    await store.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' });
+    expect(await store.lookup(task.taskId)).toMatchObject({ state: 'found' });
+    await sleep(250);
+    expect(await store.lookup(task.taskId)).toEqual({
+      state: 'expired',
+      taskId: task.taskId,
+      keyHash: task.keyHash,
+    });
+    await expect(store.read(task.taskId, 0, 10)).rejects.toBeInstanceOf(TaskExpiredError);
+    await sleep(300);
+    expect(await store.lookup(task.taskId)).toEqual({ state: 'missing' });
+  });
+});
+
+/** A private redis-server this test can stop and start. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startRedis(port: number, dir: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    child.once('error', reject);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Ready to accept connections')) resolve(child);
+    });
+  });
+}
+
+function stopRedis(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+describe('RedisTaskStore when Redis goes away', () => {
+  let redis: ChildProcess | undefined;
+  let dir: string;
+
+  afterEach(async () => {
+    if (redis && redis.exitCode === null) await stopRedis(redis);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fails fast (503), interrupts live watches, and works again once Redis is back', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sse-redis-'));
+    const port = await freePort();
+    redis = await startRedis(port, dir);
+    const store = await openStore({}, { url: `redis://127.0.0.1:${port}` });
+    const task = newTask();
+    await store.create({ ...task, ownerId: 'x' });
+    await store.append(task.taskId, 'progress', '1');
+    let interrupted = 0;
+    await store.watch(
+      task.taskId,
+      () => undefined,
+      () => interrupted++,
+    );
+
+    await stopRedis(redis);
+    await until(() => interrupted === 1);
+    const started = Date.now();
+    await expect(store.append(task.taskId, 'progress', '2')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.lookup(task.taskId)).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+
+    redis = await startRedis(port, dir);
+    await until(async () => {
+      try {
+        return (await store.lookup(task.taskId)).state === 'found';
+      } catch {
+        return false;
+      }
+    }, 5_000);
+    const events = await store.read(task.taskId, 0, 10);
+    expect(events.events.map((e) => e.data)).toEqual(['1']); // stored events survived (AOF)
+    await expect(store.append(task.taskId, 'progress', '3')).resolves.toMatchObject({ seq: 2 });
+  });
+});
