@@ -15,13 +15,15 @@ export {
 export { TaskEvictionService, MISSING_SCHEDULE_MODULE } from './task-eviction.service';
 export {
   SseResume,
+  TaskAccess,
   LastEventId,
   ResumeKey,
   readResumeKey,
   type SseResumeRouteOptions,
   type ResumeRequest,
 } from './sse-resume.decorators';
-export { SseResumeGuard } from './sse-resume.guard';
+export { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
+export { SseResumeExceptionFilter } from './sse-resume-exception.filter';
 export { SseResumeInterceptor } from './sse-resume.interceptor';
 export { parseResumePoint, HEARTBEAT_FRAME } from './sse-stream';
 export { TaskEvent } from './task-event';

@@ -7,7 +7,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { DEFAULT_KEY_QUERY, RESUME_KEY_HEADER } from './sse-resume.constants';
-import { SseResumeGuard } from './sse-resume.guard';
+import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { parseResumePoint } from './sse-stream';
 
@@ -42,6 +42,14 @@ export function SseResume(options: SseResumeRouteOptions = {}): MethodDecorator 
     UseGuards(SseResumeGuard),
     UseInterceptors(SseResumeInterceptor),
   );
+}
+
+/**
+ * Put it on other routes about one task (status, cancel): checks the resume key and the
+ * `authorize` option before the handler runs, with the same route settings as `@SseResume()`.
+ */
+export function TaskAccess(options: SseResumeRouteOptions = {}): MethodDecorator & ClassDecorator {
+  return applyDecorators(SetMetadata(SSE_RESUME_ROUTE_OPTIONS, options), UseGuards(TaskAccessGuard));
 }
 
 /**

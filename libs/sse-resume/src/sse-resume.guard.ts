@@ -31,16 +31,50 @@ export class SseResumeGuard implements CanActivate {
         context.getClass(),
       ]) ?? {};
     const request = context.switchToHttp().getRequest<ResumeRequest>();
-    const names = options.taskIdParam ? [options.taskIdParam] : DEFAULT_TASK_ID_PARAMS;
-    const taskId = names.map((name) => request.params?.[name]).find((value) => typeof value === 'string');
-    if (taskId === undefined) {
-      throw new Error(
-        `@SseResume(): the route has no parameter ${names.join(' or ')}; set taskIdParam to the one holding the task id`,
-      );
-    }
+    const taskId = readTaskId(request, options, '@SseResume()');
     const lastEventId = parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
     const resumeKey = readResumeKey(request, options.keyQuery ?? DEFAULT_KEY_QUERY);
-    await this.tasks.authorizeStream(taskId, { resumeKey, lastEventId });
+    await this.tasks.authorizeStream(taskId, { resumeKey, lastEventId }, request);
     return true;
   }
+}
+
+/**
+ * Checks the resume key (and the `authorize` option) of a non-stream route about one task,
+ * such as a status or cancel endpoint. Use it through `@TaskAccess()`.
+ */
+@Injectable()
+export class TaskAccessGuard implements CanActivate {
+  constructor(
+    private readonly tasks: SseTaskService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const options =
+      this.reflector.getAllAndOverride<SseResumeRouteOptions | undefined>(SSE_RESUME_ROUTE_OPTIONS, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? {};
+    const request = context.switchToHttp().getRequest<ResumeRequest>();
+    const taskId = readTaskId(request, options, '@TaskAccess()');
+    await this.tasks.authorizeRequest(
+      request,
+      taskId,
+      readResumeKey(request, options.keyQuery ?? DEFAULT_KEY_QUERY),
+    );
+    return true;
+  }
+}
+
+function readTaskId(request: ResumeRequest, options: SseResumeRouteOptions, decorator: string): string {
+  const names = options.taskIdParam ? [options.taskIdParam] : DEFAULT_TASK_ID_PARAMS;
+  const taskId = names.map((name) => request.params?.[name]).find((value) => typeof value === 'string');
+  if (taskId === undefined) {
+    throw new Error(
+      `${decorator}: the route has no parameter ${names.join(' or ')}; set taskIdParam to the one holding the task id`,
+    );
+  }
+  return taskId;
 }

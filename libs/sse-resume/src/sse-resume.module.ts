@@ -9,7 +9,7 @@ import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/ss
 import { TaskStore } from './interfaces/task-store.interface';
 import { resolveOptions, storeLimits } from './sse-resume.options';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
-import { SseResumeGuard } from './sse-resume.guard';
+import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
 import { TaskEvictionService } from './task-eviction.service';
@@ -48,6 +48,7 @@ async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore
     SseTaskService,
     TaskEvictionService,
     SseResumeGuard,
+    TaskAccessGuard,
     SseResumeInterceptor,
   ],
   exports: [
@@ -55,6 +56,7 @@ async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore
     TaskStore,
     SSE_RESUME_OPTIONS,
     SseResumeGuard,
+    TaskAccessGuard,
     SseResumeInterceptor,
     TaskEvictionService,
   ],

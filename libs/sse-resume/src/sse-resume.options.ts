@@ -50,8 +50,16 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
     ),
     maxPendingBytes: positive('maxPendingBytes', options.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES),
     store: options.store ?? (options.redis ? 'redis' : 'memory'),
+    authorize: options.authorize,
+    shutdownGraceMs:
+      options.shutdownGraceMs === undefined
+        ? undefined
+        : nonNegative('shutdownGraceMs', options.shutdownGraceMs, MAX_TIMER_MS),
     redis: options.redis,
   };
+  if (resolved.authorize !== undefined && typeof resolved.authorize !== 'function') {
+    throw new Error('SseResumeModule: option authorize must be a function');
+  }
   if (typeof resolved.store === 'string' && resolved.store !== 'memory' && resolved.store !== 'redis') {
     throw new Error(`SseResumeModule: option store must be 'memory', 'redis', a TaskStore or a factory`);
   }
@@ -71,6 +79,15 @@ export function storeLimits(options: ResolvedSseResumeOptions): TaskStoreLimits 
     historyBytes: options.historyBytes,
     maxTasks: options.maxTasks,
   };
+}
+
+function nonNegative(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new Error(
+      `SseResumeModule: option ${name} must be an integer from 0 to ${max}, got ${JSON.stringify(value) ?? typeof value}`,
+    );
+  }
+  return value;
 }
 
 function positive(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {

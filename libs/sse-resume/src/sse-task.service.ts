@@ -18,6 +18,7 @@ import {
   ResumePointAtEndError,
   SseResumeError,
   StoreUnavailableError,
+  TaskAccessDeniedError,
   TaskError,
   TaskExpiredError,
   TaskNotFoundError,
@@ -82,6 +83,10 @@ export class TaskAbortedError extends Error {
 }
 
 const GENERIC_FAILURE = 'Task failed';
+/** Shutdown grace of shared stores (see the `shutdownGraceMs` option). */
+const DEFAULT_SHARED_SHUTDOWN_GRACE_MS = 5_000;
+/** Largest `metadata`, as JSON. */
+const MAX_METADATA_CHARS = 4096;
 const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Replay writes of at most this many characters before waiting for the socket. */
 const REPLAY_WRITE_CHARS = 256 * 1024;
@@ -141,10 +146,15 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
    */
   async start<R>(source: TaskSource<R>, options: StartTaskOptions = {}): Promise<StartedTask> {
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
-    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
-      throw new RangeError(`timeoutMs must be a positive integer, got ${String(timeoutMs)}`);
+    // setTimeout fires at once (after 1 ms) for delays above 2^31 - 1.
+    if (
+      timeoutMs !== undefined &&
+      (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2_147_483_647)
+    ) {
+      throw new RangeError(`timeoutMs must be an integer from 1 to 2147483647, got ${String(timeoutMs)}`);
     }
-    if (this.shuttingDown) throw new Error('SseTaskService is shutting down');
+    if (this.shuttingDown) throw new StoreUnavailableError('the server is shutting down');
+    const metadata = checkMetadata(options.metadata);
     const taskId = generateTaskId();
     const resumeKey = generateResumeKey();
     await this.store.create({
@@ -152,6 +162,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       keyHash: hashResumeKey(resumeKey),
       createdAt: Date.now(),
       ownerId: this.instanceId,
+      ...(metadata && { metadata }),
     });
     const task: LocalTask = {
       taskId,
@@ -238,12 +249,14 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   async authorizeStream(
     taskId: string,
     options: StreamOptions,
+    request?: unknown,
   ): Promise<{ task: TaskRecord; resumePoint: number }> {
     const resumePoint = options.lastEventId ?? 0;
     if (!Number.isSafeInteger(resumePoint) || resumePoint < 0) {
       throw new InvalidResumePointError('lastEventId must be a non-negative integer');
     }
     const task = await this.requireTask(taskId, options);
+    if (request !== undefined) await this.runAuthorizeHook(request, task);
     if (task.endEventId !== null && resumePoint >= task.endEventId) {
       throw new ResumePointAtEndError(taskId, task.endEventId);
     }
@@ -253,6 +266,17 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       );
     }
     return { task, resumePoint };
+  }
+
+  /**
+   * Checks a request's access to a task: the resume key, then the `authorize` option if
+   * set. Used by the guards of `@SseResume()` and `@TaskAccess()`; call it yourself in
+   * handlers that take a task id from elsewhere. Throws the typed errors (404, 403, 410).
+   */
+  async authorizeRequest(request: unknown, taskId: string, resumeKey: string | undefined): Promise<TaskInfo> {
+    const task = await this.requireTask(taskId, { resumeKey });
+    await this.runAuthorizeHook(request, task);
+    return this.toInfo(task);
   }
 
   /** The Go library's `UpdateProgress`: emits a `progress` (or named) event on a running task. */
@@ -309,7 +333,11 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
    */
   async getTaskInfo(taskId: string, access?: TaskAccess): Promise<TaskInfo> {
     const task = access ? await this.requireTask(taskId, access) : await this.requireTask(taskId);
-    const subscribers = this.hub.subscribersOf(taskId);
+    return this.toInfo(task);
+  }
+
+  private toInfo(task: TaskRecord): TaskInfo {
+    const subscribers = this.hub.subscribersOf(task.taskId);
     return {
       taskId: task.taskId,
       status: task.status,
@@ -320,7 +348,14 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       subscribers: subscribers.length,
       subscriberIds: subscribers.map((s) => s.subscriberId),
       ...(task.error !== undefined && { error: task.error }),
+      ...(task.metadata !== undefined && { metadata: { ...task.metadata } }),
     };
+  }
+
+  private async runAuthorizeHook(request: unknown, task: TaskRecord): Promise<void> {
+    const authorize = this.options.authorize;
+    if (authorize && !(await authorize(request, this.toInfo(task))))
+      throw new TaskAccessDeniedError(task.taskId);
   }
 
   /** Runs the eviction now (the scheduled job calls this). Returns how many tasks expired. */
@@ -337,10 +372,17 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
     this.hub.endAll();
+    const grace =
+      this.options.shutdownGraceMs ?? (this.store.kind === 'memory' ? 0 : DEFAULT_SHARED_SHUTDOWN_GRACE_MS);
+    const deadline = Date.now() + grace;
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, deadline - Date.now())));
+    }
+    this.hub.endAll(); // streams opened during the grace period
     const ending = [...this.running.values()].map((task) =>
       this.endLocal(
         task,
-        { status: 'failed', error: 'Server shut down while the task was running' },
+        { status: 'failed', error: 'Server shut down before the task finished' },
         new TaskAbortedError('shutdown', 'Server shutting down'),
       ),
     );
@@ -542,6 +584,22 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     if (task.status !== 'running') throw new TaskNotRunningError(taskId, task.status);
     return task;
   }
+}
+
+function checkMetadata(metadata: unknown): Record<string, string> | undefined {
+  if (metadata === undefined) return undefined;
+  if (
+    typeof metadata !== 'object' ||
+    metadata === null ||
+    Array.isArray(metadata) ||
+    !Object.values(metadata).every((value) => typeof value === 'string')
+  ) {
+    throw new TypeError('metadata must be an object of strings');
+  }
+  if (JSON.stringify(metadata).length > MAX_METADATA_CHARS) {
+    throw new RangeError(`metadata must be at most ${MAX_METADATA_CHARS} characters as JSON`);
+  }
+  return { ...(metadata as Record<string, string>) };
 }
 
 function publicMessage(err: unknown): string {

@@ -9,4 +9,5 @@ export * from './invalid-event.error';
 export * from './too-many-tasks.error';
 export * from './too-many-subscribers.error';
 export * from './store-unavailable.error';
+export * from './task-access-denied.error';
 export * from './task-error';

@@ -12,7 +12,8 @@ export type SseResumeErrorCode =
   | 'INVALID_EVENT'
   | 'TOO_MANY_TASKS'
   | 'TOO_MANY_SUBSCRIBERS'
-  | 'STORE_UNAVAILABLE';
+  | 'STORE_UNAVAILABLE'
+  | 'ACCESS_DENIED';
 
 /** The JSON body Nest sends for every {@link SseResumeError}. */
 export interface SseResumeErrorBody {

@@ -1,4 +1,5 @@
 import type { RedisTaskStoreOptions } from '../stores/redis/redis-task-store.options';
+import type { TaskInfo } from './task-info.interface';
 import type { TaskStore, TaskStoreLimits } from './task-store.interface';
 
 /** Builds a store from the limits the module resolved. */
@@ -44,12 +45,30 @@ export interface SseResumeOptions {
   store?: 'memory' | 'redis' | TaskStore | TaskStoreFactory;
   /** Connection and tuning of the Redis store (with `store: 'redis'`). */
   redis?: RedisTaskStoreOptions;
+  /**
+   * An access check after the resume key, run by the guards of `@SseResume()` and
+   * `@TaskAccess()` with the framework's request (Express or Fastify) and the task: tie
+   * tasks to your users (e.g. compare `request.user.id` with `task.metadata.userId`).
+   * Return false (or throw) to refuse; false answers 403 `ACCESS_DENIED`.
+   */
+  authorize?: (request: unknown, task: TaskInfo) => boolean | Promise<boolean>;
+  /**
+   * On shutdown, how long running tasks may go on before they are failed (open streams end
+   * at once, so clients resume elsewhere). Default 0 with the memory store (nothing
+   * survives the process), 5 000 with shared stores, whose other instances keep serving
+   * the task's events meanwhile.
+   */
+  shutdownGraceMs?: number;
 }
 
 /** Options with every default filled in and checked. */
 export interface ResolvedSseResumeOptions
-  extends Required<Omit<SseResumeOptions, 'defaultTimeoutMs' | 'store' | 'redis'>> {
+  extends Required<
+    Omit<SseResumeOptions, 'defaultTimeoutMs' | 'store' | 'redis' | 'authorize' | 'shutdownGraceMs'>
+  > {
   defaultTimeoutMs: number | undefined;
+  authorize: SseResumeOptions['authorize'];
+  shutdownGraceMs: number | undefined;
   store: 'memory' | 'redis' | TaskStore | TaskStoreFactory;
   redis: RedisTaskStoreOptions | undefined;
 }

@@ -35,6 +35,11 @@ export type TaskSource<R = unknown> = TaskFunction<R> | Observable<unknown> | As
 export interface StartTaskOptions {
   /** Fails the task (`Task timed out after N ms`) and aborts its signal after this long. */
   timeoutMs?: number;
+  /**
+   * Strings to keep with the task (at most 4 KiB as JSON), e.g. `{ userId }`: reported by
+   * `getTaskInfo()` and given to the `authorize` hook, to tie tasks to your users.
+   */
+  metadata?: Record<string, string>;
 }
 
 export interface StartedTask {

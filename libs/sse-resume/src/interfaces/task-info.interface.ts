@@ -16,4 +16,6 @@ export interface TaskInfo {
   subscriberIds: string[];
   /** The public error message of a failed or cancelled task. */
   error?: string;
+  /** What the application attached with `start(source, { metadata })`. */
+  metadata?: Record<string, string>;
 }

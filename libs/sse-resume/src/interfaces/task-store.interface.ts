@@ -21,6 +21,8 @@ export interface TaskRecord {
   error?: string;
   /** Instance that runs the task (stores shared by several instances). */
   ownerId?: string;
+  /** What the application attached at start (e.g. the user id), for its `authorize` hook. */
+  metadata?: Record<string, string>;
 }
 
 export interface NewTaskRecord {
@@ -28,6 +30,7 @@ export interface NewTaskRecord {
   keyHash: string;
   createdAt: number;
   ownerId?: string;
+  metadata?: Record<string, string>;
 }
 
 /** A store's answer to "what is task X?". */

@@ -63,13 +63,18 @@ export class InMemoryTaskStore implements TaskStore {
       endEventId: null,
       ownerId: init.ownerId,
     };
+    if (init.metadata !== undefined) record.metadata = { ...init.metadata };
     this.tasks.set(init.taskId, { record, events: [], head: 0, bytes: 0, watchers: new Set() });
     this.taskIdByKeyHash.set(init.keyHash, init.taskId);
   }
 
   async lookup(taskId: string): Promise<TaskLookup> {
     const task = this.live(taskId);
-    if (task) return { state: 'found', task: { ...task.record } };
+    if (task) {
+      const copy = { ...task.record };
+      if (copy.metadata) copy.metadata = { ...copy.metadata };
+      return { state: 'found', task: copy };
+    }
     const tombstone = this.tombstones.get(taskId);
     if (tombstone && tombstone.forgetAt > Date.now()) {
       return { state: 'expired', taskId, keyHash: tombstone.keyHash };

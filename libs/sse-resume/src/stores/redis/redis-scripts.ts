@@ -96,7 +96,7 @@ redis.call('PUBLISH', ARGV[10], 'ended\\n' .. ARGV[11] .. '\\n' .. ARGV[2])
 return last
 `;
 
-/** CREATE. ARGV: taskId, keyHash, owner, fence, leaseMs, createdAt. Returns the lease deadline (ms). */
+/** CREATE. ARGV: taskId, keyHash, owner, fence, leaseMs, createdAt, metadata JSON ('' = none). Returns the lease deadline (ms). */
 export const CREATE_SCRIPT = `
 local meta, events, gone = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', meta) == 1 or redis.call('EXISTS', gone) == 1 then
@@ -107,6 +107,7 @@ local leaseUntil = now + tonumber(ARGV[5])
 redis.call('HSET', meta, 'taskId', ARGV[1], 'keyHash', ARGV[2], 'status', 'running', 'createdAt', ARGV[6],
   'updatedAt', ARGV[6], 'lastEventId', 0, 'firstEventId', 1, 'bytes', 0, 'owner', ARGV[3], 'fence', ARGV[4],
   'leaseUntil', leaseUntil)
+if ARGV[7] ~= '' then redis.call('HSET', meta, 'metadata', ARGV[7]) end
 return leaseUntil
 `;
 

@@ -167,6 +167,7 @@ export class RedisTaskStore implements TaskStore {
           fence,
           this.leaseMs,
           task.createdAt,
+          task.metadata === undefined ? '' : JSON.stringify(task.metadata),
         ]),
       );
       await this.client
@@ -586,6 +587,7 @@ function toRecord(meta: Record<string, string>): TaskRecord {
   };
   if (meta.error !== undefined) record.error = meta.error;
   if (meta.owner) record.ownerId = meta.owner;
+  if (meta.metadata) record.metadata = JSON.parse(meta.metadata) as Record<string, string>;
   return record;
 }
 
