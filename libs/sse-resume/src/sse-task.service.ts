@@ -23,6 +23,7 @@ import {
   TaskExpiredError,
   TaskNotFoundError,
   TaskNotRunningError,
+  TooManySubscribersError,
 } from './errors';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type {
@@ -264,6 +265,10 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       throw new InvalidResumePointError(
         `event ${resumePoint} does not exist (the task's last event is ${task.lastEventId})`,
       );
+    }
+    // Checked here too (the hub checks again on join), so that the guard answers 429 before the head.
+    if (this.hub.subscribersOf(taskId).length >= this.options.maxSubscribersPerTask) {
+      throw new TooManySubscribersError(taskId, this.options.maxSubscribersPerTask);
     }
     return { task, resumePoint };
   }

@@ -4,12 +4,11 @@ import type { MessageEvent } from '@nestjs/common';
  * One stored event of a task. It is its own Nest `MessageEvent` (explicit `id`, `type`,
  * and `data` already serialized to JSON), so every subscriber shares the same object and
  * nothing is serialized per subscriber. `frame` is the complete SSE frame, byte for byte
- * what Nest would write for it, built once on first use.
+ * what Nest would write for it.
  */
 export class TaskEvent implements MessageEvent {
   /** The sequence number as the string Nest writes in `id:`. */
   readonly id: string;
-  private cachedFrame: string | undefined;
   private cachedSize: number | undefined;
 
   constructor(
@@ -23,8 +22,9 @@ export class TaskEvent implements MessageEvent {
     this.id = String(seq);
   }
 
+  /** Built on demand, not kept: history would otherwise hold every event twice. */
   get frame(): string {
-    return (this.cachedFrame ??= `event: ${this.type}\nid: ${this.id}\ndata: ${this.data}\n\n`);
+    return `event: ${this.type}\nid: ${this.id}\ndata: ${this.data}\n\n`;
   }
 
   /** What the event counts for against `historyBytes`: UTF-8 bytes of its name and data. */

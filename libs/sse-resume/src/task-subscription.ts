@@ -53,6 +53,8 @@ export class TaskSubscription {
   private sink: FrameSink | undefined;
   private leave: (() => void) | undefined;
   private wroteSinceTick = false;
+  /** The open frame (resume point + retry) went out: heartbeats may follow, never precede it. */
+  private opened = false;
 
   constructor(
     readonly taskId: string,
@@ -91,6 +93,8 @@ export class TaskSubscription {
       ...openMessage(resumePoint, this.context.retryMs),
       [SUBSCRIPTION_HANDLE]: this,
     };
+    this.opened = true;
+    this.wroteSinceTick = true;
     this.rx.next(open); // the interceptor may call attachSink() right here
     if (this.sink) this.write(openFrame(resumePoint, this.context.retryMs));
 
@@ -123,7 +127,7 @@ export class TaskSubscription {
 
   /** Called by the hub's ticker twice per heartbeat period; writes one if nothing went out since. */
   heartbeat(): void {
-    if (this.state !== 'live' && this.state !== 'replaying') return;
+    if (!this.opened || (this.state !== 'live' && this.state !== 'replaying')) return;
     if (this.wroteSinceTick) {
       this.wroteSinceTick = false;
       return;

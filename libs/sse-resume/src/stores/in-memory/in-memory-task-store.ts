@@ -84,7 +84,11 @@ export class InMemoryTaskStore implements TaskStore {
 
   async findTaskIdByKeyHash(keyHash: string): Promise<string | undefined> {
     const taskId = this.taskIdByKeyHash.get(keyHash);
-    return taskId !== undefined && this.live(taskId) ? taskId : undefined;
+    if (taskId === undefined) return undefined;
+    // Also the tasks that expired, while they answer 410, so that a resume by key says so.
+    if (this.live(taskId)) return taskId;
+    const tombstone = this.tombstones.get(taskId);
+    return tombstone !== undefined && tombstone.forgetAt > Date.now() ? taskId : undefined;
   }
 
   async append(taskId: string, type: string, data: string): Promise<TaskEvent> {
@@ -133,7 +137,10 @@ export class InMemoryTaskStore implements TaskStore {
       }
     }
     for (const [taskId, tombstone] of this.tombstones) {
-      if (tombstone.forgetAt <= now) this.tombstones.delete(taskId);
+      if (tombstone.forgetAt <= now) {
+        this.tombstones.delete(taskId);
+        this.taskIdByKeyHash.delete(tombstone.keyHash);
+      }
     }
     return evicted;
   }
@@ -178,7 +185,6 @@ export class InMemoryTaskStore implements TaskStore {
 
   private expire(taskId: string, task: MemoryTask, now: number): void {
     this.tasks.delete(taskId);
-    this.taskIdByKeyHash.delete(task.record.keyHash);
     task.watchers.clear();
     task.events = [];
     this.tombstones.set(taskId, {

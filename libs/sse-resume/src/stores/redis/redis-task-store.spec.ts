@@ -285,7 +285,7 @@ function startRedis(port: number, dir: string): Promise<ChildProcess> {
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     child.once('error', reject);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('Ready to accept connections')) resolve(child);
     });
   });

@@ -403,7 +403,9 @@ export class RedisTaskStore implements TaskStore {
         const [meta] = await this.pipelined<[string | null]>((p) =>
           p.hget(this.taskKey(taskId, 'meta'), 'keyHash').zrem(this.key('running'), taskId),
         );
-        if (meta) await this.client.pexpire(this.keyIndex(meta), this.limits.ttl);
+        if (meta) {
+          await this.client.pexpire(this.keyIndex(meta), this.limits.ttl + this.limits.expiredRetentionMs);
+        }
       }).catch((err: unknown) => this.logConnectionError('command', err));
       op.resolve(new TaskEvent(Number(result), END_EVENT, termination.data));
     } catch (err) {

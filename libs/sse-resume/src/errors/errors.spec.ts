@@ -1,0 +1,122 @@
+import { HttpException } from '@nestjs/common';
+import {
+  InvalidEventError,
+  InvalidResumePointError,
+  ResumeKeyInvalidError,
+  ResumePointAtEndError,
+  SseResumeError,
+  StoreUnavailableError,
+  TaskAccessDeniedError,
+  TaskError,
+  TaskExpiredError,
+  TaskNotFoundError,
+  TaskNotRunningError,
+  TooManySubscribersError,
+  TooManyTasksError,
+} from './index';
+
+describe('typed errors', () => {
+  const cases: [SseResumeError, number, string, string, string][] = [
+    [new TaskNotFoundError('t1'), 404, 'Not Found', 'TASK_NOT_FOUND', 'task t1 not found'],
+    [
+      new ResumeKeyInvalidError('t1'),
+      403,
+      'Forbidden',
+      'RESUME_KEY_INVALID',
+      'missing or wrong resume key for task t1',
+    ],
+    [new TaskExpiredError('t1'), 410, 'Gone', 'TASK_EXPIRED', 'task t1 has expired'],
+    [
+      new TaskNotRunningError('t1', 'completed'),
+      409,
+      'Conflict',
+      'TASK_NOT_RUNNING',
+      'task t1 is not running (status: completed)',
+    ],
+    [
+      new InvalidResumePointError('bad'),
+      400,
+      'Bad Request',
+      'INVALID_RESUME_POINT',
+      'invalid resume point: bad',
+    ],
+    [
+      new ResumePointAtEndError('t1', 9),
+      204,
+      'No Content',
+      'RESUME_POINT_AT_END',
+      'task t1 has ended at event 9: nothing left to stream',
+    ],
+    [new InvalidEventError('bad name'), 400, 'Bad Request', 'INVALID_EVENT', 'invalid event: bad name'],
+    [
+      new TooManyTasksError(10, 3),
+      503,
+      'Service Unavailable',
+      'TOO_MANY_TASKS',
+      'the task limit (10) is reached; retry in 3 s',
+    ],
+    [
+      new TooManySubscribersError('t1', 5),
+      429,
+      'Too Many Requests',
+      'TOO_MANY_SUBSCRIBERS',
+      'task t1 already has 5 subscribers',
+    ],
+    [
+      new StoreUnavailableError('redis down'),
+      503,
+      'Service Unavailable',
+      'STORE_UNAVAILABLE',
+      'task store unavailable: redis down',
+    ],
+    [new TaskAccessDeniedError('t1'), 403, 'Forbidden', 'ACCESS_DENIED', 'access to task t1 denied'],
+  ];
+
+  it.each(cases)(
+    '%p is HTTP %i with body {statusCode, error, message, code}',
+    (error, status, text, code, message) => {
+      expect(error).toBeInstanceOf(SseResumeError);
+      expect(error).toBeInstanceOf(HttpException);
+      expect(error).toBeInstanceOf(Error);
+      expect(error.getStatus()).toBe(status);
+      expect(error.getResponse()).toEqual({ statusCode: status, error: text, message, code });
+      expect(error.code).toBe(code);
+      expect(error.message).toBe(message);
+      expect(error.name).toBe(error.constructor.name);
+    },
+  );
+
+  it('covers every error code once', () => {
+    expect(new Set(cases.map(([error]) => error.code)).size).toBe(cases.length);
+  });
+
+  it('keeps the details callers need as fields', () => {
+    expect(new TaskNotFoundError('a')).toMatchObject({ taskId: 'a' });
+    expect(new TaskExpiredError('a')).toMatchObject({ taskId: 'a' });
+    expect(new ResumeKeyInvalidError('a')).toMatchObject({ taskId: 'a' });
+    expect(new TaskNotRunningError('a', 'failed')).toMatchObject({ taskId: 'a', taskStatus: 'failed' });
+    expect(new ResumePointAtEndError('a', 4)).toMatchObject({ taskId: 'a', endEventId: 4 });
+    expect(new TooManyTasksError(2, 7)).toMatchObject({ limit: 2, retryAfterSeconds: 7 });
+    expect(new TooManySubscribersError('a', 3)).toMatchObject({ taskId: 'a', limit: 3 });
+  });
+
+  it('suggests a wait (Retry-After) for the errors a retry can cure', () => {
+    expect(new StoreUnavailableError('down').retryAfterSeconds).toBe(5);
+    expect(new TooManySubscribersError('a', 1).retryAfterSeconds).toBe(5);
+    expect(new TooManyTasksError(1, 42).retryAfterSeconds).toBe(42);
+    expect(new TaskNotFoundError('a')).not.toHaveProperty('retryAfterSeconds');
+  });
+
+  it('keeps the cause of a store failure', () => {
+    const cause = new Error('ECONNREFUSED');
+    expect(new StoreUnavailableError('down', cause).cause).toBe(cause);
+  });
+
+  it('TaskError is a plain Error (not an HTTP error) whose message is public', () => {
+    const cause = new Error('internal');
+    const error = new TaskError('Disk full', { cause });
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(HttpException);
+    expect(error).toMatchObject({ name: 'TaskError', message: 'Disk full', cause });
+  });
+});

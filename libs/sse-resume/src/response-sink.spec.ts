@@ -1,0 +1,196 @@
+import type { Logger } from '@nestjs/common';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ResponseSink } from './response-sink';
+import { deferred, nextTurn, waitForMs } from './testing/async';
+import { StreamingResponse } from './testing/http-client';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What Nest does when it commits an @Sse() response: the head, then one "\n". */
+function sendHead(res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  res.flushHeaders();
+  res.write('\n');
+}
+
+describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
+  let server: Server;
+  let url: string;
+  let handler: Handler;
+  let logger: { error: jest.Mock; warn: jest.Mock };
+  const clients: StreamingResponse[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => handler(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  beforeEach(() => {
+    logger = { error: jest.fn(), warn: jest.fn() };
+  });
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.destroy();
+  });
+
+  /** Opens a request; resolves with the client and the sink the server built for it. */
+  async function connect(
+    setUp: (res: ServerResponse) => ResponseSink,
+  ): Promise<{ client: StreamingResponse; sink: ResponseSink; res: ServerResponse }> {
+    const made = deferred<{ sink: ResponseSink; res: ServerResponse }>();
+    handler = (_req, res) => made.resolve({ sink: setUp(res), res });
+    const clientPromise = StreamingResponse.open(url);
+    const { sink, res } = await made.promise;
+    const client = await clientPromise;
+    clients.push(client);
+    return { client, sink, res };
+  }
+
+  const sinkFor = (res: ServerResponse, maxPendingBytes = 1024 * 1024) =>
+    new ResponseSink(res, maxPendingBytes, logger as unknown as Logger, 'subscriber s of task t');
+
+  it('writes straight to a response whose head was sent', async () => {
+    const { client, sink, res } = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res);
+    });
+    expect(sink.write('id: 0\nretry: 2000\n\n')).toBe(true);
+    expect(sink.write(Buffer.from('event: progress\nid: 1\ndata: 1\n\n'))).toBe(true);
+    await sink.flushed();
+    await sink.whenWritable();
+    res.end();
+    await client.closed;
+    expect(client.ended).toBe(true);
+    expect(client.text).toBe('\nid: 0\nretry: 2000\n\nevent: progress\nid: 1\ndata: 1\n\n');
+    expect(sink.closed).toBe(true);
+  });
+
+  it('holds frames written before the head and sends them right after it, in order', async () => {
+    let flushed = false;
+    const { client, sink, res } = await connect((res) => {
+      // Nest arms its head timer when it subscribes, before the interceptor builds the sink.
+      setTimeout(() => sendHead(res), 0);
+      const sink = sinkFor(res);
+      sink.write('id: 0\nretry: 2000\n\n');
+      sink.write(Buffer.from('event: a\nid: 1\ndata: 1\n\n'));
+      void sink.flushed().then(() => (flushed = true));
+      return sink;
+    });
+    await sink.flushed();
+    expect(flushed).toBe(true);
+    sink.write('event: b\nid: 2\ndata: 2\n\n');
+    res.end();
+    await client.closed;
+    expect(client.text).toBe(
+      '\nid: 0\nretry: 2000\n\nevent: a\nid: 1\ndata: 1\n\nevent: b\nid: 2\ndata: 2\n\n',
+    );
+  });
+
+  it('waits several turns for a late head, and only then says it is writable or flushed', async () => {
+    const seenHead: Record<string, boolean> = {};
+    const { client, sink, res } = await connect((res) => {
+      const sink = sinkFor(res);
+      sink.write('frame\n\n');
+      void sink.whenWritable().then(() => (seenHead.writable = res.headersSent));
+      void sink.flushed().then(() => (seenHead.flushed = res.headersSent));
+      setTimeout(() => sendHead(res), 20);
+      return sink;
+    });
+    await sink.flushed();
+    await waitForMs(() => Object.keys(seenHead).length === 2);
+    expect(seenHead).toEqual({ writable: true, flushed: true });
+    res.end();
+    await client.closed;
+    expect(client.text).toBe('\nframe\n\n');
+  });
+
+  it('closes the connection, logs and releases its waiters if the head never comes', async () => {
+    const made = deferred<ResponseSink>();
+    let settled = 0;
+    handler = (_req, res) => {
+      const sink = sinkFor(res);
+      sink.write('never sent\n\n');
+      void sink.flushed().then(() => settled++);
+      void sink.whenWritable().then(() => settled++);
+      made.resolve(sink);
+    };
+    const response = StreamingResponse.open(url).then(
+      () => 'response',
+      () => 'socket closed',
+    );
+    const sink = await made.promise;
+    expect(sink.closed).toBe(false);
+    await waitForMs(() => sink.closed, 'the sink to give up');
+    expect(sink.write('more')).toBe(false);
+    await waitForMs(() => settled === 2, 'the waiters');
+    expect(await response).toBe('socket closed');
+    expect(logger.error).toHaveBeenCalledWith(
+      'subscriber s of task t: the SSE head was never sent; closing the connection',
+    );
+  });
+
+  it('disconnects a client that does not read once unsent output passes maxPendingBytes', async () => {
+    const { client, sink, res } = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res, 64 * 1024);
+    });
+    client.pause();
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let accepted = 0;
+    for (let i = 0; i < 1_024 && sink.write(chunk); i++) {
+      accepted++;
+      if (i % 16 === 15) await nextTurn();
+    }
+    expect(accepted).toBeLessThan(1_024);
+    expect(sink.closed).toBe(true);
+    expect(res.destroyed).toBe(true);
+    expect(sink.write('late')).toBe(false);
+    await sink.whenWritable(); // resolves at once for a closed sink
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.stringContaining('subscriber s of task t is not reading'),
+    );
+    client.resume();
+    await client.closed;
+    expect(client.ended).toBe(false);
+  });
+
+  it('never drops a reading client that waits for whenWritable() between writes', async () => {
+    const { client, sink, res } = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res, 256 * 1024);
+    });
+    const chunk = Buffer.alloc(64 * 1024, 'y');
+    for (let i = 0; i < 128; i++) {
+      expect(sink.write(chunk)).toBe(true);
+      await sink.whenWritable();
+    }
+    res.end();
+    await client.closed;
+    expect(client.ended).toBe(true);
+    expect(client.bytesReceived).toBe(1 + 128 * chunk.length);
+    expect(logger.warn).not.toHaveBeenCalled();
+  });
+
+  it('refuses writes once the client is gone and stops waiting for drain', async () => {
+    const { client, sink, res } = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res, 64 * 1024 * 1024);
+    });
+    client.pause();
+    // Fill the socket so that the response needs a drain, then lose the client.
+    const chunk = Buffer.alloc(1024 * 1024, 'z');
+    while (!res.writableNeedDrain) sink.write(chunk);
+    const writable = sink.whenWritable();
+    client.destroy();
+    await writable;
+    await waitForMs(() => sink.closed, 'the sink to notice');
+    expect(sink.write('x')).toBe(false);
+  });
+});

@@ -1,0 +1,351 @@
+import { Controller, Logger, type MessageEvent, Param, Sse, UseInterceptors } from '@nestjs/common';
+import { type Observable, of } from 'rxjs';
+import type { TaskContext } from './interfaces/task-context.interface';
+import { LastEventId, ResumeKey, SseResume } from './sse-resume.decorators';
+import { SseResumeInterceptor } from './sse-resume.interceptor';
+import { SseTaskService } from './sse-task.service';
+import { deferred, nextTurn, waitForMs } from './testing/async';
+import { httpRequest, StreamingResponse } from './testing/http-client';
+import { type Adapter, startTestApp, type TestApp } from './testing/nest-app';
+import { parseSse } from './testing/sse';
+
+@Controller('tasks')
+class StreamController {
+  constructor(private readonly tasks: SseTaskService) {}
+
+  /** The library's way: guard + interceptor writing frames itself. */
+  @Sse(':taskId/events')
+  @SseResume()
+  events(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+    @LastEventId() lastEventId: number | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey, lastEventId });
+  }
+
+  /** Without @SseResume(): Nest writes every MessageEvent itself. */
+  @Sse(':taskId/nest-events')
+  nestEvents(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+    @LastEventId() lastEventId: number | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey, lastEventId });
+  }
+
+  /** Not a library stream: the interceptor must pass it through untouched. */
+  @Sse('plain')
+  @UseInterceptors(SseResumeInterceptor)
+  plain(): Observable<MessageEvent> {
+    return of({ data: 'x' }, { data: { y: 1 }, type: 'custom' });
+  }
+}
+
+const OPEN = 'id: 0\nretry: 2000\n\n';
+const frame = (type: string, id: number, data: string) => `event: ${type}\nid: ${id}\ndata: ${data}\n\n`;
+
+async function finishedTask(tasks: SseTaskService, count: number) {
+  const started = await tasks.start(async (ctx: TaskContext) => {
+    for (let i = 1; i <= count; i++) await ctx.emit({ i, text: 'caf\u00e9 \u20ac' });
+    return 'ok';
+  });
+  for (let i = 0; i < 1_000 && (await tasks.getTaskInfo(started.taskId)).status === 'running'; i++)
+    await nextTurn();
+  return started;
+}
+
+function expectedBody(count: number, after = 0): string {
+  let body = `\nid: ${after}\nretry: 2000\n\n`;
+  for (let i = after + 1; i <= count; i++)
+    body += frame('progress', i, JSON.stringify({ i, text: 'caf\u00e9 \u20ac' }));
+  if (after <= count) body += frame('end', count + 1, '{"status":"completed","result":"ok"}');
+  return body;
+}
+
+describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (adapter) => {
+  let testApp: TestApp;
+  let tasks: SseTaskService;
+  let url: string;
+  let warn: jest.SpyInstance;
+
+  beforeAll(async () => {
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    testApp = await startTestApp(adapter, [StreamController], {
+      maxPendingBytes: 64 * 1024,
+      historyBytes: 64 * 1024 * 1024,
+    });
+    ({ tasks, url } = testApp);
+  });
+
+  afterAll(async () => {
+    await testApp.close();
+    jest.restoreAllMocks();
+  });
+
+  it('answers 200 text/event-stream with the exact frames: open, events, end', async () => {
+    const started = await finishedTask(tasks, 3);
+    const reply = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(reply.headers['cache-control']).toContain('no-transform');
+    expect(reply.headers['x-accel-buffering']).toBe('no');
+    expect(reply.body).toBe(expectedBody(3));
+  });
+
+  it("writes byte for byte what Nest's own pipeline writes for the same stream", async () => {
+    const started = await finishedTask(tasks, 5);
+    const ours = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
+    const nests = await httpRequest(`${url}/tasks/${started.taskId}/nest-events?key=${started.resumeKey}`);
+    expect(ours.body).toBe(nests.body);
+    expect(ours.body).toBe(expectedBody(5));
+  });
+
+  it('resumes after Last-Event-ID (header first, else ?lastEventId)', async () => {
+    const started = await finishedTask(tasks, 4);
+    const base = `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
+    expect((await httpRequest(base, { headers: { 'Last-Event-ID': '2' } })).body).toBe(expectedBody(4, 2));
+    expect((await httpRequest(`${base}&lastEventId=3`)).body).toBe(expectedBody(4, 3));
+    expect((await httpRequest(`${base}&lastEventId=1`, { headers: { 'last-event-id': '4' } })).body).toBe(
+      expectedBody(4, 4),
+    );
+  });
+
+  it('takes the key from the x-resume-key header too', async () => {
+    const started = await finishedTask(tasks, 1);
+    const reply = await httpRequest(`${url}/tasks/${started.taskId}/events`, {
+      headers: { 'x-resume-key': started.resumeKey },
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe(expectedBody(1));
+  });
+
+  it('streams live events as they happen, then ends the response after end', async () => {
+    const release = deferred();
+    let context: TaskContext | undefined;
+    const started = await tasks.start(async (ctx) => {
+      context = ctx;
+      await release.promise;
+      return 'live';
+    });
+    const client = await StreamingResponse.open(
+      `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
+    );
+    expect(client.status).toBe(200);
+    await waitForMs(() => client.text === `\n${OPEN}`, 'the open frame');
+    await context!.emit('first');
+    await waitForMs(() => client.frames.length === 2, 'the first event');
+    await context!.emit({ second: true }, { event: 'stage' });
+    release.resolve();
+    await client.closed;
+    expect(client.ended).toBe(true);
+    expect(client.text).toBe(
+      `\n${OPEN}${frame('progress', 1, '"first"')}${frame('stage', 2, '{"second":true}')}${frame(
+        'end',
+        3,
+        '{"status":"completed","result":"live"}',
+      )}`,
+    );
+    await waitForMs(() => tasks.stats.openStreams === 0, 'the stream to close');
+  });
+
+  describe('answers errors with their status and JSON body, before any stream starts', () => {
+    const cases: [
+      string,
+      (taskId: string, key: string) => [string, Record<string, string>?],
+      number,
+      string,
+    ][] = [
+      ['an unknown task', (_id, key) => [`/tasks/nope/events?key=${key}`], 404, 'TASK_NOT_FOUND'],
+      ['a wrong key', (id) => [`/tasks/${id}/events?key=wrong`], 403, 'RESUME_KEY_INVALID'],
+      ['no key', (id) => [`/tasks/${id}/events`], 403, 'RESUME_KEY_INVALID'],
+      [
+        'a malformed Last-Event-ID',
+        (id, key) => [`/tasks/${id}/events?key=${key}`, { 'Last-Event-ID': 'abc' }],
+        400,
+        'INVALID_RESUME_POINT',
+      ],
+      [
+        'a repeated lastEventId',
+        (id, key) => [`/tasks/${id}/events?key=${key}&lastEventId=1&lastEventId=2`],
+        400,
+        'INVALID_RESUME_POINT',
+      ],
+    ];
+
+    it.each(cases)('%s: %i', async (_name, request, status, code) => {
+      const started = await finishedTask(tasks, 1);
+      const [path, headers] = request(started.taskId, started.resumeKey);
+      const reply = await httpRequest(`${url}${path}`, { headers });
+      expect(reply.status).toBe(status);
+      expect(reply.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(reply.body)).toEqual({
+        statusCode: status,
+        error: expect.any(String),
+        message: expect.any(String),
+        code,
+      });
+    });
+
+    it("a resume point ahead of a running task's last event: 400", async () => {
+      const release = deferred();
+      const started = await tasks.start(() => release.promise);
+      const reply = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
+        headers: { 'Last-Event-ID': '1' },
+      });
+      release.resolve();
+      expect(reply.status).toBe(400);
+      expect(JSON.parse(reply.body)).toMatchObject({ statusCode: 400, code: 'INVALID_RESUME_POINT' });
+    });
+
+    it('a resume point at or past the end: 204 with no body and no stream headers', async () => {
+      const started = await finishedTask(tasks, 2);
+      for (const lastEventId of ['3', '99']) {
+        const reply = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
+          headers: { 'Last-Event-ID': lastEventId },
+        });
+        expect(reply.status).toBe(204);
+        expect(reply.body).toBe('');
+        expect(reply.headers['content-type'] ?? '').not.toMatch(/event-stream/);
+      }
+    });
+  });
+
+  it('passes streams that are not library streams through untouched', async () => {
+    const reply = await httpRequest(`${url}/tasks/plain`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe('\nid: 1\ndata: x\n\nevent: custom\nid: 2\ndata: {"y":1}\n\n');
+  });
+
+  it('closes the stream when the client goes, and the task runs on', async () => {
+    const release = deferred();
+    let context: TaskContext | undefined;
+    const started = await tasks.start(async (ctx) => {
+      context = ctx;
+      await release.promise;
+    });
+    const client = await StreamingResponse.open(
+      `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
+    );
+    await waitForMs(() => client.frames.length === 1);
+    await waitForMs(() => tasks.stats.openStreams >= 1);
+    client.destroy();
+    await waitForMs(() => tasks.stats.openStreams === 0, 'the server to notice');
+    expect(context!.signal.aborted).toBe(false);
+    expect(await context!.emit('still running')).toBe(1);
+    release.resolve();
+  });
+
+  it('drops a client that stops reading past maxPendingBytes; it resumes from history and misses nothing', async () => {
+    const total = 800;
+    const payload = 'p'.repeat(16 * 1024);
+    let context: TaskContext | undefined;
+    const release = deferred();
+    const started = await tasks.start(async (ctx) => {
+      context = ctx;
+      await release.promise;
+      return 'survived';
+    });
+    const streamUrl = `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
+    const slow = await StreamingResponse.open(streamUrl);
+    await waitForMs(() => slow.frames.length === 1, 'the open frame');
+    slow.pause();
+    for (let i = 1; i <= total && !slow.aborted; i++) {
+      void context!.emit({ i, payload });
+      if (i % 20 === 0) {
+        await nextTurn();
+        await nextTurn();
+      }
+    }
+    await waitForMs(() => tasks.stats.openStreams === 0, 'the server to drop the slow client', 10_000);
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^subscriber .* of task .* is not reading/));
+    expect(context!.signal.aborted).toBe(false);
+    for (let i = (await tasks.getTaskInfo(started.taskId)).lastEventId + 1; i <= total; i++) {
+      void context!.emit({ i, payload });
+    }
+    release.resolve();
+    slow.resume();
+    await slow.closed;
+    expect(slow.ended).toBe(false);
+
+    // Resume like EventSource: from the last complete frame's id.
+    const got = parseSse(slow.text).frames.filter((f) => f.event !== undefined);
+    const lastId = Number(got[got.length - 1]?.id ?? 0);
+    expect(lastId).toBeLessThan(total);
+    const rest = await httpRequest(streamUrl, { headers: { 'Last-Event-ID': String(lastId) } });
+    const more = parseSse(rest.body).frames.filter((f) => f.event !== undefined);
+    const ids = [...got, ...more].map((f) => Number(f.id));
+    expect(ids).toEqual(Array.from({ length: total + 1 }, (_, i) => i + 1));
+    expect(more[more.length - 1]).toMatchObject({
+      event: 'end',
+      data: '{"status":"completed","result":"survived"}',
+    });
+  }, 30_000);
+});
+
+describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () => {
+  let testApp: TestApp | undefined;
+
+  afterEach(async () => {
+    await testApp?.close();
+    testApp = undefined;
+  });
+
+  it('sends the gap event when history no longer reaches back', async () => {
+    testApp = await startTestApp('express', [StreamController], { historyLimit: 3 });
+    const started = await finishedTask(testApp.tasks, 5);
+    const reply = await httpRequest(
+      `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
+      {
+        headers: { 'Last-Event-ID': '1' },
+      },
+    );
+    expect(reply.body).toBe(
+      `\nid: 1\nretry: 2000\n\n${frame('gap', 3, '{"from":2,"to":3}')}${expectedBody(5, 3).slice(
+        '\nid: 3\nretry: 2000\n\n'.length,
+      )}`,
+    );
+  });
+
+  it('sends heartbeat comments on an idle stream, without ids', async () => {
+    testApp = await startTestApp('express', [StreamController], { heartbeatMs: 60 });
+    const release = deferred();
+    let context: TaskContext | undefined;
+    const started = await testApp.tasks.start(async (ctx) => {
+      context = ctx;
+      await release.promise;
+    });
+    const client = await StreamingResponse.open(
+      `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
+    );
+    await waitForMs(() => client.text.includes(': ping\n\n'), 'a heartbeat');
+    await context!.emit('after');
+    await waitForMs(() => client.text.includes('"after"'), 'the event');
+    release.resolve();
+    await client.closed;
+    expect(client.text.startsWith(`\n${OPEN}: ping\n\n`)).toBe(true);
+    const frames = client.frames;
+    for (const f of frames.filter((x) => x.comments.length > 0)) {
+      expect(f).toEqual({ comments: ['ping'] });
+    }
+    expect(frames.filter((f) => f.event !== undefined).map((f) => f.id)).toEqual(['1', '2']);
+  });
+
+  it('answers 410 with the JSON body for an expired task', async () => {
+    testApp = await startTestApp('express', [StreamController], { ttl: 30, expiredRetentionMs: 60_000 });
+    const started = await finishedTask(testApp.tasks, 1);
+    const streamUrl = `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const gone = await httpRequest(streamUrl);
+    expect(gone.status).toBe(410);
+    expect(JSON.parse(gone.body)).toEqual({
+      statusCode: 410,
+      error: 'Gone',
+      message: `task ${started.taskId} has expired`,
+      code: 'TASK_EXPIRED',
+    });
+    // The key is still checked first.
+    expect((await httpRequest(streamUrl.replace(started.resumeKey, 'wrong'))).status).toBe(403);
+  });
+});

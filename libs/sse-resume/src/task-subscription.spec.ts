@@ -1,0 +1,475 @@
+import type { Logger, MessageEvent } from '@nestjs/common';
+import { Observable } from 'rxjs';
+import { TaskNotFoundError, TooManySubscribersError } from './errors';
+import type { FrameSink } from './interfaces/frame-sink.interface';
+import type { TaskRecord } from './interfaces/task-store.interface';
+import { EventBatch, framesOf, HEARTBEAT_FRAME, openFrame } from './sse-stream';
+import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
+import { TaskEvent } from './task-event';
+import { TaskHub } from './task-hub';
+import {
+  type OpenMessage,
+  type SubscriptionContext,
+  SUBSCRIPTION_HANDLE,
+  TaskSubscription,
+} from './task-subscription';
+import { collect, type Collected, deferred, type Deferred, nextTurn, turns, waitFor } from './testing/async';
+import { describeMessages } from './testing/sse';
+
+/** A FrameSink whose readiness and flushing the test controls. */
+class ControlledSink implements FrameSink {
+  readonly writes: (string | Buffer)[] = [];
+  closed = false;
+  refuse = false;
+  writableGate: Deferred<void> | undefined;
+  flushGate: Deferred<void> | undefined;
+  whenWritableCalls = 0;
+
+  write(chunk: string | Buffer): boolean {
+    if (this.closed || this.refuse) {
+      this.closed = true;
+      return false;
+    }
+    this.writes.push(chunk);
+    return true;
+  }
+
+  whenWritable(): Promise<void> {
+    this.whenWritableCalls++;
+    return this.writableGate ? this.writableGate.promise : Promise.resolve();
+  }
+
+  flushed(): Promise<void> {
+    return this.flushGate ? this.flushGate.promise : Promise.resolve();
+  }
+
+  get text(): string {
+    return this.writes.map((chunk) => chunk.toString()).join('');
+  }
+}
+
+describe('TaskSubscription', () => {
+  let memory: InMemoryTaskStore;
+  let hub: TaskHub;
+  let logger: { error: jest.Mock; warn: jest.Mock };
+  let taskId: string;
+  let created = 0;
+
+  beforeEach(async () => {
+    memory = new InMemoryTaskStore({
+      ttl: 60_000,
+      expiredRetentionMs: 60_000,
+      historyLimit: 1_000,
+      historyBytes: 1_000_000,
+      maxTasks: 100,
+    });
+    logger = { error: jest.fn(), warn: jest.fn() };
+    hub = new TaskHub(
+      memory,
+      { heartbeatMs: 3_600_000, maxSubscribersPerTask: 100 },
+      logger as unknown as Logger,
+    );
+    taskId = `task-${++created}`;
+    await memory.create({ taskId, keyHash: 'hash', createdAt: Date.now() });
+  });
+
+  afterEach(() => {
+    hub.stop();
+    jest.restoreAllMocks();
+  });
+
+  async function record(): Promise<TaskRecord> {
+    const lookup = await memory.lookup(taskId);
+    if (lookup.state !== 'found') throw new Error('task gone');
+    return lookup.task;
+  }
+
+  async function emit(count: number, data = (i: number) => JSON.stringify(i)): Promise<void> {
+    const first = (await record()).lastEventId + 1;
+    for (let i = first; i < first + count; i++) await memory.append(taskId, 'progress', data(i));
+  }
+
+  function context(overrides: Partial<SubscriptionContext> = {}, resumePoint = 0): SubscriptionContext {
+    return {
+      store: memory,
+      logger: logger as unknown as Logger,
+      retryMs: 1_500,
+      replayChunk: 512,
+      replayWriteChars: 1_000_000,
+      authorize: async () => ({ task: await record(), resumePoint }),
+      join: (subscription) => hub.join(subscription),
+      ...overrides,
+    };
+  }
+
+  /** Subscribes as SseTaskService.stream() does; with a sink, attaches it on the open message as the interceptor does. */
+  function open(
+    ctx: SubscriptionContext,
+    sink?: FrameSink,
+  ): { collected: Collected<MessageEvent>; subscription: () => TaskSubscription } {
+    let instance: TaskSubscription | undefined;
+    const source = new Observable<MessageEvent>((rx) => {
+      instance = new TaskSubscription(taskId, 'sub-1', ctx, rx);
+      void instance.start();
+      return () => instance!.close();
+    });
+    let attached = false;
+    const piped = sink
+      ? new Observable<MessageEvent>((rx) =>
+          source.subscribe({
+            next: (message) => {
+              if (!attached && SUBSCRIPTION_HANDLE in message) {
+                attached = true;
+                (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(sink);
+                return;
+              }
+              rx.next(message);
+            },
+            error: (err: unknown) => rx.error(err),
+            complete: () => rx.complete(),
+          }),
+        )
+      : source;
+    const collected = collect(piped);
+    return {
+      collected,
+      subscription: () => {
+        if (!instance) throw new Error('not subscribed');
+        return instance;
+      },
+    };
+  }
+
+  describe('opening', () => {
+    it('errors with the authorization failure, before any message, without joining', async () => {
+      const join = jest.fn();
+      const { collected } = open(
+        context({ authorize: () => Promise.reject(new TaskNotFoundError(taskId)), join }),
+      );
+      await collected.done;
+      expect(collected.error).toBeInstanceOf(TaskNotFoundError);
+      expect(collected.values).toEqual([]);
+      expect(join).not.toHaveBeenCalled();
+    });
+
+    it('errors with the join failure (e.g. too many subscribers), before any message', async () => {
+      const { collected } = open(
+        context({ join: () => Promise.reject(new TooManySubscribersError(taskId, 1)) }),
+      );
+      await collected.done;
+      expect(collected.error).toBeInstanceOf(TooManySubscribersError);
+      expect(collected.values).toEqual([]);
+    });
+
+    it('never joins when the client left during authorization', async () => {
+      const authorized = deferred<{ task: TaskRecord; resumePoint: number }>();
+      const join = jest.fn();
+      const { collected } = open(context({ authorize: () => authorized.promise, join }));
+      collected.unsubscribe();
+      authorized.resolve({ task: await record(), resumePoint: 0 });
+      await turns(3);
+      expect(join).not.toHaveBeenCalled();
+      expect(collected.values).toEqual([]);
+    });
+
+    it('leaves at once when the client left while joining', async () => {
+      const joined = deferred<() => void>();
+      const leave = jest.fn();
+      const { collected } = open(context({ join: () => joined.promise }));
+      await turns(2);
+      collected.unsubscribe();
+      joined.resolve(leave);
+      await turns(2);
+      expect(leave).toHaveBeenCalledTimes(1);
+      expect(collected.values).toEqual([]);
+    });
+
+    it('sends the open message (resume point, retry) first, carrying the subscription', async () => {
+      await emit(2);
+      const { collected, subscription } = open(context({}, 1));
+      await waitFor(() => collected.values.length >= 2);
+      expect(collected.values[0]).toMatchObject({ id: '1', retry: 1_500 });
+      expect((collected.values[0] as OpenMessage)[SUBSCRIPTION_HANDLE]).toBe(subscription());
+      expect(describeMessages(collected.values.slice(1))).toEqual(['progress:2:2']);
+    });
+  });
+
+  describe('replay', () => {
+    it('reads history in chunks of replayChunk, yielding between them', async () => {
+      await emit(10);
+      const read = jest.spyOn(memory, 'read');
+      const { collected } = open(context({ replayChunk: 3 }));
+      await waitFor(() => collected.values.length === 11);
+      expect(read.mock.calls.map(([, afterId, limit]) => [afterId, limit])).toEqual([
+        [0, 3],
+        [3, 3],
+        [6, 3],
+        [9, 3],
+      ]);
+      expect(describeMessages(collected.values).slice(0, 3)).toEqual([
+        'open:0',
+        'progress:1:1',
+        'progress:2:2',
+      ]);
+    });
+
+    it('sends a gap when history is trimmed while it replays, then carries on without a hole', async () => {
+      memory = new InMemoryTaskStore({
+        ttl: 60_000,
+        expiredRetentionMs: 60_000,
+        historyLimit: 10,
+        historyBytes: 1_000_000,
+        maxTasks: 100,
+      });
+      hub = new TaskHub(
+        memory,
+        { heartbeatMs: 3_600_000, maxSubscribersPerTask: 100 },
+        logger as unknown as Logger,
+      );
+      await memory.create({ taskId, keyHash: 'hash', createdAt: Date.now() });
+      await emit(10);
+      const read = memory.read.bind(memory);
+      jest.spyOn(memory, 'read').mockImplementationOnce(async (...args) => {
+        const slice = await read(...args);
+        await emit(5); // history is now 6..15
+        return slice;
+      });
+      const { collected } = open(context({ replayChunk: 3 }));
+      await waitFor(() => collected.values.length >= 15);
+      await turns(3);
+      expect(describeMessages(collected.values)).toEqual([
+        'open:0',
+        'progress:1:1',
+        'progress:2:2',
+        'progress:3:3',
+        'gap:5:{"from":4,"to":5}',
+        ...[6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map((i) => `progress:${i}:${i}`),
+      ]);
+    });
+
+    it('completes after the end event found in history, and leaves the hub', async () => {
+      await emit(2);
+      await memory.finish(taskId, { status: 'completed', data: '{"status":"completed"}' });
+      const { collected } = open(context());
+      await collected.done;
+      expect(collected.completed).toBe(true);
+      expect(describeMessages(collected.values)).toEqual([
+        'open:0',
+        'progress:1:1',
+        'progress:2:2',
+        'end:3:{"status":"completed"}',
+      ]);
+      expect(hub.subscriptionCount).toBe(0);
+    });
+
+    it('ends the stream (no terminal event, the client resumes) when history cannot be read', async () => {
+      await emit(2);
+      jest.spyOn(memory, 'read').mockRejectedValueOnce(new Error('store broke'));
+      const { collected } = open(context());
+      await collected.done;
+      expect(collected.completed).toBe(true);
+      expect(describeMessages(collected.values)).toEqual(['open:0']);
+      expect(logger.error).toHaveBeenCalledWith(
+        expect.stringContaining(`stream of task ${taskId} failed during replay`),
+        expect.stringContaining('store broke'),
+      );
+      expect(hub.subscriptionCount).toBe(0);
+    });
+  });
+
+  describe('live', () => {
+    it('drops live events it already replayed, by id', async () => {
+      await emit(2);
+      const read = memory.read.bind(memory);
+      // Events 3 and 4 arrive after the subscription joined: both in history and in the live batch.
+      jest.spyOn(memory, 'read').mockImplementationOnce(async (...args) => {
+        await emit(1);
+        const slice = await read(...args);
+        await emit(1);
+        return slice;
+      });
+      const { collected } = open(context());
+      await waitFor(() => collected.values.length >= 5);
+      await emit(1);
+      await turns(3);
+      expect(describeMessages(collected.values)).toEqual([
+        'open:0',
+        'progress:1:1',
+        'progress:2:2',
+        'progress:3:3',
+        'progress:4:4',
+        'progress:5:5',
+      ]);
+    });
+
+    it('never hides a hole in live events: sends a gap and logs it', async () => {
+      await emit(2);
+      const { collected, subscription } = open(context());
+      await waitFor(() => collected.values.length === 3);
+      await turns(2);
+      subscription().deliver(new EventBatch([new TaskEvent(10, 'progress', '10')]));
+      expect(describeMessages(collected.values.slice(3))).toEqual([
+        'gap:9:{"from":3,"to":9}',
+        'progress:10:10',
+      ]);
+      expect(logger.error).toHaveBeenCalledWith(expect.stringContaining('live events jump from 2 to 10'));
+    });
+
+    it('completes after a live end event', async () => {
+      const { collected } = open(context());
+      await waitFor(() => collected.values.length === 1);
+      await turns(2);
+      await emit(1);
+      await memory.finish(taskId, { status: 'cancelled', data: '{"status":"cancelled"}' });
+      await collected.done;
+      expect(describeMessages(collected.values)).toEqual([
+        'open:0',
+        'progress:1:1',
+        'end:2:{"status":"cancelled"}',
+      ]);
+    });
+
+    it('end() completes without a terminal event; close() is idempotent and silences it', async () => {
+      const { collected, subscription } = open(context());
+      await waitFor(() => collected.values.length === 1);
+      await turns(2);
+      subscription().end();
+      expect(collected.completed).toBe(true);
+      expect(subscription().closed).toBe(true);
+      subscription().close();
+      subscription().heartbeat();
+      subscription().deliver(new EventBatch([new TaskEvent(1, 'progress', '1')]));
+      expect(collected.values).toHaveLength(1);
+      expect(hub.subscriptionCount).toBe(0);
+    });
+  });
+
+  describe('heartbeat', () => {
+    it('sends a comment message only when nothing went out since the previous tick', async () => {
+      const { collected, subscription } = open(context());
+      await waitFor(() => collected.values.length === 1);
+      await turns(2);
+      subscription().heartbeat(); // the open message went out since: skipped
+      expect(collected.values).toHaveLength(1);
+      subscription().heartbeat();
+      expect(collected.values[1]).toEqual({ comment: 'ping' });
+      await emit(1);
+      await turns(2);
+      subscription().heartbeat(); // something went out since: skipped
+      expect(collected.values).toHaveLength(3);
+      subscription().heartbeat();
+      expect(collected.values[3]).toEqual({ comment: 'ping' });
+    });
+
+    it('writes the heartbeat frame to a sink', async () => {
+      const sink = new ControlledSink();
+      const { subscription } = open(context(), sink);
+      await waitFor(() => sink.writes.length === 1);
+      await turns(2);
+      subscription().heartbeat(); // the open frame went out since the last tick
+      expect(sink.writes).toHaveLength(1);
+      subscription().heartbeat();
+      expect(sink.writes[1]).toBe(HEARTBEAT_FRAME);
+    });
+  });
+
+  describe('writing to a FrameSink', () => {
+    it('writes the open frame, then the replay in bounded writes that wait for the sink', async () => {
+      await emit(10, () => JSON.stringify('x'.repeat(20)));
+      const { events } = await memory.read(taskId, 0, 100);
+      const expected = openFrame(0, 1_500) + framesOf(events);
+      const sink = new ControlledSink();
+      sink.writableGate = deferred();
+      const { collected } = open(context({ replayWriteChars: 100 }), sink);
+      await waitFor(() => sink.writes.length === 2);
+      await turns(3);
+      // Waiting for the sink: nothing more until it is writable.
+      expect(sink.writes).toHaveLength(2);
+      expect(sink.whenWritableCalls).toBe(1);
+      sink.writableGate.resolve();
+      await waitFor(() => sink.text.length >= expected.length, 'the whole replay');
+      expect(sink.text).toBe(expected);
+      const frameLength = events[0]!.frame.length;
+      const replayWrites = sink.writes.slice(1).map((chunk) => chunk.length);
+      for (const length of replayWrites.slice(0, -1)) {
+        expect(length).toBeGreaterThanOrEqual(100);
+        expect(length).toBeLessThan(100 + frameLength);
+      }
+      expect(collected.values).toEqual([]); // nothing goes through Nest's pipeline
+    });
+
+    it('writes a live batch as the Buffer it shares with every other subscriber', async () => {
+      const sinks = [new ControlledSink(), new ControlledSink()];
+      for (const sink of sinks) open(context(), sink);
+      await waitFor(() => sinks.every((sink) => sink.writes.length === 1));
+      await turns(2);
+      await emit(3);
+      await waitFor(() => sinks.every((sink) => sink.writes.length === 2));
+      const [a, b] = sinks.map((sink) => sink.writes[1]);
+      expect(Buffer.isBuffer(a)).toBe(true);
+      expect(a).toBe(b);
+      const { events } = await memory.read(taskId, 0, 10);
+      expect(a!.toString()).toBe(framesOf(events));
+    });
+
+    it('writes only the missing frames of a batch it partly replayed', async () => {
+      await emit(2);
+      const read = memory.read.bind(memory);
+      jest.spyOn(memory, 'read').mockImplementationOnce(async (...args) => {
+        await emit(1); // 3: replayed, and in the live batch
+        const slice = await read(...args);
+        await emit(1); // 4: only in the live batch
+        return slice;
+      });
+      const sink = new ControlledSink();
+      open(context(), sink);
+      await waitFor(() => sink.writes.length === 3);
+      await turns(3);
+      const { events } = await memory.read(taskId, 0, 10);
+      expect(sink.writes[2]).toBe(events[3]!.frame);
+      expect(sink.text).toBe(openFrame(0, 1_500) + framesOf(events));
+    });
+
+    it('ends the subscription when the sink refuses a write (client gone or too slow)', async () => {
+      const sink = new ControlledSink();
+      const { collected } = open(context(), sink);
+      await waitFor(() => sink.writes.length === 1);
+      await turns(2);
+      sink.refuse = true;
+      await emit(1);
+      await collected.done;
+      expect(collected.completed).toBe(true);
+      expect(hub.subscriptionCount).toBe(0);
+    });
+
+    it('completes only once the sink has flushed the end', async () => {
+      await memory.finish(taskId, { status: 'completed', data: '{"status":"completed"}' });
+      const sink = new ControlledSink();
+      sink.flushGate = deferred();
+      const { collected } = open(context(), sink);
+      await waitFor(() => sink.writes.length === 2);
+      await turns(3);
+      expect(collected.completed).toBe(false);
+      sink.flushGate.resolve();
+      await collected.done;
+      expect(collected.completed).toBe(true);
+      expect(sink.text).toBe(`${openFrame(0, 1_500)}event: end\nid: 1\ndata: {"status":"completed"}\n\n`);
+    });
+
+    it('accepts a sink only while handling the open message', async () => {
+      const { collected, subscription } = open(context());
+      await waitFor(() => collected.values.length === 1);
+      await nextTurn();
+      expect(() => subscription().attachSink(new ControlledSink())).toThrow(
+        'a sink can only be attached on open',
+      );
+      const sink = new ControlledSink();
+      const second = open(context(), sink);
+      await waitFor(() => sink.writes.length === 1);
+      await turns(2);
+      expect(() => second.subscription().attachSink(new ControlledSink())).toThrow(
+        'a sink can only be attached on open',
+      );
+    });
+  });
+});

@@ -1,0 +1,205 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { TaskExpiredError, TaskNotFoundError, TaskNotRunningError, TooManyTasksError } from '../errors';
+import type { TaskStore, TaskStoreLimits } from '../interfaces/task-store.interface';
+import { hashResumeKey } from '../resume-key';
+import type { TaskEvent } from '../task-event';
+
+/**
+ * The behaviour every {@link TaskStore} must have, as a reusable Jest suite (test helper,
+ * not part of the public API). Time-dependent behaviour (TTL, expiry) is left to each
+ * store's own spec, since only some stores can run on fake timers.
+ *
+ * ```ts
+ * describeTaskStoreContract('InMemoryTaskStore', (limits) => new InMemoryTaskStore(limits));
+ * ```
+ */
+export function describeTaskStoreContract(
+  name: string,
+  makeStore: (limits: TaskStoreLimits) => TaskStore | Promise<TaskStore>,
+): void {
+  const limits: TaskStoreLimits = {
+    ttl: 60_000,
+    expiredRetentionMs: 60_000,
+    historyLimit: 5,
+    historyBytes: 1_000_000,
+    maxTasks: 3,
+  };
+  let counter = 0;
+
+  describe(`${name}: TaskStore contract`, () => {
+    let store: TaskStore;
+
+    beforeEach(async () => {
+      store = await makeStore(limits);
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    async function createTask(): Promise<{ taskId: string; keyHash: string; createdAt: number }> {
+      counter++;
+      const task = {
+        taskId: `contract-${counter}-${Date.now()}`,
+        keyHash: hashResumeKey(`key-${counter}-${Math.random()}`),
+        createdAt: Date.now(),
+      };
+      await store.create({ ...task, ownerId: 'owner-a' });
+      return task;
+    }
+
+    it('creates a running task with empty history', async () => {
+      const { taskId, keyHash, createdAt } = await createTask();
+      const lookup = await store.lookup(taskId);
+      expect(lookup).toEqual({
+        state: 'found',
+        task: expect.objectContaining({
+          taskId,
+          keyHash,
+          status: 'running',
+          createdAt,
+          updatedAt: createdAt,
+          expiresAt: null,
+          lastEventId: 0,
+          firstEventId: 1,
+          endEventId: null,
+          ownerId: 'owner-a',
+        }),
+      });
+      const slice = await store.read(taskId, 0, 10);
+      expect(slice).toEqual({ events: [], firstEventId: 1, lastEventId: 0 });
+    });
+
+    it('answers missing for an unknown task and refuses its operations with TaskNotFoundError', async () => {
+      expect(await store.lookup('no-such-task')).toEqual({ state: 'missing' });
+      await expect(store.append('no-such-task', 'progress', '1')).rejects.toBeInstanceOf(TaskNotFoundError);
+      await expect(store.read('no-such-task', 0, 10)).rejects.toBeInstanceOf(TaskNotFoundError);
+      await expect(store.watch('no-such-task', () => undefined)).rejects.toBeInstanceOf(TaskNotFoundError);
+      await expect(
+        store.finish('no-such-task', { status: 'completed', data: '{"status":"completed"}' }),
+      ).rejects.toBeInstanceOf(TaskNotFoundError);
+    });
+
+    it('finds a task by the hash of its resume key', async () => {
+      const { taskId, keyHash } = await createTask();
+      expect(await store.findTaskIdByKeyHash(keyHash)).toBe(taskId);
+      expect(await store.findTaskIdByKeyHash(hashResumeKey('another key'))).toBeUndefined();
+    });
+
+    it('assigns ids 1, 2, 3 ... in call order, even for appends not awaited one by one', async () => {
+      const { taskId } = await createTask();
+      const appended = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.append(taskId, 'progress', JSON.stringify(i))),
+      );
+      expect(appended.map((event) => event.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(appended.map((event) => event.data)).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
+      expect(appended[0]).toMatchObject({ seq: 1, id: '1', type: 'progress', data: '0' });
+      const lookup = await store.lookup(taskId);
+      expect(lookup.state === 'found' && lookup.task.lastEventId).toBe(50);
+    });
+
+    it('reads up to `limit` events after an id, with the bounds of the history', async () => {
+      const { taskId } = await createTask();
+      for (let i = 1; i <= 4; i++) await store.append(taskId, 'progress', String(i));
+      const ids = (events: TaskEvent[]) => events.map((event) => event.seq);
+      expect(ids((await store.read(taskId, 0, 10)).events)).toEqual([1, 2, 3, 4]);
+      expect(ids((await store.read(taskId, 1, 2)).events)).toEqual([2, 3]);
+      expect(ids((await store.read(taskId, 3, 10)).events)).toEqual([4]);
+      expect(ids((await store.read(taskId, 4, 10)).events)).toEqual([]);
+      expect(ids((await store.read(taskId, 99, 10)).events)).toEqual([]);
+      expect(ids((await store.read(taskId, 0, 0)).events)).toEqual([]);
+      const slice = await store.read(taskId, 2, 1);
+      expect(slice.firstEventId).toBe(1);
+      expect(slice.lastEventId).toBe(4);
+    });
+
+    it('keeps at most historyLimit events, dropping the oldest, always keeping the newest', async () => {
+      const { taskId } = await createTask();
+      for (let i = 1; i <= 12; i++) await store.append(taskId, 'progress', String(i));
+      const slice = await store.read(taskId, 0, 100);
+      expect(slice.lastEventId).toBe(12);
+      expect(slice.events.length).toBeLessThanOrEqual(limits.historyLimit);
+      expect(slice.events[slice.events.length - 1]!.seq).toBe(12);
+      expect(slice.events[0]!.seq).toBe(slice.firstEventId);
+      expect(slice.events.map((event) => event.seq)).toEqual(
+        Array.from({ length: slice.events.length }, (_, i) => slice.firstEventId + i),
+      );
+    });
+
+    it('finishes a task once: status, error, TTL start and the end event', async () => {
+      const { taskId } = await createTask();
+      await store.append(taskId, 'progress', '1');
+      const before = Date.now();
+      const end = await store.finish(taskId, {
+        status: 'failed',
+        data: '{"status":"failed","error":"boom"}',
+        error: 'boom',
+      });
+      expect(end).toMatchObject({ seq: 2, type: 'end', data: '{"status":"failed","error":"boom"}' });
+      const lookup = await store.lookup(taskId);
+      if (lookup.state !== 'found') throw new Error(`expected the task, got ${lookup.state}`);
+      expect(lookup.task).toMatchObject({ status: 'failed', error: 'boom', lastEventId: 2, endEventId: 2 });
+      expect(lookup.task.expiresAt).toBeGreaterThanOrEqual(before + limits.ttl);
+      expect(lookup.task.expiresAt).toBeLessThanOrEqual(Date.now() + limits.ttl);
+
+      expect(
+        await store.finish(taskId, { status: 'completed', data: '{"status":"completed"}' }),
+      ).toBeUndefined();
+      const again = await store.lookup(taskId);
+      expect(again.state === 'found' && again.task).toMatchObject({ status: 'failed', lastEventId: 2 });
+      await expect(store.append(taskId, 'progress', '3')).rejects.toBeInstanceOf(TaskNotRunningError);
+      expect((await store.read(taskId, 0, 10)).events.map((event) => event.type)).toEqual([
+        'progress',
+        'end',
+      ]);
+    });
+
+    it('calls watchers with every later event in order, until they stop', async () => {
+      const { taskId } = await createTask();
+      await store.append(taskId, 'progress', '"before"');
+      const seen: number[] = [];
+      const stop = await store.watch(taskId, (event) => seen.push(event.seq));
+      await store.append(taskId, 'progress', '2');
+      await store.append(taskId, 'custom', '3');
+      await store.finish(taskId, { status: 'completed', data: '{"status":"completed"}' });
+      await waitUntil(() => seen.length >= 3);
+      expect(seen).toEqual([2, 3, 4]);
+      stop();
+      const other = await createTask();
+      await store.append(other.taskId, 'progress', '1');
+      expect(seen).toEqual([2, 3, 4]);
+    });
+
+    it('keeps watchers of different tasks apart', async () => {
+      const a = await createTask();
+      const b = await createTask();
+      const seenA: string[] = [];
+      const seenB: string[] = [];
+      const stopA = await store.watch(a.taskId, (event) => seenA.push(event.data));
+      const stopB = await store.watch(b.taskId, (event) => seenB.push(event.data));
+      await store.append(a.taskId, 'progress', '"a"');
+      await store.append(b.taskId, 'progress', '"b"');
+      await waitUntil(() => seenA.length >= 1 && seenB.length >= 1);
+      expect(seenA).toEqual(['"a"']);
+      expect(seenB).toEqual(['"b"']);
+      stopA();
+      stopB();
+    });
+
+    it('refuses a task beyond maxTasks with TooManyTasksError while all of them run', async () => {
+      for (let i = 0; i < limits.maxTasks; i++) await createTask();
+      const refused = createTask();
+      await expect(refused).rejects.toBeInstanceOf(TooManyTasksError);
+      await expect(refused).rejects.toMatchObject({ limit: limits.maxTasks });
+    });
+
+    it('uses only TaskNotFoundError or TaskExpiredError for tasks it does not hold', async () => {
+      const error = await store.read('never-created', 0, 1).catch((err: unknown) => err);
+      expect(error instanceof TaskNotFoundError || error instanceof TaskExpiredError).toBe(true);
+    });
+  });
+}
+
+async function waitUntil(predicate: () => boolean, turns = 1_000): Promise<void> {
+  for (let i = 0; i < turns && !predicate(); i++) await new Promise((resolve) => setImmediate(resolve));
+}
