@@ -1,6 +1,12 @@
-import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import {
+  BadRequestException,
+  type INestApplication,
+  type LoggerService,
+  type LogLevel,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppModule } from './app.module';
 import type { AppConfig } from './config';
 
@@ -27,6 +33,11 @@ export async function createApp(
     const express = await NestFactory.create<NestExpressApplication>(module, {
       bodyParser: false,
       logger: options.logger,
+    });
+    // body-parser reads an empty JSON body as `{}`; Fastify answers 400, and so do we.
+    express.use((req: IncomingMessage, _res: ServerResponse, next: (error?: unknown) => void) => {
+      const empty = req.headers['content-length'] === '0' && /json/i.test(req.headers['content-type'] ?? '');
+      next(empty ? new BadRequestException('the body must be a JSON object, not empty') : undefined);
     });
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;

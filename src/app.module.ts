@@ -17,7 +17,10 @@ export class AppModule {
           historyLimit: config.historyLimit,
           heartbeatMs: config.heartbeatMs,
           retryMs: config.retryMs,
-          ...(config.redisUrl !== undefined && { store: 'redis' as const, redis: { url: config.redisUrl } }),
+          ...(config.redisUrl !== undefined && {
+            store: 'redis' as const,
+            redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix },
+          }),
         }),
       ],
       controllers: [TasksController, DemoController],

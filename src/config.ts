@@ -6,7 +6,11 @@ export interface AppConfig {
   taskTtlMs: number;
   historyLimit: number;
   heartbeatMs: number;
+  /** Reconnect delay advertised to clients with `retry:`. */
+  retryMs: number;
   redisUrl: string | undefined;
+  /** Prefix of the Redis keys and channels (default `sse:`). */
+  redisKeyPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -42,7 +46,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     taskTtlMs: int('TASK_TTL_MS', 3_600_000, 1, 2_147_483_647),
     historyLimit: int('TASK_HISTORY_LIMIT', 10_000, 1, 10_000_000),
     heartbeatMs: int('HEARTBEAT_MS', 15_000, 1, 2_147_483_647),
+    retryMs: int('RETRY_MS', 2_000, 1, 2_147_483_647),
     redisUrl,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX || 'sse:',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

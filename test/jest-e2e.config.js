@@ -8,4 +8,5 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testRegex: '.*\\.e2e-spec\\.ts$',
   testTimeout: 60_000,
+  globalSetup: '<rootDir>/test/global-setup.js',
 };

@@ -54,7 +54,7 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
     $('last-event-id').textContent = state && state.lastEventId ? state.lastEventId : '-';
     $('reconnects').textContent = state ? state.reconnects : 0;
     $('gaps').textContent = state ? state.gaps : 0;
-    $('status').textContent = state ? state.status : 'idle';
+    $('status').textContent = state ? state.status + (state.error ? ' (' + state.error + ')' : '') : 'idle';
     $('cancel').disabled = !state || state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled';
   };
 
@@ -86,7 +86,9 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
     source.addEventListener('end', (e) => {
       const data = JSON.parse(e.data);
       state.lastEventId = e.lastEventId;
-      state.status = data.status + (data.error ? ' (' + data.error + ')' : '');
+      // The bare status, so the terminal checks (cancel button, resume on load) recognise it.
+      state.status = data.status;
+      state.error = data.error;
       if (data.status === 'completed' && state.total) state.step = state.total;
       source.close();
       source = null;
@@ -98,7 +100,12 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
         source = null;
         fetch('/tasks/' + encodeURIComponent(state.taskId) + '?' + new URLSearchParams({ key: state.resumeKey }))
           .then((r) => r.json())
-          .then((info) => { state.status = info.status || info.message; save(); render(); })
+          .then((info) => {
+            state.status = info.status || 'error';
+            state.error = info.status ? info.error : info.message;
+            if (info.status === 'completed' && state.total) state.step = state.total;
+            save(); render();
+          })
           .catch(() => undefined);
       } else {
         state.status = 'reconnecting';
@@ -115,6 +122,7 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
     const created = await response.json();
     if (!response.ok) { $('status').textContent = 'error: ' + [].concat(created.message).join(', '); return; }
     state = { taskId: created.taskId, resumeKey: created.resumeKey, lastEventId: '', step: 0, total: body.steps,
+      intervalMs: body.intervalMs,
       reconnects: 0, gaps: 0, status: 'starting', connected: false };
     save(); render(); connect();
   });
@@ -124,6 +132,11 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
     fetch('/tasks/' + encodeURIComponent(state.taskId) + '?' + new URLSearchParams({ key: state.resumeKey }), { method: 'DELETE' });
   });
 
+  if (state) {
+    // After a reload, show the settings of the task being followed.
+    $('steps').value = state.total;
+    if (state.intervalMs !== undefined) $('interval').value = state.intervalMs;
+  }
   render();
   if (state && (state.status === 'running' || state.status === 'starting' || state.status === 'reconnecting')) connect();
 })();

@@ -29,7 +29,8 @@ export class CreateTaskPipe implements PipeTransform<unknown, CreateTaskDto> {
     const input = body as Record<string, unknown>;
     const problems: string[] = [];
     for (const key of Object.keys(input)) {
-      if (!(key in FIELDS)) problems.push(`unknown property ${key}`);
+      // Own keys only: `key in FIELDS` would accept toString, constructor, __proto__ ...
+      if (!Object.hasOwn(FIELDS, key)) problems.push(`unknown property ${key}`);
     }
     const out: Partial<CreateTaskDto> = {};
     for (const [name, rule] of Object.entries(FIELDS) as [keyof CreateTaskDto, (typeof FIELDS)['steps']][]) {

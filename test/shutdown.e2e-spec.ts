@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { createTask, openStream } from './utils/api';
+import { eventFrames, idOf, parseFrames } from './utils/sse-frames';
+import { ADAPTERS, type Adapter } from './utils/start-app';
+
+const ROOT = resolve(__dirname, '..');
+/** `scripts/start.js` builds first when dist/ is older than the sources (`nest build`, ~10-20 s). */
+const START_TIMEOUT_MS = 120_000;
+const SHUTDOWN_LIMIT_MS = 10_000;
+
+interface Started {
+  child: ChildProcess;
+  /** PID of the app process (`dist/src/main.js`), which start.js runs as its own child. */
+  appPid: number;
+  url: string;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `node scripts/start.js` (the `npm start` entry) on a free port; resolves when it listens. */
+async function startProcess(adapter: Adapter): Promise<Started> {
+  const child = spawn(process.execPath, ['scripts/start.js'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HTTP_ADAPTER: adapter, NO_COLOR: '1', REDIS_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const listening = new Promise<{ url: string; appPid: number }>((resolveListening, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`start.js did not listen within ${START_TIMEOUT_MS} ms:\n${output}`)),
+      START_TIMEOUT_MS,
+    );
+    const check = (): void => {
+      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://127.0.0.1:33931 (...)"
+      const match = /\[Nest\] (\d+) .*listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolveListening({ appPid: Number(match[1]), url: match[2]! });
+      }
+    };
+    child.stdout.on('data', check);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`start.js exited (${code ?? signal}) before listening:\n${output}`));
+    });
+  });
+  const { url, appPid } = await listening;
+  return { child, appPid, url, output: () => output, exited };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.each(ADAPTERS)('SIGTERM to `node scripts/start.js` (%s)', (adapter: Adapter) => {
+  let started: Started | undefined;
+
+  afterEach(() => {
+    // Only if the test failed half-way: kill exactly the processes this test started.
+    if (
+      started?.child.pid !== undefined &&
+      started.child.exitCode === null &&
+      started.child.signalCode === null
+    ) {
+      started.child.kill('SIGKILL');
+    }
+    if (started && isAlive(started.appPid)) process.kill(started.appPid, 'SIGKILL');
+    started = undefined;
+  });
+
+  it(
+    'ends open streams and exits cleanly within 10 s',
+    async () => {
+      started = await startProcess(adapter);
+      const { url } = started;
+      const task = await createTask(url, { steps: 100_000, intervalMs: 20 });
+      const stream = openStream(url, task.streamUrl);
+      await stream.waitForFrames((frames) => eventFrames(frames).length >= 2, 'two events');
+
+      const t0 = Date.now();
+      expect(started.child.kill('SIGTERM')).toBe(true);
+      const [response, exit] = await Promise.all([stream.done, started.exited]);
+      const elapsed = Date.now() - t0;
+
+      expect(elapsed).toBeLessThan(SHUTDOWN_LIMIT_MS);
+      // The stream ended (by the server), whether with a clean last chunk or a closed socket.
+      expect(response.status).toBe(200);
+      expect(['complete', 'fin']).toContain(response.endedBy);
+      // Without a terminal event (the library's design: clients reconnect, elsewhere if there
+      // is an elsewhere), and without losing or repeating an id before it.
+      const events = eventFrames(parseFrames(response.text).frames);
+      expect(events.every((frame) => frame.event === 'progress')).toBe(true);
+      expect(events.map(idOf)).toEqual(events.map((_, i) => i + 1));
+      // A clean shutdown: exit 0 or the re-raised SIGTERM, never a failure code.
+      expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+      expect(isAlive(started.appPid)).toBe(false);
+      expect(started.output()).not.toMatch(/shutdown took longer|ERROR/);
+    },
+    START_TIMEOUT_MS + 20_000,
+  );
+});
