@@ -4,7 +4,8 @@ import {
   type LoggerService,
   type LogLevel,
 } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
+import { SseResumeExceptionFilter } from '@app/sse-resume';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppModule } from './app.module';
@@ -42,6 +43,8 @@ export async function createApp(
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }
+  // Adds Retry-After to the library's 503 and 429 answers.
+  app.useGlobalFilters(new SseResumeExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
   app.enableShutdownHooks();
   return app;
 }

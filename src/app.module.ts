@@ -17,6 +17,10 @@ export class AppModule {
           historyLimit: config.historyLimit,
           heartbeatMs: config.heartbeatMs,
           retryMs: config.retryMs,
+          maxTasks: config.maxTasks,
+          maxSubscribersPerTask: config.maxSubscribersPerTask,
+          maxPendingBytes: config.maxPendingBytes,
+          ...(config.shutdownGraceMs !== undefined && { shutdownGraceMs: config.shutdownGraceMs }),
           ...(config.redisUrl !== undefined && {
             store: 'redis' as const,
             redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix },

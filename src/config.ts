@@ -11,6 +11,14 @@ export interface AppConfig {
   redisUrl: string | undefined;
   /** Prefix of the Redis keys and channels (default `sse:`). */
   redisKeyPrefix: string;
+  /** Tasks held at once (the library's `maxTasks`). */
+  maxTasks: number;
+  /** Open streams per task on this instance. */
+  maxSubscribersPerTask: number;
+  /** A stream whose unsent output passes this many bytes is disconnected. */
+  maxPendingBytes: number;
+  /** On SIGTERM, how long running tasks may go on (unset: the library's default). */
+  shutdownGraceMs: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -49,6 +57,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     retryMs: int('RETRY_MS', 2_000, 1, 2_147_483_647),
     redisUrl,
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'sse:',
+    maxTasks: int('TASK_MAX', 10_000, 1, 10_000_000),
+    maxSubscribersPerTask: int('MAX_SUBSCRIBERS_PER_TASK', 1_000, 1, 10_000_000),
+    maxPendingBytes: int('MAX_PENDING_BYTES', 1_048_576, 1, 2_147_483_647),
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ? int('SHUTDOWN_GRACE_MS', 0, 0, 8_000) : undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -98,15 +98,23 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
       if (source && source.readyState === EventSource.CLOSED) {
         // A 204 (nothing left) or an error status: the browser gives up; ask the server why.
         source = null;
+        const retryLater = () => {
+          // The server is restarting or its store is away (503, no answer): try again, as
+          // EventSource itself does not after a non-200 answer.
+          state.status = 'reconnecting';
+          render();
+          setTimeout(connect, 2000);
+        };
         fetch('/tasks/' + encodeURIComponent(state.taskId) + '?' + new URLSearchParams({ key: state.resumeKey }))
-          .then((r) => r.json())
+          .then((r) => (r.status >= 500 ? Promise.reject(new Error(String(r.status))) : r.json()))
           .then((info) => {
+            if (info.status === 'running') return retryLater();
             state.status = info.status || 'error';
             state.error = info.status ? info.error : info.message;
             if (info.status === 'completed' && state.total) state.step = state.total;
             save(); render();
           })
-          .catch(() => undefined);
+          .catch(retryLater);
       } else {
         state.status = 'reconnecting';
         render();

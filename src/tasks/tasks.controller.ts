@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Sse, type MessageEvent } from '@nestjs/common';
-import { LastEventId, ResumeKey, SseResume, SseTaskService, type TaskInfo } from '@app/sse-resume';
+import {
+  LastEventId,
+  ResumeKey,
+  SseResume,
+  SseTaskService,
+  TaskAccess,
+  type TaskInfo,
+} from '@app/sse-resume';
 import type { Observable } from 'rxjs';
 import { CreateTaskPipe, type CreateTaskDto } from './create-task.pipe';
 import { runDemoTask } from './demo-task';
@@ -34,6 +41,7 @@ export class TasksController {
   }
 
   @Get(':taskId')
+  @TaskAccess()
   async info(
     @Param('taskId') taskId: string,
     @ResumeKey() resumeKey: string | undefined,
@@ -45,6 +53,7 @@ export class TasksController {
   /** Cancels the task: its signal aborts and every stream ends with `end` status `cancelled`. */
   @Delete(':taskId')
   @HttpCode(202)
+  @TaskAccess()
   async cancel(
     @Param('taskId') taskId: string,
     @ResumeKey() resumeKey: string | undefined,
