@@ -1,0 +1,240 @@
+/**
+ * The tiny contract every contender serves, and what the servers share to honour it.
+ *
+ * - `GET /stream`: SSE; events `event: progress`, `id: N`, `data: {"i":N,"t":<ms>,"p":"xx…"}`;
+ *   resumes after `Last-Event-ID` (no header = from the first retained event).
+ * - `GET /ready?n=N`: 200 once N streams are open, else 503.
+ * - `POST /emit?count=E&size=S`: publishes E events of about S bytes, 100 per `setImmediate`
+ *   turn, ids continuing 1, 2, 3 ...; answers once all E are published.
+ * - `GET /stats[?gc=1]`: CPU time, memory, peak RSS of the server process (JSON).
+ *
+ * A server prints `BENCH_LISTENING <port>` once it listens on 127.0.0.1, or
+ * `BENCH_UNSUPPORTED <reason>` and exits with {@link EXIT_UNSUPPORTED}.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export const EVENTS_PER_TURN = 100;
+export const EVENT_NAME = 'progress';
+export const EXIT_UNSUPPORTED = 3;
+/** The SSE head of the hand-written servers (same headers the Nest ones send, minus Nest's extras). */
+export const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+} as const;
+
+/** Milliseconds on a clock shared by every process of the machine (epoch origin + monotonic). */
+export function clockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export interface Payload {
+  i: number;
+  t: number;
+  p: string;
+}
+
+/** Overhead of `{"i":N,"t":T,"p":""}` with a 6-digit id and a 17-digit clock reading. */
+const PAYLOAD_OVERHEAD = 40;
+
+export function padFor(size: number): string {
+  return 'x'.repeat(Math.max(0, size - PAYLOAD_OVERHEAD));
+}
+
+export function payload(id: number, pad: string): Payload {
+  return { i: id, t: clockMs(), p: pad };
+}
+
+/** The frame the hand-written servers write (same bytes as the library's). */
+export function frameOf(id: number, json: string): string {
+  return `event: ${EVENT_NAME}\nid: ${id}\ndata: ${json}\n\n`;
+}
+
+export interface EmitSink {
+  /** One event; `id` continues across calls. */
+  event(id: number, data: Payload): void;
+  /** After each turn's events (at most {@link EVENTS_PER_TURN}). */
+  turnEnd?(): void;
+}
+
+/**
+ * Publishes `count` events, {@link EVENTS_PER_TURN} per turn of the event loop. One
+ * emission at a time: a second request waits for the first. Ids continue 1, 2, 3 ...
+ */
+export class Emitter {
+  private lastId = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly sink: EmitSink) {}
+
+  get emitted(): number {
+    return this.lastId;
+  }
+
+  emit(count: number, size: number): Promise<void> {
+    const run = this.chain.then(() => this.run(count, size));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(count: number, size: number): Promise<void> {
+    const pad = padFor(size);
+    let left = count;
+    while (left > 0) {
+      const n = Math.min(EVENTS_PER_TURN, left);
+      for (let k = 0; k < n; k++) {
+        const id = ++this.lastId;
+        this.sink.event(id, payload(id, pad));
+      }
+      this.sink.turnEnd?.();
+      left -= n;
+      if (left > 0) await nextTurn();
+    }
+  }
+}
+
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export interface EmitQuery {
+  count: number;
+  size: number;
+}
+
+export function parseEmitQuery(query: URLSearchParams | Record<string, unknown>): EmitQuery {
+  const get = (name: string): unknown => (query instanceof URLSearchParams ? query.get(name) : query[name]);
+  const count = Number(get('count'));
+  const size = Number(get('size') ?? 100);
+  if (!Number.isInteger(count) || count < 0 || !Number.isInteger(size) || size < 0) {
+    throw new Error('count and size must be non-negative integers');
+  }
+  return { count, size };
+}
+
+/** `Last-Event-ID` as a number (0 when absent or malformed). */
+export function lastEventIdOf(headers: IncomingMessage['headers']): number {
+  const value = headers['last-event-id'];
+  const id = typeof value === 'string' ? Number(value) : 0;
+  return Number.isSafeInteger(id) && id > 0 ? id : 0;
+}
+
+export interface ServerStats {
+  pid: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  /** VmHWM: the process's peak RSS so far, bytes (0 where /proc is missing). */
+  peakRss: number;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+export function serverStats(runGc: boolean): ServerStats {
+  if (runGc && gc) {
+    gc();
+    gc();
+  }
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  return {
+    pid: process.pid,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    external: memory.external,
+    peakRss: procStatusBytes(process.pid, 'VmHWM'),
+  };
+}
+
+/** A `kB` field of /proc/<pid>/status, in bytes; 0 when unavailable. */
+export function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** `GET /ready`, `GET /stats`, `POST /emit` for the node:http servers. Returns false for other routes. */
+export function handleControl(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  control: { open(): number; emitter: Emitter },
+): boolean {
+  if (req.method === 'GET' && url.pathname === '/ready') {
+    const wanted = Number(url.searchParams.get('n') ?? 0);
+    const open = control.open();
+    res.writeHead(open >= wanted ? 200 : 503, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ open }));
+    return true;
+  }
+  if (req.method === 'GET' && url.pathname === '/stats') {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(serverStats(url.searchParams.get('gc') === '1')));
+    return true;
+  }
+  if (req.method === 'POST' && url.pathname === '/emit') {
+    let query: EmitQuery;
+    try {
+      query = parseEmitQuery(url.searchParams);
+    } catch (err) {
+      res.writeHead(400).end(String(err));
+      return true;
+    }
+    req.resume();
+    control.emitter.emit(query.count, query.size).then(
+      () =>
+        res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ emitted: control.emitter.emitted })),
+      (err: unknown) => res.writeHead(500).end(String(err)),
+    );
+    return true;
+  }
+  return false;
+}
+
+/** Prints the line the harness waits for, and exits cleanly on SIGTERM (so `--cpu-prof` writes its profile). */
+export function announce(port: number, onExit?: () => Promise<void>): void {
+  process.stdout.write(`BENCH_LISTENING ${port}\n`);
+  const exit = () => {
+    const done = onExit ? onExit().catch(() => undefined) : Promise.resolve();
+    void done.then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2_000).unref();
+  };
+  process.once('SIGTERM', exit);
+  process.once('SIGINT', exit);
+}
+
+export function unsupported(reason: string): never {
+  process.stdout.write(`BENCH_UNSUPPORTED ${reason}\n`);
+  process.exit(EXIT_UNSUPPORTED);
+}
+
+/** Resolves once `res` can take more data or is gone. */
+export function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || !res.writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+export function portFromEnv(): number {
+  return Number(process.env.PORT ?? 0);
+}

@@ -1,0 +1,552 @@
+/**
+ * `npm run bench` / `npm run bench:quick`: starts each contender as its own server process,
+ * drives it from a separate client process over loopback with the same workload, and
+ * prints markdown tables of medians over the repeats.
+ *
+ * node bench/dist/bench/run.js [--profile quick|full] [--repeats N] [--only raw,lib-memory]
+ *   [--workloads a,b] [--timeout MS] [--budget-min N] [--cpu-prof NAME] [--out FILE.md]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import type { ClientJob, ClientResult } from './client';
+import { EXIT_UNSUPPORTED, procStatusBytes } from './common';
+import {
+  BASELINE,
+  type Contender,
+  CONTENDERS,
+  type Profile,
+  PROFILES,
+  TARGETS,
+  type Workload,
+} from './contenders';
+
+const HERE = __dirname; // bench/dist/bench
+const CLIENT = join(HERE, 'client.js');
+const OUT_DIR = resolve(HERE, '..');
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+interface Options {
+  profileName: 'quick' | 'full';
+  profile: Profile;
+  only: Set<string> | undefined;
+  workloads: Set<string> | undefined;
+  cpuProf: string | undefined;
+  out: string | undefined;
+}
+
+interface RunRecord {
+  contender: string;
+  workload: string;
+  repeat: number;
+  /** 'ok' | 'failed' | 'n/a' */
+  outcome: 'ok' | 'failed' | 'n/a';
+  reason?: string;
+  result?: ClientResult;
+  peakRss: number;
+  startMs: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const profileName = (value('--profile') ?? 'full') as 'quick' | 'full';
+  const base = PROFILES[profileName];
+  if (!base) throw new Error(`unknown profile ${profileName} (quick, full)`);
+  const profile: Profile = {
+    ...base,
+    repeats: Number(value('--repeats') ?? base.repeats),
+    timeoutMs: Number(value('--timeout') ?? base.timeoutMs),
+    budgetMs: value('--budget-min') ? Number(value('--budget-min')) * 60_000 : base.budgetMs,
+  };
+  const list = (name: string) => (value(name) ? new Set(value(name)!.split(',')) : undefined);
+  return {
+    profileName,
+    profile,
+    only: list('--only'),
+    workloads: list('--workloads'),
+    cpuProf: value('--cpu-prof'),
+    out: value('--out'),
+  };
+}
+
+async function redisAvailable(): Promise<string | undefined> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (err) {
+    return `no Redis at ${REDIS_URL} (${err instanceof Error ? err.message : String(err)})`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function deleteKeys(pattern: string): Promise<number> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => undefined);
+  let deleted = 0;
+  try {
+    await client.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await client.del(...keys);
+    } while (cursor !== '0');
+  } catch {
+    // best effort
+  } finally {
+    client.disconnect();
+  }
+  return deleted;
+}
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  stderr: () => string;
+}
+
+function startServer(
+  contender: Contender,
+  env: NodeJS.ProcessEnv,
+  nodeFlags: string[],
+): Promise<Started | { unsupported: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...nodeFlags, join(HERE, contender.entry), ...(contender.args ?? [])],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${contender.name} did not start in 30 s: ${err.slice(-500)}`));
+    }, 30_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      err = (err + chunk.toString()).slice(-4000);
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const listening = /BENCH_LISTENING (\d+)/.exec(out);
+      if (listening) {
+        clearTimeout(timer);
+        resolvePromise({ child, port: Number(listening[1]), stderr: () => err });
+      }
+      const unsupported = /BENCH_UNSUPPORTED (.*)/.exec(out);
+      if (unsupported) {
+        clearTimeout(timer);
+        resolvePromise({ unsupported: unsupported[1]! });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === EXIT_UNSUPPORTED) {
+        resolvePromise({ unsupported: /BENCH_UNSUPPORTED (.*)/.exec(out)?.[1] ?? 'unsupported' });
+      } else {
+        reject(new Error(`${contender.name} exited (${code}) before listening: ${err.slice(-800)}`));
+      }
+    });
+  });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function runClient(job: ClientJob): Promise<ClientResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLIENT, JSON.stringify(job)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), job.timeoutMs + 60_000);
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err = (err + chunk.toString()).slice(-2000)));
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = /BENCH_RESULT (.*)/.exec(out);
+      if (line) resolvePromise(JSON.parse(line[1]!) as ClientResult);
+      else reject(new Error(`client exited (${code ?? signal}) without a result: ${err.slice(-500)}`));
+    });
+  });
+}
+
+async function runOnce(
+  contender: Contender,
+  workload: Workload,
+  repeat: number,
+  options: Options,
+  runId: string,
+  profileDir: string,
+): Promise<RunRecord> {
+  const record: RunRecord = {
+    contender: contender.name,
+    workload: workload.id,
+    repeat,
+    outcome: 'failed',
+    peakRss: 0,
+    startMs: Date.now(),
+  };
+  const keyPrefix = `${runId}:${contender.name}:${workload.id}:${repeat}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: '0',
+    BENCH_KEY_PREFIX: keyPrefix,
+    NODE_ENV: 'production',
+  };
+  delete env.REDIS_URL;
+  if (contender.redis) env.REDIS_URL = REDIS_URL;
+  Object.assign(env, contender.env);
+  const nodeFlags = ['--expose-gc'];
+  if (options.cpuProf === contender.name) {
+    nodeFlags.push(
+      '--cpu-prof',
+      `--cpu-prof-dir=${profileDir}`,
+      `--cpu-prof-name=${contender.name}-${workload.id}-${repeat}.cpuprofile`,
+    );
+  }
+  let started: Started | { unsupported: string };
+  try {
+    started = await startServer(contender, env, nodeFlags);
+  } catch (err) {
+    record.reason = err instanceof Error ? err.message : String(err);
+    return record;
+  }
+  if ('unsupported' in started) {
+    record.outcome = 'n/a';
+    record.reason = started.unsupported;
+    return record;
+  }
+  try {
+    const result = await runClient({
+      port: started.port,
+      mode: workload.mode,
+      subscribers: workload.subscribers,
+      events: workload.events,
+      size: workload.size,
+      timeoutMs: options.profile.timeoutMs,
+    });
+    record.result = result;
+    record.peakRss = procStatusBytes(started.child.pid!, 'VmHWM');
+    record.outcome = result.ok ? 'ok' : 'failed';
+    if (!result.ok) record.reason = [result.error, ...result.problems].filter(Boolean).join('; ');
+  } catch (err) {
+    record.reason = err instanceof Error ? err.message : String(err);
+  } finally {
+    await stopServer(started.child);
+    if (contender.redis) await deleteKeys(`${keyPrefix}*`);
+  }
+  if (record.outcome === 'failed' && started.stderr())
+    record.reason += ` | server: ${started.stderr().slice(-300)}`;
+  return record;
+}
+
+// ---------- aggregation and output ----------
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+interface Summary {
+  contender: string;
+  workload: string;
+  runs: number;
+  ok: number;
+  na: string | undefined;
+  failures: string[];
+  eventsPerSec: number;
+  mbPerSec: number;
+  p50: number;
+  p99: number;
+  peakRssMb: number;
+  serverCpuMs: number;
+  clientCpuMs: number;
+  rssPerSubscriber: number;
+  heapPerSubscriber: number;
+  connectMs: number;
+}
+
+function summarize(records: RunRecord[], contender: string, workload: string): Summary {
+  const mine = records.filter((r) => r.contender === contender && r.workload === workload);
+  const ok = mine.filter((r) => r.outcome === 'ok' && r.result);
+  const m = (pick: (r: ClientResult) => number | undefined) =>
+    median(
+      ok.map((r) => pick(r.result!)).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)),
+    );
+  return {
+    contender,
+    workload,
+    runs: mine.length,
+    ok: ok.length,
+    na: mine.find((r) => r.outcome === 'n/a')?.reason,
+    failures: mine.filter((r) => r.outcome === 'failed').map((r) => r.reason ?? 'failed'),
+    eventsPerSec: m((r) => r.eventsPerSec),
+    mbPerSec: m((r) => r.mbPerSec),
+    p50: m((r) => r.latency?.p50),
+    p99: m((r) => r.latency?.p99),
+    peakRssMb: median(ok.map((r) => r.peakRss / 1024 / 1024)),
+    serverCpuMs: m((r) => r.serverCpuMs),
+    clientCpuMs: m((r) => r.clientCpuMs),
+    rssPerSubscriber: m((r) => r.idle?.rssPerSubscriber),
+    heapPerSubscriber: m((r) => r.idle?.heapPerSubscriber),
+    connectMs: m((r) => r.idle?.connectMs),
+  };
+}
+
+const fmt = (value: number, digits = 0): string =>
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : '—';
+
+function status(s: Summary): string {
+  if (s.na !== undefined && s.ok === 0) return 'n/a';
+  if (s.runs === 0) return 'skipped';
+  return s.ok === s.runs ? `${s.ok}/${s.runs}` : `**${s.ok}/${s.runs}**`;
+}
+
+function table(workload: Workload, summaries: Summary[]): string {
+  const base = summaries.find((s) => s.contender === BASELINE);
+  const lines: string[] = [];
+  if (workload.mode === 'idle') {
+    lines.push(
+      '| contender | KB / subscriber (RSS) | KB / subscriber (heap) | connect all (ms) | server CPU (ms) | peak RSS (MB) | vs raw (memory) | runs ok |',
+    );
+    lines.push('|---|--:|--:|--:|--:|--:|--:|--:|');
+    for (const s of summaries) {
+      const ratio = base ? s.rssPerSubscriber / base.rssPerSubscriber : NaN;
+      lines.push(
+        `| ${s.contender} | ${fmt(s.rssPerSubscriber / 1024, 2)} | ${fmt(s.heapPerSubscriber / 1024, 2)} | ${fmt(s.connectMs)} | ${fmt(s.serverCpuMs)} | ${fmt(s.peakRssMb)} | ${Number.isFinite(ratio) ? `${fmt(ratio, 2)}x` : '—'} | ${status(s)} |`,
+      );
+    }
+    return lines.join('\n');
+  }
+  lines.push(
+    '| contender | events/s | MB/s | p50 (ms) | p99 (ms) | peak RSS (MB) | server CPU (ms) | client CPU (ms) | vs raw | runs ok |',
+  );
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const s of summaries) {
+    const ratio = base ? s.eventsPerSec / base.eventsPerSec : NaN;
+    const latency = workload.mode === 'live';
+    lines.push(
+      `| ${s.contender} | ${fmt(s.eventsPerSec)} | ${fmt(s.mbPerSec, 1)} | ${latency ? fmt(s.p50, 2) : '—'} | ${latency ? fmt(s.p99, 2) : '—'} | ${fmt(s.peakRssMb)} | ${fmt(s.serverCpuMs)} | ${fmt(s.clientCpuMs)} | ${Number.isFinite(ratio) ? `${fmt(ratio, 2)}x` : '—'} | ${status(s)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function targetLines(all: Summary[], profileName: string): string[] {
+  const get = (c: string, w: string) => all.find((s) => s.contender === c && s.workload === w);
+  const ratio = (c: string, w: string, to: string) => {
+    const a = get(c, w);
+    const b = get(to, w);
+    return a && b ? a.eventsPerSec / b.eventsPerSec : NaN;
+  };
+  const check = (label: string, value: number, ok: (v: number) => boolean, shown: string): string =>
+    `- ${label}: ${Number.isFinite(value) ? shown : 'n/a'} → ${Number.isFinite(value) ? (ok(value) ? 'met' : '**not met**') : 'not measured'}`;
+  const out = [`Targets (defined for the full profile; this run: ${profileName}):`];
+  const lib = 'lib-memory';
+  const a = ratio(lib, 'a', 'raw');
+  out.push(check(`(a) ${lib} ≥ ${TARGETS.a.vsRaw}x raw`, a, (v) => v >= TARGETS.a.vsRaw, `${fmt(a, 2)}x`));
+  const ab = ratio(lib, 'a', 'better-sse');
+  out.push(
+    check(
+      `(a) ${lib} ≥ ${TARGETS.a.vsBetterSse}x better-sse`,
+      ab,
+      (v) => v >= TARGETS.a.vsBetterSse,
+      `${fmt(ab, 2)}x`,
+    ),
+  );
+  for (const [w, target] of [
+    ['b', TARGETS.b.vsRaw],
+    ['c', TARGETS.c.vsRaw],
+    ['d', TARGETS.d.vsRaw],
+  ] as const) {
+    const r = ratio(lib, w, 'raw');
+    out.push(check(`(${w}) ${lib} ≥ ${target}x raw`, r, (v) => v >= target, `${fmt(r, 2)}x`));
+  }
+  const e = get(lib, 'e')?.rssPerSubscriber ?? NaN;
+  const maxE = TARGETS.e.maxBytesPerSubscriber;
+  out.push(
+    check(
+      `(e) ${lib} ≤ ${maxE / 1024} KiB RSS per idle subscriber`,
+      e,
+      (v) => v <= maxE,
+      `${fmt(e / 1024, 2)} KiB`,
+    ),
+  );
+  const ra = ratio('lib-redis', 'a', 'raw');
+  out.push(
+    check(
+      `(a) lib-redis ≥ ${TARGETS.redisA.vsRaw}x raw`,
+      ra,
+      (v) => v >= TARGETS.redisA.vsRaw,
+      `${fmt(ra, 2)}x`,
+    ),
+  );
+  for (const w of ['a', 'b', 'c', 'd']) {
+    const r = ratio('lib-redis', w, 'resumable-stream');
+    out.push(check(`(${w}) lib-redis ahead of resumable-stream`, r, (v) => v > 1, `${fmt(r, 2)}x`));
+  }
+  const re =
+    (get('lib-redis', 'e')?.rssPerSubscriber ?? NaN) /
+    (get('resumable-stream', 'e')?.rssPerSubscriber ?? NaN);
+  out.push(
+    check(
+      '(e) lib-redis uses less memory per subscriber than resumable-stream',
+      re,
+      (v) => v < 1,
+      `${fmt(re, 2)}x`,
+    ),
+  );
+  return out;
+}
+
+function machine(): string {
+  const cpu = cpus();
+  return [
+    `- CPU: ${cpu.length} x ${cpu[0]?.model ?? 'unknown'}; RAM ${fmt(totalmem() / 1024 ** 3, 1)} GiB; Linux ${release()}`,
+    `- Node ${process.version}; load average at start ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const { profile } = options;
+  const contenders = CONTENDERS.filter((c) => !options.only || options.only.has(c.name));
+  const workloads = profile.workloads.filter((w) => !options.workloads || options.workloads.has(w.id));
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const runId = `ssebench:${stamp}`;
+  const profileDir = join(OUT_DIR, 'profiles', stamp);
+  const redisProblem = contenders.some((c) => c.redis) ? await redisAvailable() : undefined;
+  const started = Date.now();
+  const records: RunRecord[] = [];
+  const unsupported = new Map<string, string>();
+  if (redisProblem) for (const c of contenders) if (c.redis) unsupported.set(c.name, redisProblem);
+
+  const header = `# sse bench, ${options.profileName} profile, ${new Date().toISOString()}\n\n${machine()}\n`;
+  process.stdout.write(
+    `${header}\nrepeats ${profile.repeats}, per-run timeout ${profile.timeoutMs / 1000} s, budget ${profile.budgetMs / 60_000} min\n\n`,
+  );
+
+  let skipped = 0;
+  for (let repeat = 1; repeat <= profile.repeats; repeat++) {
+    for (const workload of workloads) {
+      for (const contender of contenders) {
+        const na = unsupported.get(contender.name);
+        if (na !== undefined) {
+          records.push({
+            contender: contender.name,
+            workload: workload.id,
+            repeat,
+            outcome: 'n/a',
+            reason: na,
+            peakRss: 0,
+            startMs: Date.now(),
+          });
+          continue;
+        }
+        if (Date.now() - started > profile.budgetMs) {
+          skipped++;
+          continue;
+        }
+        const record = await runOnce(contender, workload, repeat, options, runId, profileDir);
+        records.push(record);
+        if (record.outcome === 'n/a') unsupported.set(contender.name, record.reason ?? 'n/a');
+        const r = record.result;
+        const line =
+          record.outcome === 'ok' && r
+            ? r.mode === 'idle'
+              ? `${fmt((r.idle?.rssPerSubscriber ?? NaN) / 1024, 2)} KiB/subscriber`
+              : `${fmt(r.eventsPerSec)} events/s, ${fmt(r.wallMs)} ms${r.latency ? `, p99 ${fmt(r.latency.p99, 1)} ms` : ''}`
+            : `${record.outcome}: ${record.reason ?? ''}`.slice(0, 300);
+        process.stdout.write(
+          `[${fmt((Date.now() - started) / 1000)} s] ${workload.id} #${repeat} ${contender.name}: ${line}\n`,
+        );
+      }
+    }
+  }
+
+  const all: Summary[] = [];
+  const sections: string[] = [header];
+  for (const workload of workloads) {
+    const summaries = contenders.map((c) => summarize(records, c.name, workload.id));
+    all.push(...summaries);
+    sections.push(`## (${workload.id}) ${workload.title}\n\n${table(workload, summaries)}\n`);
+  }
+  const notes: string[] = [];
+  for (const s of all) {
+    if (s.na !== undefined && s.ok === 0 && s.workload === workloads[0]?.id)
+      notes.push(`- ${s.contender}: n/a — ${s.na}`);
+    for (const f of s.failures.slice(0, 2))
+      notes.push(`- ${s.contender} (${s.workload}) failed: ${f.slice(0, 400)}`);
+    for (const r of records) {
+      if (r.contender !== s.contender || r.workload !== s.workload || r.outcome !== 'failed' || !r.result)
+        continue;
+      const { delivered, subscribers, events, eventsPerSec, wallMs } = r.result;
+      if (delivered > 0) {
+        notes.push(
+          `  - run ${r.repeat}: ${fmt((100 * delivered) / (subscribers * events), 1)}% delivered in ${fmt(wallMs / 1000, 1)} s (${fmt(eventsPerSec)} events/s)`,
+        );
+      }
+    }
+  }
+  if (skipped > 0)
+    notes.push(`- ${skipped} runs skipped: the ${profile.budgetMs / 60_000}-minute budget ran out`);
+  sections.push(targetLines(all, options.profileName).join('\n'));
+  sections.push(
+    `Contenders (how each honours Last-Event-ID / replays (d)):\n${contenders.map((c) => `- ${c.name}: ${c.resume}`).join('\n')}`,
+  );
+  if (notes.length > 0) sections.push(`Notes:\n${notes.join('\n')}`);
+  sections.push(
+    `Medians over ${profile.repeats} repeat(s); "vs raw" = events/s ÷ raw's in this run ((e): RSS per subscriber ÷ raw's). ` +
+      `Total ${fmt((Date.now() - started) / 1000)} s.`,
+  );
+  const markdown = sections.join('\n\n') + '\n';
+  process.stdout.write(`\n${markdown}`);
+
+  mkdirSync(join(OUT_DIR, 'results'), { recursive: true });
+  const jsonPath = join(OUT_DIR, 'results', `${stamp}-${options.profileName}.json`);
+  writeFileSync(
+    jsonPath,
+    JSON.stringify(
+      { options: { ...options, only: undefined, workloads: undefined }, records, summaries: all },
+      null,
+      2,
+    ),
+  );
+  if (options.out) writeFileSync(options.out, markdown);
+  process.stdout.write(`\nraw results: ${jsonPath}\n`);
+  if (options.cpuProf)
+    process.stdout.write(
+      `cpu profiles: ${profileDir} (node bench/dist/bench/profile-summary.js ${profileDir})\n`,
+    );
+  await deleteKeys(`${runId}*`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+/**
+ * Naive Nest: plain Nest 12 on Express, `@Sse()` returning a `Subject` as `MessageEvent`s,
+ * written the way the Nest docs show it. No native resume: an in-process array of events
+ * honours `Last-Event-ID` (and replays the backlog of workload d). `maxPendingDataLength: 0`
+ * keeps Nest from dropping a subscriber that falls behind (the other contenders never do
+ * either), so every run can deliver everything.
+ */
+import 'reflect-metadata';
+import {
+  Controller,
+  Get,
+  Headers,
+  type MessageEvent,
+  Module,
+  Post,
+  Query,
+  ServiceUnavailableException,
+  Sse,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AddressInfo } from 'node:net';
+import { concat, defer, finalize, from, type Observable, Subject } from 'rxjs';
+import {
+  announce,
+  Emitter,
+  EVENT_NAME,
+  parseEmitQuery,
+  portFromEnv,
+  serverStats,
+  type ServerStats,
+} from '../common';
+
+const events$ = new Subject<MessageEvent>();
+const history: MessageEvent[] = [];
+let open = 0;
+
+const emitter = new Emitter({
+  event(id, data) {
+    const event: MessageEvent = { id: String(id), type: EVENT_NAME, data };
+    history.push(event);
+    events$.next(event);
+  },
+});
+
+@Controller()
+class BenchController {
+  @Sse('stream', { maxPendingDataLength: 0 })
+  stream(@Headers('last-event-id') lastEventId?: string): Observable<MessageEvent> {
+    const after = Math.max(0, Number(lastEventId ?? 0) || 0);
+    return defer(() => {
+      open++;
+      return concat(from(history.slice(after)), events$);
+    }).pipe(finalize(() => open--));
+  }
+
+  @Get('ready')
+  ready(@Query('n') n: string): { open: number } {
+    if (open < Number(n ?? 0)) throw new ServiceUnavailableException({ open });
+    return { open };
+  }
+
+  @Get('stats')
+  stats(@Query('gc') gc?: string): ServerStats {
+    return serverStats(gc === '1');
+  }
+
+  @Post('emit')
+  async emit(@Query() query: Record<string, unknown>): Promise<{ emitted: number }> {
+    const { count, size } = parseEmitQuery(query);
+    await emitter.emit(count, size);
+    return { emitted: emitter.emitted };
+  }
+}
+
+@Module({ controllers: [BenchController] })
+class BenchModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create<NestExpressApplication>(BenchModule, { logger: ['error', 'warn'] });
+  await app.listen(portFromEnv(), '127.0.0.1');
+  announce((app.getHttpServer().address() as AddressInfo).port);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
