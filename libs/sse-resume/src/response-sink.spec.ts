@@ -54,7 +54,7 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
   }
 
   const sinkFor = (res: ServerResponse, maxPendingBytes = 1024 * 1024) =>
-    new ResponseSink(res, maxPendingBytes, logger as unknown as Logger, 'subscriber s of task t');
+    new ResponseSink(res, maxPendingBytes, logger as unknown as Logger, () => 'subscriber s of task t');
 
   it('writes straight to a response whose head was sent', async () => {
     const { client, sink, res } = await connect((res) => {

@@ -13,15 +13,22 @@ const MAX_HEAD_WAITS = 100;
 export class ResponseSink implements FrameSink {
   /** Frames written before Nest sent the head; `undefined` once it has. */
   private beforeHead: (string | Buffer)[] | undefined;
-  private headWaiters: (() => void)[] = [];
+  private headWaiters: (() => void)[] | undefined;
+  /** Plain flags, kept from the response's events: its getters are slow on the hot path. */
   private dropped = false;
+  private gone = false;
+  private backedUp = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly maxPendingBytes: number,
     private readonly logger: Logger,
-    private readonly label: string,
+    /** Names the subscriber in log lines; only called when logging. */
+    private readonly describe: () => string,
   ) {
+    // Nest ends the response only after unsubscribing (then nothing writes here any more);
+    // "close" covers the client going away.
+    res.once('close', () => (this.gone = true));
     if (!res.headersSent) {
       this.beforeHead = [];
       this.waitForHead(0);
@@ -29,36 +36,42 @@ export class ResponseSink implements FrameSink {
   }
 
   get closed(): boolean {
-    return this.dropped || this.res.destroyed || this.res.writableEnded;
+    return this.dropped || this.gone;
   }
 
   write(chunk: string | Buffer): boolean {
-    if (this.closed) return false;
+    if (this.dropped || this.gone) return false;
     if (this.beforeHead) {
       this.beforeHead.push(chunk);
       return true;
     }
-    const pending = this.res.writableLength;
-    if (pending > this.maxPendingBytes) {
-      this.logger.warn(
-        `${this.label} is not reading: ${pending} bytes wait for it (maxPendingBytes ${this.maxPendingBytes}); ` +
-          'disconnecting it, it can resume from history',
-      );
-      this.drop();
-      return false;
+    if (this.backedUp) {
+      // Only a response that refused a write can hold more than its buffer's worth.
+      const pending = this.res.writableLength;
+      if (pending > this.maxPendingBytes) {
+        this.logger.warn(
+          `${this.describe()} is not reading: ${pending} bytes wait for it ` +
+            `(maxPendingBytes ${this.maxPendingBytes}); disconnecting it, it can resume from history`,
+        );
+        this.drop();
+        return false;
+      }
     }
-    this.res.write(chunk);
+    if (!this.res.write(chunk) && !this.backedUp) {
+      this.backedUp = true;
+      this.res.on('drain', () => (this.backedUp = this.res.writableNeedDrain));
+    }
     return true;
   }
 
   flushed(): Promise<void> {
     if (!this.beforeHead) return Promise.resolve();
-    return new Promise((resolve) => this.headWaiters.push(resolve));
+    return new Promise((resolve) => (this.headWaiters ??= []).push(resolve));
   }
 
   whenWritable(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    if (this.beforeHead) return new Promise((resolve) => this.headWaiters.push(resolve));
+    if (this.beforeHead) return new Promise((resolve) => (this.headWaiters ??= []).push(resolve));
     if (!this.res.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -80,7 +93,7 @@ export class ResponseSink implements FrameSink {
       if (this.closed) return this.releaseHeadWaiters();
       if (!this.res.headersSent) {
         if (attempt < MAX_HEAD_WAITS) return this.waitForHead(attempt + 1);
-        this.logger.error(`${this.label}: the SSE head was never sent; closing the connection`);
+        this.logger.error(`${this.describe()}: the SSE head was never sent; closing the connection`);
         this.drop();
         return this.releaseHeadWaiters();
       }
@@ -97,8 +110,8 @@ export class ResponseSink implements FrameSink {
 
   private releaseHeadWaiters(): void {
     const waiters = this.headWaiters;
-    this.headWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.headWaiters = undefined;
+    for (const resolve of waiters ?? []) resolve();
   }
 
   private drop(): void {

@@ -48,8 +48,10 @@ export class SseResumeInterceptor implements NestInterceptor {
           if (!attached && isOpenMessage(value)) {
             attached = true;
             const subscription = value[SUBSCRIPTION_HANDLE];
-            const label = `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
-            subscription.attachSink(new ResponseSink(res, this.options.maxPendingBytes, this.logger, label));
+            const describe = () => `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
+            subscription.attachSink(
+              new ResponseSink(res, this.options.maxPendingBytes, this.logger, describe),
+            );
             return;
           }
           subscriber.next(value);

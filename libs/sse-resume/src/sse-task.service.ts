@@ -40,7 +40,7 @@ import { TaskStore, type TaskRecord, type TaskTermination } from './interfaces/t
 import type { StreamOptions, TaskAccess } from './interfaces/stream-options.interface';
 import { generateResumeKey, generateTaskId, hashResumeKey, resumeKeyMatches } from './resume-key';
 import { TaskHub } from './task-hub';
-import { TaskSubscription } from './task-subscription';
+import { type SubscriptionContext, TaskSubscription } from './task-subscription';
 
 /** A task running in this process. */
 interface LocalTask {
@@ -72,6 +72,12 @@ export interface ExecuteResult extends StartedTask {
   events$: Observable<MessageEvent>;
 }
 
+/** What `authorizeStream` resolves to: the task as read, and where the stream resumes. */
+export interface AuthorizedStream {
+  task: TaskRecord;
+  resumePoint: number;
+}
+
 /** Reason a task's signal is aborted with; `reason.code` tells why. */
 export class TaskAbortedError extends Error {
   constructor(
@@ -89,6 +95,9 @@ const DEFAULT_SHARED_SHUTDOWN_GRACE_MS = 5_000;
 /** Largest `metadata`, as JSON. */
 const MAX_METADATA_CHARS = 4096;
 const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** How long a guard's check stays usable by the stream it precedes, and how many are kept. */
+const HANDOFF_MS = 5_000;
+const MAX_HANDOFFS = 1_024;
 /** Replay writes of at most this many characters before waiting for the socket. */
 const REPLAY_WRITE_CHARS = 256 * 1024;
 
@@ -108,6 +117,8 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   private readonly logger = new Logger('SseResume');
   private readonly running = new Map<string, LocalTask>();
   private readonly hub: TaskHub;
+  /** One context shared by every subscription (no closures per stream). */
+  private readonly subscriptionContext: SubscriptionContext;
   /** Identifies this instance as a task's owner in shared stores. */
   readonly instanceId = randomUUID();
   private shuttingDown = false;
@@ -122,6 +133,21 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       { heartbeatMs: options.heartbeatMs, maxSubscribersPerTask: options.maxSubscribersPerTask },
       this.logger,
     );
+    this.subscriptionContext = {
+      store: this.store,
+      logger: this.logger,
+      retryMs: this.options.retryMs,
+      replayChunk: this.store.replayChunk ?? DEFAULT_REPLAY_CHUNK,
+      replayWriteChars: Math.min(REPLAY_WRITE_CHARS, Math.max(1024, this.options.maxPendingBytes >> 1)),
+      maxPendingLiveBytes: this.options.maxPendingBytes,
+      authorize: (subscription) => {
+        const options = subscription.options ?? { resumeKey: undefined };
+        return (
+          this.takeHandoff(subscription.taskId, options) ?? this.authorizeStream(subscription.taskId, options)
+        );
+      },
+      join: (subscription) => this.hub.join(subscription),
+    };
   }
 
   async onModuleInit(): Promise<void> {
@@ -197,20 +223,44 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     return new Observable<MessageEvent>((rx) => {
       const subscription = new TaskSubscription(
         taskId,
-        options.subscriberId ?? randomUUID(),
-        {
-          store: this.store,
-          logger: this.logger,
-          retryMs: this.options.retryMs,
-          replayChunk: DEFAULT_REPLAY_CHUNK,
-          replayWriteChars: Math.min(REPLAY_WRITE_CHARS, Math.max(1024, this.options.maxPendingBytes >> 1)),
-          authorize: () => this.authorizeStream(taskId, options),
-          join: (s) => this.hub.join(s),
-        },
+        options.subscriberId,
+        this.subscriptionContext,
         rx,
+        options,
       );
       void subscription.start();
       return () => subscription.close();
+    });
+  }
+
+  /**
+   * The guard of `@SseResume()` has just checked this very stream (same task, key and
+   * resume point): hand its result to the subscription instead of checking twice.
+   */
+  private readonly handoffs = new Map<string, { expires: number; result: Promise<AuthorizedStream> }>();
+
+  private handoffKey(taskId: string, options: StreamOptions): string {
+    return `${taskId}\n${options.resumeKey ?? ''}\n${options.lastEventId ?? ''}`;
+  }
+
+  private takeHandoff(taskId: string, options: StreamOptions): Promise<AuthorizedStream> | undefined {
+    if (this.handoffs.size === 0) return undefined;
+    const key = this.handoffKey(taskId, options);
+    const handoff = this.handoffs.get(key);
+    if (!handoff) return undefined;
+    this.handoffs.delete(key);
+    return handoff.expires > Date.now() ? handoff.result : undefined;
+  }
+
+  private leaveHandoff(taskId: string, options: StreamOptions, result: AuthorizedStream): void {
+    const now = Date.now();
+    if (this.handoffs.size >= MAX_HANDOFFS) {
+      for (const [key, handoff] of this.handoffs) if (handoff.expires <= now) this.handoffs.delete(key);
+      if (this.handoffs.size >= MAX_HANDOFFS) return;
+    }
+    this.handoffs.set(this.handoffKey(taskId, options), {
+      expires: now + HANDOFF_MS,
+      result: Promise.resolve(result),
     });
   }
 
@@ -251,7 +301,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     taskId: string,
     options: StreamOptions,
     request?: unknown,
-  ): Promise<{ task: TaskRecord; resumePoint: number }> {
+  ): Promise<AuthorizedStream> {
     const resumePoint = options.lastEventId ?? 0;
     if (!Number.isSafeInteger(resumePoint) || resumePoint < 0) {
       throw new InvalidResumePointError('lastEventId must be a non-negative integer');
@@ -270,7 +320,9 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     if (this.hub.subscribersOf(taskId).length >= this.options.maxSubscribersPerTask) {
       throw new TooManySubscribersError(taskId, this.options.maxSubscribersPerTask);
     }
-    return { task, resumePoint };
+    const result = { task, resumePoint };
+    if (request !== undefined) this.leaveHandoff(taskId, options, result);
+    return result;
   }
 
   /**

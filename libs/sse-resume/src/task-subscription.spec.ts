@@ -398,6 +398,27 @@ describe('TaskSubscription', () => {
       expect(collected.values).toEqual([]); // nothing goes through Nest's pipeline
     });
 
+    it('a replay stalled by the client holds at most maxPendingLiveBytes of live events, then reads them from history', async () => {
+      await emit(10, () => JSON.stringify('x'.repeat(20)));
+      const sink = new ControlledSink();
+      sink.writableGate = deferred();
+      open(context({ replayWriteChars: 100, maxPendingLiveBytes: 200 }), sink);
+      await waitFor(() => sink.writes.length === 2);
+      await turns(3);
+      // The client reads nothing; 30 live events (~900 bytes) arrive in one batch: more than the bound.
+      await emit(30, () => JSON.stringify('y'.repeat(20)));
+      await turns(3);
+      sink.writableGate.resolve();
+      const { events } = await memory.read(taskId, 0, 100);
+      const expected = openFrame(0, 1_500) + framesOf(events);
+      await waitFor(() => sink.text.length >= expected.length, 'the whole stream');
+      await turns(3);
+      // Every event once, in order; the dropped live batch came from history (string writes), not as the live Buffer.
+      expect(sink.text).toBe(expected);
+      expect(sink.writes.some((chunk) => Buffer.isBuffer(chunk))).toBe(false);
+      expect(logger.error).not.toHaveBeenCalled();
+    });
+
     it('writes a live batch as the Buffer it shares with every other subscriber', async () => {
       const sinks = [new ControlledSink(), new ControlledSink()];
       for (const sink of sinks) open(context(), sink);

@@ -1,7 +1,9 @@
 import type { Logger, MessageEvent } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type { Subscriber } from 'rxjs';
 import { END_EVENT } from './sse-resume.constants';
 import type { FrameSink } from './interfaces/frame-sink.interface';
+import type { StreamOptions } from './interfaces/stream-options.interface';
 import type { TaskRecord, TaskStore } from './interfaces/task-store.interface';
 import {
   EventBatch,
@@ -14,6 +16,8 @@ import {
   openMessage,
 } from './sse-stream';
 import type { TaskEvent } from './task-event';
+
+function noop(): void {}
 
 /** Marks the first message of a library stream; the interceptor uses it to take over writing. */
 export const SUBSCRIPTION_HANDLE = Symbol('sse-resume.subscription');
@@ -31,8 +35,13 @@ export interface SubscriptionContext {
   readonly replayChunk: number;
   /** Largest replay write, in characters, before waiting for the socket to drain. */
   readonly replayWriteChars: number;
+  /**
+   * Most bytes of live events held while the replay runs; past it they are dropped and read
+   * from history instead, so a client that stops reading mid-replay holds no growing memory.
+   */
+  readonly maxPendingLiveBytes?: number;
   /** Checks the key and resume point (typed errors) and returns the task and where to resume. */
-  authorize(): Promise<{ task: TaskRecord; resumePoint: number }>;
+  authorize(subscription: TaskSubscription): Promise<{ task: TaskRecord; resumePoint: number }>;
   /** Registers the subscription for live events of its task; resolves once they flow. */
   join(subscription: TaskSubscription): Promise<() => void>;
 }
@@ -50,18 +59,30 @@ export class TaskSubscription {
   /** Id of the last event (or gap end) this subscriber was given. */
   private lastSent = 0;
   private pendingLive: EventBatch[] = [];
+  private pendingLiveBytes = 0;
+  /** Live events were dropped during the replay: the replay reads on until it has them. */
+  private pendingLiveDropped = false;
   private sink: FrameSink | undefined;
   private leave: (() => void) | undefined;
   private wroteSinceTick = false;
   /** The open frame (resume point + retry) went out: heartbeats may follow, never precede it. */
   private opened = false;
 
+  private generatedId: string | undefined;
+
   constructor(
     readonly taskId: string,
-    readonly subscriberId: string,
+    /** Given by the client, or `undefined`: a random one is made when first asked for. */
+    private readonly givenId: string | undefined,
     private readonly context: SubscriptionContext,
     private readonly rx: Subscriber<MessageEvent>,
+    /** What the stream was opened with (key, resume point), for the context's `authorize`. */
+    readonly options?: StreamOptions,
   ) {}
+
+  get subscriberId(): string {
+    return this.givenId ?? (this.generatedId ??= randomUUID());
+  }
 
   get closed(): boolean {
     return this.state === 'closed';
@@ -71,7 +92,7 @@ export class TaskSubscription {
   async start(): Promise<void> {
     let resumePoint: number;
     try {
-      ({ resumePoint } = await this.context.authorize());
+      ({ resumePoint } = await this.context.authorize(this));
       if (this.closed) return;
       this.lastSent = resumePoint;
       this.state = 'replaying';
@@ -120,6 +141,13 @@ export class TaskSubscription {
   deliver(batch: EventBatch): void {
     if (this.state === 'replaying') {
       this.pendingLive.push(batch);
+      for (const event of batch.events) this.pendingLiveBytes += event.size;
+      const max = this.context.maxPendingLiveBytes;
+      if (max !== undefined && this.pendingLiveBytes > max) {
+        this.pendingLive = [];
+        this.pendingLiveBytes = 0;
+        this.pendingLiveDropped = true;
+      }
     } else if (this.state === 'live') {
       this.deliverLive(batch);
     }
@@ -146,6 +174,7 @@ export class TaskSubscription {
     if (this.closed) return;
     this.state = 'closed';
     this.pendingLive = [];
+    this.pendingLiveBytes = 0;
     this.sink = undefined;
     const leave = this.leave;
     this.leave = undefined;
@@ -154,23 +183,37 @@ export class TaskSubscription {
 
   private async replay(): Promise<void> {
     const { store, replayChunk } = this.context;
+    let reading = store.read(this.taskId, this.lastSent, replayChunk);
     for (;;) {
-      const slice = await store.read(this.taskId, this.lastSent, replayChunk);
+      const slice = await reading;
       if (this.closed) return;
       if (slice.firstEventId > this.lastSent + 1) this.sendGap(slice.firstEventId - 1);
       const { events } = slice;
-      if (events.length > 0) {
+      const last = events[events.length - 1];
+      const full = events.length >= replayChunk;
+      if (full) {
+        // Read the next chunk while this one is written (a round trip saved per chunk with Redis).
+        reading = store.read(this.taskId, last!.seq, replayChunk);
+        reading.catch(noop); // awaited below, unless the stream ends first
+      }
+      if (last) {
         await this.sendReplay(events);
         if (this.closed) return;
-        if (events[events.length - 1]!.type === END_EVENT) return this.finish();
+        if (last.type === END_EVENT) return this.finish();
       }
-      if (events.length < replayChunk) break;
+      if (!full) {
+        if (!this.pendingLiveDropped) break;
+        this.pendingLiveDropped = false; // they are in history (or the store reports a gap)
+        reading = store.read(this.taskId, this.lastSent, replayChunk);
+        continue;
+      }
       await this.pause();
       if (this.closed) return;
     }
     this.state = 'live';
     const pending = this.pendingLive;
     this.pendingLive = [];
+    this.pendingLiveBytes = 0;
     for (const batch of pending) {
       if (this.state !== 'live') return;
       this.deliverLive(batch);

@@ -116,6 +116,8 @@ export interface TaskStore {
   onTaskEnded?(listener: TaskEndedListener): () => void;
   /** If set, the scheduled job runs at least this often (shared stores detect dead owners with it). */
   readonly maintenanceIntervalMs?: number;
+  /** Events per history read during a replay (networked stores read more per round trip). Default 512. */
+  readonly replayChunk?: number;
   /** Short name for logs, e.g. `memory` or `redis`. */
   readonly kind?: string;
 }

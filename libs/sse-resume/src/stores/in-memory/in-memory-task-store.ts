@@ -167,10 +167,13 @@ export class InMemoryTaskStore implements TaskStore {
   private live(taskId: string): MemoryTask | undefined {
     const task = this.tasks.get(taskId);
     if (!task) return undefined;
-    const now = Date.now();
-    if (task.record.expiresAt !== null && task.record.expiresAt <= now) {
-      this.expire(taskId, task, now);
-      return undefined;
+    const { expiresAt } = task.record;
+    if (expiresAt !== null) {
+      const now = Date.now();
+      if (expiresAt <= now) {
+        this.expire(taskId, task, now);
+        return undefined;
+      }
     }
     return task;
   }

@@ -88,6 +88,7 @@ interface Watch {
  */
 export class RedisTaskStore implements TaskStore {
   readonly kind = 'redis';
+  readonly replayChunk = 4096;
   readonly maintenanceIntervalMs: number;
   private readonly logger = new Logger('SseResume');
   private readonly client: Redis;
@@ -336,22 +337,28 @@ export class RedisTaskStore implements TaskStore {
 
   private async drain(taskId: string, queue: WriteQueue): Promise<void> {
     while (queue.ops.length > 0) {
-      const first = queue.ops[0]!;
-      if (first.kind === 'finish') {
-        queue.ops.shift();
-        await this.runFinish(taskId, first);
-        continue;
+      // Take everything queued so far; writes queued meanwhile wait for the next round.
+      const ops = queue.ops;
+      queue.ops = [];
+      let i = 0;
+      while (i < ops.length) {
+        const first = ops[i]!;
+        if (first.kind === 'finish') {
+          i++;
+          await this.runFinish(taskId, first);
+          continue;
+        }
+        const batch: Extract<PendingOp, { kind: 'append' }>[] = [];
+        let chars = 0;
+        while (i < ops.length && batch.length < MAX_BATCH_EVENTS && chars < MAX_BATCH_CHARS) {
+          const next = ops[i]!;
+          if (next.kind !== 'append') break;
+          batch.push(next);
+          chars += next.data.length;
+          i++;
+        }
+        await this.runAppend(taskId, batch);
       }
-      const batch: Extract<PendingOp, { kind: 'append' }>[] = [];
-      let chars = 0;
-      while (batch.length < MAX_BATCH_EVENTS && chars < MAX_BATCH_CHARS) {
-        const next = queue.ops[0];
-        if (!next || next.kind !== 'append') break;
-        queue.ops.shift();
-        batch.push(next);
-        chars += next.data.length;
-      }
-      await this.runAppend(taskId, batch);
     }
     queue.busy = false;
     if (this.queues.get(taskId) === queue) this.queues.delete(taskId);
