@@ -178,6 +178,23 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     expect(logger.warn).not.toHaveBeenCalled();
   });
 
+  it('keeps at most one drain listener of its own, however often the client lags', async () => {
+    const { client, sink, res } = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res, 256 * 1024);
+    });
+    const before = res.listenerCount('drain');
+    const chunk = Buffer.alloc(64 * 1024, 'w');
+    for (let i = 0; i < 64; i++) {
+      expect(sink.write(chunk)).toBe(true); // 64 KiB > the highWaterMark: every write backs up
+      await sink.whenWritable();
+    }
+    expect(res.listenerCount('drain')).toBeLessThanOrEqual(before + 1);
+    res.end();
+    await client.closed;
+    expect(client.bytesReceived).toBe(1 + 64 * chunk.length);
+  });
+
   it('refuses writes once the client is gone and stops waiting for drain', async () => {
     const { client, sink, res } = await connect((res) => {
       sendHead(res);

@@ -59,7 +59,8 @@ export class ResponseSink implements FrameSink {
     }
     if (!this.res.write(chunk) && !this.backedUp) {
       this.backedUp = true;
-      this.res.on('drain', () => (this.backedUp = this.res.writableNeedDrain));
+      // once: a listener per back-up would pile up on a long stream whose client lags now and then.
+      this.res.once('drain', () => (this.backedUp = this.res.writableNeedDrain));
     }
     return true;
   }

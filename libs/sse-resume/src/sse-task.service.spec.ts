@@ -1393,6 +1393,28 @@ describe('SseTaskService', () => {
       expect((await service.getTaskInfo(started.taskId)).status).toBe('completed');
       expect(endData(await streamToEnd(service, started))).toEqual({ status: 'completed', result: 'x' });
     });
+
+    it('keeps retrying through a long outage, logging once a minute: the task must not stay running (fake timers)', async () => {
+      jest.useFakeTimers(FAKE_TIMERS);
+      const fixture = createService({}, (memory) => new ObservedTaskStore(memory));
+      await shutDown(service);
+      service = fixture.service;
+      const task = controllable();
+      const started = await service.start(task.fn);
+      fixture.store.failures.finish = new StoreUnavailableError('down');
+      const failing = service.fail(started.taskId, 'broken');
+      await turns(2);
+      await jest.advanceTimersByTimeAsync(5 * 60_000);
+      expect(fixture.store.calls.finish).toBe(301);
+      const logged = logError.mock.calls.filter(([message]) =>
+        String(message).includes('could not be stored'),
+      );
+      expect(logged).toHaveLength(6); // attempts 1, 61, 121, 181, 241, 301
+      delete fixture.store.failures.finish;
+      await jest.advanceTimersByTimeAsync(1_000);
+      await failing;
+      expect(await service.getTaskInfo(started.taskId)).toMatchObject({ status: 'failed', error: 'broken' });
+    });
   });
 
   describe('shutdown', () => {

@@ -101,9 +101,13 @@ const MAX_HANDOFFS = 1_024;
 /** Replay writes of at most this many characters before waiting for the socket. */
 const REPLAY_WRITE_CHARS = 256 * 1024;
 
-/** An end that could not be stored is retried this often, this many times (a minute in all). */
+/**
+ * An end that could not be stored is retried this often until it is (or the app shuts down):
+ * given up, it would leave the task `running` in a shared store, its lease renewed for good.
+ * The failure is logged once per this many attempts.
+ */
 const END_RETRY_MS = 1_000;
-const END_RETRIES = 60;
+const END_RETRY_LOG_EVERY = 60;
 
 function noop(): void {}
 
@@ -580,7 +584,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
 
   /**
    * Stores a task's end, retrying while the store is unreachable: an end must not vanish.
-   * (A shared store would otherwise only learn of it through the orphan reaper.)
+   * (This instance renews the task's lease meanwhile, so no orphan reaper would end it.)
    */
   private async storeEnd(
     taskId: string,
@@ -592,11 +596,13 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
         await this.store.finish(taskId, termination);
         return;
       } catch (err) {
-        const retry = err instanceof StoreUnavailableError && attempt < END_RETRIES && !this.shuttingDown;
-        this.logger.error(
-          `task ${taskId}: its end (${status}) could not be stored${retry ? '; retrying' : ''}`,
-          err instanceof Error ? err.message : String(err),
-        );
+        const retry = err instanceof StoreUnavailableError && !this.shuttingDown;
+        if (!retry || attempt % END_RETRY_LOG_EVERY === 1) {
+          this.logger.error(
+            `task ${taskId}: its end (${status}) could not be stored${retry ? `; retrying (attempt ${attempt})` : ''}`,
+            err instanceof Error ? err.message : String(err),
+          );
+        }
         if (!retry) return;
         await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS).unref());
       }

@@ -19,6 +19,20 @@ import type { TaskEvent } from './task-event';
 
 function noop(): void {}
 
+/** One step of a replay, whether the store gave events or ready-made SSE text. */
+interface ReplayChunk {
+  firstEventId: number;
+  lastEventId: number;
+  count: number;
+  /** Id of the last event in the chunk, or where it started when empty. */
+  lastId: number;
+  ended: boolean;
+  events?: readonly TaskEvent[];
+  text?: string;
+  /** History goes on after this chunk. */
+  more: boolean;
+}
+
 /** Marks the first message of a library stream; the interceptor uses it to take over writing. */
 export const SUBSCRIPTION_HANDLE = Symbol('sse-resume.subscription');
 
@@ -182,29 +196,30 @@ export class TaskSubscription {
   }
 
   private async replay(): Promise<void> {
-    const { store, replayChunk } = this.context;
-    let reading = store.read(this.taskId, this.lastSent, replayChunk);
+    let reading = this.readChunk(this.lastSent);
     for (;;) {
-      const slice = await reading;
+      const chunk = await reading;
       if (this.closed) return;
-      if (slice.firstEventId > this.lastSent + 1) this.sendGap(slice.firstEventId - 1);
-      const { events } = slice;
-      const last = events[events.length - 1];
-      const full = events.length >= replayChunk;
-      if (full) {
+      if (chunk.firstEventId > this.lastSent + 1) this.sendGap(chunk.firstEventId - 1);
+      if (chunk.more) {
         // Read the next chunk while this one is written (a round trip saved per chunk with Redis).
-        reading = store.read(this.taskId, last!.seq, replayChunk);
+        reading = this.readChunk(chunk.lastId);
         reading.catch(noop); // awaited below, unless the stream ends first
       }
-      if (last) {
-        await this.sendReplay(events);
+      if (chunk.count > 0) {
+        if (chunk.text !== undefined) {
+          this.write(chunk.text);
+          this.lastSent = chunk.lastId;
+        } else {
+          await this.sendReplay(chunk.events!);
+        }
         if (this.closed) return;
-        if (last.type === END_EVENT) return this.finish();
+        if (chunk.ended) return this.finish();
       }
-      if (!full) {
+      if (!chunk.more) {
         if (!this.pendingLiveDropped) break;
         this.pendingLiveDropped = false; // they are in history (or the store reports a gap)
-        reading = store.read(this.taskId, this.lastSent, replayChunk);
+        reading = this.readChunk(this.lastSent);
         continue;
       }
       await this.pause();
@@ -242,6 +257,29 @@ export class TaskSubscription {
   }
 
   /** Replays events, in writes of bounded size that wait for the socket to drain. */
+  /**
+   * The history after `afterId`: as SSE text when writing to a sink and the store can build
+   * it (one string per round trip instead of an event per entry), else as events.
+   */
+  private async readChunk(afterId: number): Promise<ReplayChunk> {
+    const { store, replayChunk, replayWriteChars } = this.context;
+    if (this.sink && store.readFrames) {
+      const slice = await store.readFrames(this.taskId, afterId, replayChunk, replayWriteChars);
+      return { ...slice, more: slice.lastId < slice.lastEventId };
+    }
+    const slice = await store.read(this.taskId, afterId, replayChunk);
+    const last = slice.events[slice.events.length - 1];
+    return {
+      firstEventId: slice.firstEventId,
+      lastEventId: slice.lastEventId,
+      count: slice.events.length,
+      lastId: last?.seq ?? afterId,
+      ended: last?.type === END_EVENT,
+      events: slice.events,
+      more: slice.events.length >= replayChunk,
+    };
+  }
+
   private async sendReplay(events: readonly TaskEvent[]): Promise<void> {
     if (!this.sink) {
       for (const event of events) {

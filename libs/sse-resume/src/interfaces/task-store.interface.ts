@@ -48,6 +48,19 @@ export interface HistorySlice {
   lastEventId: number;
 }
 
+/** What `readFrames` returns. */
+export interface FrameSlice {
+  /** The frames of `count` consecutive events. */
+  text: string;
+  count: number;
+  /** Id of the last event in `text`, or `afterId` when there is none. */
+  lastId: number;
+  /** The last event in `text` is the task's `end` event. */
+  ended: boolean;
+  firstEventId: number;
+  lastEventId: number;
+}
+
 /** How a task ends: its status and the JSON text of the `end` event. */
 export interface TaskTermination {
   status: TerminalStatus;
@@ -95,6 +108,12 @@ export interface TaskStore {
   finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined>;
   /** Up to `limit` events with ids greater than `afterId`. */
   read(taskId: string, afterId: number, limit: number): Promise<HistorySlice>;
+  /**
+   * Optional fast path of `read` for writers that need only the bytes: up to `limit`
+   * events after `afterId` as SSE frames (exactly `TaskEvent.frame` each), stopping after
+   * the event that makes the text reach `maxChars`.
+   */
+  readFrames?(taskId: string, afterId: number, limit: number, maxChars: number): Promise<FrameSlice>;
   /**
    * Calls `listener` with each new event of the task; resolves once live. Returns the way
    * to stop. A networked store calls `onInterrupted` (and stops calling `listener`) if live

@@ -5,7 +5,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { StoreUnavailableError, TaskExpiredError, TaskNotRunningError } from '../../errors';
+import {
+  StoreUnavailableError,
+  TaskExpiredError,
+  TaskNotFoundError,
+  TaskNotRunningError,
+} from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { hashResumeKey } from '../../resume-key';
 import type { TaskEvent } from '../../task-event';
@@ -218,6 +223,39 @@ describe('RedisTaskStore across instances', () => {
     await until(() => ended.length === 1);
     expect(ended).toEqual([`${task.taskId}:cancelled`]);
     await expect(owner.append(task.taskId, 'progress', '1')).rejects.toBeInstanceOf(TaskNotRunningError);
+  });
+});
+
+describe('RedisTaskStore.readFrames', () => {
+  it('returns exactly the frames read() would give, in chunks bounded by count and characters', async () => {
+    const store = await openStore({ historyLimit: 50 });
+    const task = newTask();
+    await store.create({ ...task, ownerId: 'x' });
+    for (let i = 1; i <= 80; i++)
+      void store.append(task.taskId, 'progress', JSON.stringify({ i, s: 'é'.repeat(i % 7) }));
+    await store.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' });
+    const all = await store.read(task.taskId, 0, 1000);
+    expect(all.firstEventId).toBe(32); // 81 events, 50 kept
+    const expected = all.events.map((e) => e.frame).join('');
+
+    let text = '';
+    let after = 0;
+    let calls = 0;
+    for (;;) {
+      const slice = await store.readFrames(task.taskId, after, 7, 400);
+      calls++;
+      expect(slice).toMatchObject({ firstEventId: 32, lastEventId: 81 });
+      if (slice.count === 0) break;
+      text += slice.text;
+      after = slice.lastId;
+      if (slice.ended) break;
+    }
+    expect(text).toBe(expected);
+    expect(after).toBe(81);
+    expect(calls).toBeGreaterThan(50 / 7);
+    const none = await store.readFrames(task.taskId, 81, 10, 1000);
+    expect(none).toMatchObject({ text: '', count: 0, lastId: 81, ended: false });
+    await expect(store.readFrames('missing-task', 0, 10, 1000)).rejects.toBeInstanceOf(TaskNotFoundError);
   });
 });
 

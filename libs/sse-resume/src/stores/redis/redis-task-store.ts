@@ -13,6 +13,7 @@ import {
 } from '../../errors';
 import { isTerminalStatus, type TaskStatus } from '../../interfaces/task-status.interface';
 import type {
+  FrameSlice,
   HistorySlice,
   NewTaskRecord,
   TaskEndedListener,
@@ -24,7 +25,13 @@ import type {
   TaskTermination,
 } from '../../interfaces/task-store.interface';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
-import { APPEND_SCRIPT, CREATE_SCRIPT, FINISH_SCRIPT, RENEW_SCRIPT } from './redis-scripts';
+import {
+  APPEND_SCRIPT,
+  CREATE_SCRIPT,
+  FINISH_SCRIPT,
+  READ_FRAMES_SCRIPT,
+  RENEW_SCRIPT,
+} from './redis-scripts';
 
 interface Script {
   readonly lua: string;
@@ -40,6 +47,7 @@ const SCRIPTS = {
   finish: script(FINISH_SCRIPT),
   create: script(CREATE_SCRIPT),
   renew: script(RENEW_SCRIPT),
+  readFrames: script(READ_FRAMES_SCRIPT),
 };
 
 /** Events sent in one APPEND call at most (more wait for the next call). */
@@ -206,6 +214,25 @@ export class RedisTaskStore implements TaskStore {
     return new Promise((resolve, reject) => {
       this.enqueue(taskId, { kind: 'finish', termination, resolve, reject });
     });
+  }
+
+  async readFrames(taskId: string, afterId: number, limit: number, maxChars: number): Promise<FrameSlice> {
+    return this.call(async () => {
+      const reply = (await this.eval(SCRIPTS.readFrames, this.taskKeys(taskId), [
+        afterId,
+        Math.max(1, limit),
+        Math.max(1, maxChars),
+      ])) as [string, string, number, string, number, string];
+      const [first, last, count, lastId, ended, text] = reply;
+      return {
+        text,
+        count: Number(count),
+        lastId: Number(lastId),
+        ended: Number(ended) === 1,
+        firstEventId: Number(first),
+        lastEventId: Number(last),
+      };
+    }, taskId);
   }
 
   async read(taskId: string, afterId: number, limit: number): Promise<HistorySlice> {
