@@ -378,5 +378,6 @@ describe('RedisTaskStore when Redis goes away', () => {
     const events = await store.read(task.taskId, 0, 10);
     expect(events.events.map((e) => e.data)).toEqual(['1']); // stored events survived (AOF)
     await expect(store.append(task.taskId, 'progress', '3')).resolves.toMatchObject({ seq: 2 });
+    await store.close(); // while its Redis still runs, so that no reconnect timer is left behind
   });
 });

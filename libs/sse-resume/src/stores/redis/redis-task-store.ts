@@ -340,10 +340,7 @@ export class RedisTaskStore implements TaskStore {
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.watches.clear();
     this.endedListeners.clear();
-    this.subscriber.disconnect();
-    if (this.ownsClient) {
-      await this.client.quit().catch(() => this.client.disconnect());
-    }
+    await Promise.all([closeConnection(this.subscriber), this.ownsClient && closeConnection(this.client)]);
   }
 
   // ---- writes -------------------------------------------------------------------------
@@ -629,6 +626,19 @@ function toRecord(meta: Record<string, string>): TaskRecord {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** QUIT when connected (the server closes, no timer is left behind), else drop the socket. */
+async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    try {
+      await withTimeout(redis.quit(), 1_000);
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  redis.disconnect();
 }
 
 function onceReady(redis: Redis): Promise<void> {
