@@ -25,11 +25,7 @@ export class SseResumeGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const options =
-      this.reflector.getAllAndOverride<SseResumeRouteOptions | undefined>(SSE_RESUME_ROUTE_OPTIONS, [
-        context.getHandler(),
-        context.getClass(),
-      ]) ?? {};
+    const options = routeOptions(this.reflector, context);
     const request = context.switchToHttp().getRequest<ResumeRequest>();
     const taskId = readTaskId(request, options, '@SseResume()');
     const lastEventId = parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
@@ -52,11 +48,7 @@ export class TaskAccessGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const options =
-      this.reflector.getAllAndOverride<SseResumeRouteOptions | undefined>(SSE_RESUME_ROUTE_OPTIONS, [
-        context.getHandler(),
-        context.getClass(),
-      ]) ?? {};
+    const options = routeOptions(this.reflector, context);
     const request = context.switchToHttp().getRequest<ResumeRequest>();
     const taskId = readTaskId(request, options, '@TaskAccess()');
     await this.tasks.authorizeRequest(
@@ -66,6 +58,15 @@ export class TaskAccessGuard implements CanActivate {
     );
     return true;
   }
+}
+
+function routeOptions(reflector: Reflector, context: ExecutionContext): SseResumeRouteOptions {
+  return (
+    reflector.getAllAndOverride<SseResumeRouteOptions | undefined>(SSE_RESUME_ROUTE_OPTIONS, [
+      context.getHandler(),
+      context.getClass(),
+    ]) ?? {}
+  );
 }
 
 function readTaskId(request: ResumeRequest, options: SseResumeRouteOptions, decorator: string): string {
