@@ -27,7 +27,10 @@ export async function createApp(
   let app: INestApplication;
   if (config.adapter === 'fastify') {
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    // bodyParser: false keeps Fastify's own JSON parser only, as on Express: Nest's would also
+    // parse form posts (an empty one read as `{}`, a task any web page could start).
     app = await NestFactory.create(module, new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }), {
+      bodyParser: false,
       logger: options.logger,
     });
   } else {

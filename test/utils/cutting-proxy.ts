@@ -81,6 +81,8 @@ export async function startCuttingProxy(options: CuttingProxyOptions): Promise<C
     });
     upstream.on('data', (data: Buffer) => {
       if (cut) return;
+      // Budgets are drawn when a request starts; several may be running when the last cut happens.
+      if (options.maxCuts !== undefined && cuts.length >= options.maxCuts) budget = undefined;
       if (budget === undefined || sent + data.length < budget) {
         sent += data.length;
         client.write(data);
