@@ -16,20 +16,21 @@
  * --cuts 1000 --stalled 100 --seed N. Redis: REDIS_URL (default redis://127.0.0.1:6379).
  * Exit code 1 if any guarantee failed.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
-import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { createTask, type CreatedTask, getInfo } from '../test/utils/api';
 import { type CuttingProxy, startCuttingProxy } from '../test/utils/cutting-proxy';
 import { openRaw } from '../test/utils/raw-http';
 import { createRng, type Rng } from '../test/utils/rng';
 import { dataOf, parseFrames, type SseFrame } from '../test/utils/sse-frames';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';
+import { type ChildApp, startChildApp } from '../test/utils/child-app';
+import { deleteKeys } from '../test/utils/redis';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { buildIfStale } = require('./build-if-stale') as {
+  buildIfStale: (options?: { quiet?: boolean }) => string;
+};
 
-const ROOT = resolve(__dirname, '..');
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 // ---- 1. cuts -------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ export async function runCutStress(options: CutStressOptions): Promise<CutStress
   } finally {
     await Promise.all(proxies.map((proxy) => proxy.close()));
     await Promise.all(apps.map((app) => app.close()));
-    if (options.mode === 'redis') await deleteKeys(redisUrl, prefix);
+    if (options.mode === 'redis') await deleteKeys(prefix, redisUrl);
   }
 }
 
@@ -254,20 +255,6 @@ function checkFrame(frame: SseFrame, steps: number, problems: string[]): void {
   }
 }
 
-async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export function formatCutResult(r: CutStressResult): string {
   return [
     `${r.mode} (${r.instances.join(' + ')}): ${r.tasks} tasks x ${r.eventsPerTask} events`,
@@ -309,41 +296,6 @@ export interface SlowConsumerResult {
   streamsAtEnd: number;
   rss: { baselineMb: number; peakMb: number; afterMb: number };
   bytesProduced: number;
-}
-
-interface ChildServer {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<unknown>;
-}
-
-async function startChildServer(env: Record<string, string>): Promise<ChildServer> {
-  const build = spawnSync(process.execPath, [resolve(ROOT, 'scripts/build-if-stale.js')], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  if (build.status !== 0) throw new Error('the build failed');
-  const child = spawn(process.execPath, [resolve(ROOT, 'dist/src/main.js')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', NO_COLOR: '1', REDIS_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
-  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
-  const exited = once(child, 'exit');
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 30_000);
-    child.stdout.on('data', () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!.replace('0.0.0.0', '127.0.0.1').replace('[::1]', '127.0.0.1'));
-      }
-    });
-    void exited.then(() => reject(new Error(`the server exited early:\n${output}`)));
-  });
-  return { child, url, exited };
 }
 
 /** Resident set size of a process, from /proc (Linux). */
@@ -393,7 +345,7 @@ function openStalled(url: string): Promise<IncomingMessage> {
 }
 
 async function runReaders(
-  server: ChildServer,
+  server: ChildApp,
   options: SlowConsumerOptions,
   withStalled: boolean,
   sample: () => void,
@@ -463,7 +415,8 @@ async function runReaders(
 }
 
 export async function runSlowConsumers(options: SlowConsumerOptions): Promise<SlowConsumerResult> {
-  const server = await startChildServer({ HTTP_ADAPTER: options.adapter });
+  buildIfStale({ quiet: true });
+  const server = await startChildApp({ HTTP_ADAPTER: options.adapter });
   const pid = server.child.pid!;
   try {
     // Warm up (JIT, pools) so the baseline is the steady state, not the boot.

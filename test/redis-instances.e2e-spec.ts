@@ -1,66 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { cancelTask, createTask, getInfo, openStream, readStream } from './utils/api';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
 import { openRaw } from './utils/raw-http';
 import { dataOf, parseFrames, type SseFrame } from './utils/sse-frames';
 import { createRng, testSeed } from './utils/rng';
 import { startApp, type RunningApp } from './utils/start-app';
+import { type ChildApp, killChildApp, startChildApp } from './utils/child-app';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './utils/redis';
 
 /**
  * Two instances of the example app share one Redis: instance A runs in its own process
  * (so that it can be killed with SIGKILL), instance B in this one.
  */
-const ROOT = resolve(__dirname, '..');
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PREFIX = `e2e:${process.pid}:${Date.now()}:`;
-const ENV = { REDIS_URL, REDIS_KEY_PREFIX: PREFIX };
+const PREFIX = uniquePrefix('e2e-instances');
+const ENV = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX };
 /** The issue's bound for noticing a dead owner. */
 const OWNER_LOSS_LIMIT_MS = 30_000;
-
-interface ChildApp {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<unknown>;
-  output: () => string;
-}
-
-async function startChildApp(env: Record<string, string>): Promise<ChildApp> {
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', NO_COLOR: '1', HTTP_ADAPTER: 'fastify', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
-  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
-  const exited = once(child, 'exit');
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`instance A did not start:\n${output}`)), 30_000);
-    child.stdout.on('data', () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!);
-      }
-    });
-    void exited.then(() => reject(new Error(`instance A exited early:\n${output}`)));
-  });
-  return { child, url, exited, output: () => output };
-}
-
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,14 +23,14 @@ describe('two instances, one Redis', () => {
   let b: RunningApp;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startChildApp(ENV), startApp('express', ENV)]);
+    [a, b] = await Promise.all([
+      startChildApp({ ...ENV, HTTP_ADAPTER: 'fastify' }),
+      startApp('express', ENV),
+    ]);
   });
 
   afterAll(async () => {
-    if (a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill('SIGKILL');
-      await a.exited;
-    }
+    await killChildApp(a);
     await b.close();
     await deleteKeys(PREFIX);
   });

@@ -1,7 +1,6 @@
 import { type CutStressOptions, formatCutResult, runCutStress } from '../../scripts/stress';
 import { testSeed, withSeed } from '../utils/rng';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { TEST_REDIS_URL } from '../utils/redis';
 
 /**
  * Guarantee 1, small and seeded (the full run is `npm run stress`): tasks stream to resuming
@@ -16,7 +15,10 @@ describe('no loss, no duplicates across cuts (seeded `npm run stress`)', () => {
   it.each<[string, Omit<CutStressOptions, 'seed'>]>([
     ['memory, express', { mode: 'memory', adapter: 'express', tasks: 4, events: 150, cuts: 80 }],
     ['memory, fastify', { mode: 'memory', adapter: 'fastify', tasks: 4, events: 150, cuts: 80 }],
-    ['redis, express + fastify', { mode: 'redis', tasks: 4, events: 150, cuts: 80, redisUrl: REDIS_URL }],
+    [
+      'redis, express + fastify',
+      { mode: 'redis', tasks: 4, events: 150, cuts: 80, redisUrl: TEST_REDIS_URL },
+    ],
   ])('%s: 4 tasks x 150 events, 80 cuts: every id once, in order', async (_name, options) => {
     const seed = testSeed();
     await withSeed(seed, async () => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
 import {
   cancelTask,
   createTask,
@@ -14,8 +13,8 @@ import { rawRequest } from '../utils/raw-http';
 import { eventFrames, idOf, parseFrames } from '../utils/sse-frames';
 import { testSeed } from '../utils/rng';
 import { type Adapter, type RunningApp, startApp } from '../utils/start-app';
+import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Property runs per property and configuration (FUZZ_RUNS to run more). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
 /** Jest's default 5 s is per test, whatever the project config says: room for FUZZ_RUNS. */
@@ -124,17 +123,6 @@ function isValidBody(text: string): boolean {
   });
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
-}
-
 /**
  * Guarantee 4: property-based fuzzing (fast-check) of everything a client controls: the
  * resume point (header and query), the resume key (query and header), task ids and POST
@@ -157,7 +145,7 @@ describe.each(CONFIGS)('fuzzing ($name)', ({ adapter, redis }: Config) => {
 
   beforeAll(async () => {
     seed = testSeed();
-    server = await startApp(adapter, redis ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {});
+    server = await startApp(adapter, redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix } : {});
     base = server.baseUrl;
     done = await createTask(base, { steps: 3, intervalMs: 0 });
     other = await createTask(base, { steps: 1, intervalMs: 0 });

@@ -1,73 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { createTask, type CreatedTask, getInfo, openStream, requestJson } from '../utils/api';
 import { rawRequest } from '../utils/raw-http';
 import { dataOf, eventFrames, idOf, parseFrames, type SseFrame } from '../utils/sse-frames';
 import { type RunningApp, startApp } from '../utils/start-app';
+import { type ChildApp, killChildApp, startChildApp } from '../utils/child-app';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../utils/redis';
 
-const ROOT = resolve(__dirname, '../..');
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PREFIX = `e2e-shutdown:${process.pid}:${Date.now()}:`;
-const ENV = { REDIS_URL, REDIS_KEY_PREFIX: PREFIX };
+/** Instance A: the task's owner, in a process of its own. */
+function startOwner(): Promise<ChildApp> {
+  return startChildApp({ ...ENV, HTTP_ADAPTER: 'express', SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+}
+
+const PREFIX = uniquePrefix('e2e-shutdown');
+const ENV = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX };
 const GRACE_MS = 1_500;
 /** The issue's bound: a SIGTERM-ed instance is gone within 10 s. */
 const EXIT_LIMIT_MS = 10_000;
 const SHUTDOWN_ERROR = 'Server shut down before the task finished';
-
-interface Owner {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-}
-
-/** Instance A: `node dist/src/main.js` (built by the e2e global setup), the task's owner. */
-async function startOwner(): Promise<Owner> {
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...ENV,
-      PORT: '0',
-      NO_COLOR: '1',
-      HTTP_ADAPTER: 'express',
-      SHUTDOWN_GRACE_MS: String(GRACE_MS),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
-  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
-  const exited = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`instance A did not start:\n${output}`)), 30_000);
-    child.stdout.on('data', () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!);
-      }
-    });
-    void exited.then(() => reject(new Error(`instance A exited early:\n${output}`)));
-  });
-  return { child, url, exited, output: () => output };
-}
-
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
-}
 
 /**
  * Guarantee 6: SIGTERM to the instance that runs a task (Redis store, two instances).
@@ -80,14 +28,14 @@ async function deleteKeys(prefix: string): Promise<void> {
  */
 describe('SIGTERM to the owner of a task, two instances on one Redis', () => {
   let b: RunningApp;
-  let a: Owner | undefined;
+  let a: ChildApp | undefined;
 
   beforeAll(async () => {
     b = await startApp('fastify', ENV);
   });
-  afterEach(() => {
+  afterEach(async () => {
     // Only when a test failed half-way: the child this test started.
-    if (a && a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+    await killChildApp(a);
     a = undefined;
   });
   afterAll(async () => {
@@ -96,7 +44,7 @@ describe('SIGTERM to the owner of a task, two instances on one Redis', () => {
   });
 
   /** Streams from A until `minEvents`, SIGTERMs A, resumes on B; returns what the client saw. */
-  async function terminateWhileStreaming(owner: Owner, task: CreatedTask, minEvents: number) {
+  async function terminateWhileStreaming(owner: ChildApp, task: CreatedTask, minEvents: number) {
     const onA = openStream(owner.url, task.streamUrl);
     await onA.waitForFrames((frames) => eventFrames(frames).length >= minEvents, `${minEvents} events`);
     const sentAt = Date.now();

@@ -17,15 +17,13 @@ import {
   SseResumeModule,
   SseTaskService,
 } from '@app/sse-resume';
-import { Redis } from 'ioredis';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Observable } from 'rxjs';
 import { cancelTask, createTask, openStream, readStream, requestJson, waitForInfo } from '../utils/api';
 import { dataOf, eventFrames, idOf, parseFrames } from '../utils/sse-frames';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';
 
 interface ErrorBody {
   statusCode: number;
@@ -45,17 +43,6 @@ function expectJsonError(
   expect(body.statusCode).toBe(status);
   expect(body.message).toBeDefined();
   if (code !== undefined) expect(body.code).toBe(code);
-}
-
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
 }
 
 /**
@@ -159,7 +146,11 @@ describe('TASK_MAX with the Redis store counts running tasks (express)', () => {
   const prefix = `e2e-limits:${process.pid}:${Date.now()}:`;
   let server: RunningApp;
   beforeAll(async () => {
-    server = await startApp('express', { TASK_MAX: '1', REDIS_URL, REDIS_KEY_PREFIX: prefix });
+    server = await startApp('express', {
+      TASK_MAX: '1',
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+    });
   });
   afterAll(async () => {
     await server.close();

@@ -51,6 +51,18 @@ async function openStore(
   return store;
 }
 
+/** A second instance on the same keys as the store opened last (another app instance). */
+async function openPeer(options: RedisTaskStoreOptions = {}): Promise<RedisTaskStore> {
+  const store = new RedisTaskStore(LIMITS, {
+    url: REDIS_URL,
+    keyPrefix: prefixes[prefixes.length - 1],
+    ...options,
+  });
+  stores.push(store);
+  await store.init();
+  return store;
+}
+
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
@@ -96,9 +108,7 @@ function newTask(n = Math.random()) {
 describe('RedisTaskStore across instances', () => {
   it('shares tasks: events appended on one instance reach watchers on another, in order', async () => {
     const a = await openStore();
-    const b = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefixes[prefixes.length - 1] });
-    stores.push(b);
-    await b.init();
+    const b = await openPeer();
     const task = newTask();
     await a.create({ ...task, ownerId: 'instance-a' });
     const seen: TaskEvent[] = [];
@@ -117,9 +127,7 @@ describe('RedisTaskStore across instances', () => {
 
   it('never reuses or interleaves ids when two instances write at once', async () => {
     const a = await openStore();
-    const b = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefixes[prefixes.length - 1] });
-    stores.push(b);
-    await b.init();
+    const b = await openPeer();
     const task = newTask();
     await a.create({ ...task, ownerId: 'instance-a' });
     const appended = await Promise.all(
@@ -140,10 +148,7 @@ describe('RedisTaskStore across instances', () => {
 
   it('fails a task whose owner stopped renewing its lease, naming the owner, and tells the others', async () => {
     const owner = await openStore({}, { leaseMs: 300 });
-    const prefix = prefixes[prefixes.length - 1];
-    const other = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefix, leaseMs: 300 });
-    stores.push(other);
-    await other.init();
+    const other = await openPeer({ leaseMs: 300 });
     const ended: string[] = [];
     other.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
     const task = newTask();
@@ -171,13 +176,7 @@ describe('RedisTaskStore across instances', () => {
 
   it("keeps a live owner's task: renewals extend the lease", async () => {
     const owner = await openStore({}, { leaseMs: 300 });
-    const other = new RedisTaskStore(LIMITS, {
-      url: REDIS_URL,
-      keyPrefix: prefixes[prefixes.length - 1],
-      leaseMs: 300,
-    });
-    stores.push(other);
-    await other.init();
+    const other = await openPeer({ leaseMs: 300 });
     const task = newTask();
     await owner.create({ ...task, ownerId: 'instance-alive' });
     await sleep(700);
@@ -187,13 +186,7 @@ describe('RedisTaskStore across instances', () => {
 
   it('fences a stale owner: once its task was failed elsewhere, its writes are refused', async () => {
     const owner = await openStore({}, { leaseMs: 200 });
-    const other = new RedisTaskStore(LIMITS, {
-      url: REDIS_URL,
-      keyPrefix: prefixes[prefixes.length - 1],
-      leaseMs: 200,
-    });
-    stores.push(other);
-    await other.init();
+    const other = await openPeer({ leaseMs: 200 });
     const task = newTask();
     await owner.create({ ...task, ownerId: 'instance-paused' });
     // Simulate a long pause of the owner (no renewals) by making its lease lapse in Redis.
@@ -207,9 +200,7 @@ describe('RedisTaskStore across instances', () => {
 
   it('lets another instance end a task and tells the owner (cancel from anywhere)', async () => {
     const owner = await openStore();
-    const other = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: prefixes[prefixes.length - 1] });
-    stores.push(other);
-    await other.init();
+    const other = await openPeer();
     const ended: string[] = [];
     owner.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
     const task = newTask();
