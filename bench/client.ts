@@ -238,15 +238,39 @@ class Subscriber {
     const run = this.run;
     const body = this.chunked ? this.chunked.decode(raw) : raw;
     if (run.measuring) run.bytes += body.length;
-    const text = this.rest.length > 0 ? this.rest + body : body;
-    let pos = 0;
+    let start = 0;
+    if (this.rest.length > 0) {
+      // Complete the frame cut at the previous read with as little of this read as it needs:
+      // joining the whole read to it would copy every large read once more (servers that
+      // write big chunks would pay for it, servers that write one event at a time would not).
+      let through: number; // index in body of the frame's final "\n"
+      if (this.rest.endsWith('\n') && body.charCodeAt(0) === 10) {
+        through = 0;
+      } else {
+        const end = body.indexOf('\n\n');
+        if (end < 0) {
+          this.rest += body;
+          return;
+        }
+        through = end + 1;
+      }
+      const first = this.rest + body.slice(0, through + 1);
+      this.rest = '';
+      this.frames(first, 0, now);
+      start = through + 1;
+    }
+    const pos = this.frames(body, start, now);
+    this.rest = pos >= body.length ? '' : body.slice(pos);
+  }
+
+  /** Handles the complete frames of text from `pos`; returns where the unfinished rest starts. */
+  private frames(text: string, pos: number, now: number): number {
     for (;;) {
       const end = text.indexOf('\n\n', pos);
-      if (end < 0) break;
+      if (end < 0) return pos;
       if (end > pos) this.frame(text, pos, end, now);
       pos = end + 2;
     }
-    this.rest = pos >= text.length ? '' : text.slice(pos);
   }
 
   /** One frame, text[start, end). Frames without `data:` (open frame, `retry:`, comments) are ignored. */
