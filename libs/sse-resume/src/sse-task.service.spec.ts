@@ -23,6 +23,7 @@ import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
 import { FAKE_TIMERS, collect, type Collected, deferred, nextTurn, turns, waitFor } from './testing/async';
 import { ObservedTaskStore } from './testing/observed-store';
 import { createService, shutDown } from './testing/service';
+import { hashResumeKey } from './resume-key';
 import { describeMessages } from './testing/sse';
 
 const isHeartbeat = (m: MessageEvent) =>
@@ -1369,6 +1370,26 @@ describe('SseTaskService', () => {
       }
       expect(reporting.listener).toBeUndefined();
     });
+
+    it('an emit refused because the task was cancelled elsewhere (before the news came) stops it as cancelled, not as a storage failure', async () => {
+      const task = controllable();
+      const started = await service.start(task.fn);
+      await task.running;
+      // Another instance cancelled it; this instance has not been told yet.
+      await store.finish(started.taskId, {
+        status: 'cancelled',
+        data: '{"status":"cancelled","error":"stop"}',
+        error: 'stop',
+      });
+      await expect(task.ctx.emit(1)).rejects.toBeInstanceOf(TaskNotRunningError);
+      expect(task.ctx.signal.aborted).toBe(true);
+      expect(task.ctx.signal.reason).toMatchObject({ code: 'cancelled' });
+      expect(logError.mock.calls.some(([message]) => String(message).includes('could not be stored'))).toBe(
+        false,
+      );
+      expect(service.stats.runningTasks).toBe(0);
+      expect(await service.getTaskInfo(started.taskId)).toMatchObject({ status: 'cancelled', error: 'stop' });
+    });
   });
 
   describe('storing the end', () => {
@@ -1459,6 +1480,19 @@ describe('SseTaskService', () => {
       await shuttingDown;
       expect(slow.ctx.signal.reason).toMatchObject({ code: 'shutdown' });
       expect(await service.getTaskInfo(b.taskId)).toMatchObject({ status: 'failed' });
+    });
+
+    it('ends a stream opened after the shutdown began (it would hold the HTTP server open), without an end event', async () => {
+      // A task of another instance (shared store): it goes on running while this one stops.
+      const resumeKey = 'key-of-a-task-run-elsewhere';
+      await store.create({ taskId: 'elsewhere', keyHash: hashResumeKey(resumeKey), createdAt: Date.now() });
+      await store.append('elsewhere', 'progress', '1');
+      await service.beforeApplicationShutdown();
+      const late = collect(service.stream('elsewhere', { resumeKey }));
+      await waitFor(() => late.finished, 'the late stream to end');
+      expect(late.completed).toBe(true);
+      expect(late.error).toBeUndefined();
+      expect(eventsOf(late.values).some((m) => m.type === 'end')).toBe(false);
     });
 
     it('shuts down at once with nothing running', async () => {

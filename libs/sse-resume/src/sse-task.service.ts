@@ -126,6 +126,8 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   /** Identifies this instance as a task's owner in shared stores. */
   readonly instanceId = randomUUID();
   private shuttingDown = false;
+  /** Shutdown ended every stream for the last time: streams joining later end at once. */
+  private streamsEnded = false;
   private stopListening: (() => void) | undefined;
 
   constructor(
@@ -150,7 +152,12 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
           this.takeHandoff(subscription.taskId, options) ?? this.authorizeStream(subscription.taskId, options)
         );
       },
-      join: (subscription) => this.hub.join(subscription),
+      join: async (subscription) => {
+        const leave = await this.hub.join(subscription);
+        // Past the shutdown's last endAll() nothing else would end it (and it holds the HTTP server open).
+        if (this.streamsEnded) subscription.end();
+        return leave;
+      },
     };
   }
 
@@ -160,14 +167,19 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     // failed by an orphan reaper): stop it here too.
     this.stopListening = this.store.onTaskEnded?.((taskId, status) => {
       const task = this.running.get(taskId);
-      if (!task || task.endedAs !== undefined) return;
-      task.endedAs = status;
-      if (task.timer) clearTimeout(task.timer);
-      this.running.delete(taskId);
-      task.controller.abort(
-        new TaskAbortedError(status === 'cancelled' ? 'cancelled' : 'ended', `Task ${status} elsewhere`),
-      );
+      if (task) this.stopEndedElsewhere(task, status);
     });
+  }
+
+  /** Stops a local task whose end was stored by another path (nothing to store here). */
+  private stopEndedElsewhere(task: LocalTask, status: TerminalStatus): void {
+    if (task.endedAs !== undefined) return;
+    task.endedAs = status;
+    if (task.timer) clearTimeout(task.timer);
+    this.running.delete(task.taskId);
+    task.controller.abort(
+      new TaskAbortedError(status === 'cancelled' ? 'cancelled' : 'ended', `Task ${status} elsewhere`),
+    );
   }
 
   /**
@@ -439,6 +451,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     while (this.running.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, deadline - Date.now())));
     }
+    this.streamsEnded = true;
     this.hub.endAll(); // streams opened during the grace period
     const ending = [...this.running.values()].map((task) =>
       this.endLocal(
@@ -523,6 +536,14 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     const appended = this.store.append(task.taskId, options.event ?? PROGRESS_EVENT, json).then(
       (event) => event.seq,
       (err: unknown) => {
+        if (
+          task.endedAs === undefined &&
+          err instanceof TaskNotRunningError &&
+          isTerminalStatus(err.taskStatus)
+        ) {
+          // Ended elsewhere (cancelled on another instance, failed by a reaper) before the news came.
+          this.stopEndedElsewhere(task, err.taskStatus);
+        }
         // An event that could not be stored must not vanish quietly: fail the task.
         if (task.endedAs === undefined) {
           this.logger.error(

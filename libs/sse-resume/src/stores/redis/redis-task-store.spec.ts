@@ -372,3 +372,71 @@ describe('RedisTaskStore when Redis goes away', () => {
     await store.close(); // while its Redis still runs, so that no reconnect timer is left behind
   });
 });
+
+describe('RedisTaskStore review regressions', () => {
+  it('gives the resume-key index an expiry when the orphan reaper ends a task (no key left for ever)', async () => {
+    const owner = await openStore({ ttl: 60_000, expiredRetentionMs: 60_000 }, { leaseMs: 200 });
+    const other = await openPeer({ leaseMs: 200 });
+    const prefix = prefixes[prefixes.length - 1]!;
+    const task = newTask();
+    await owner.create({ ...task, ownerId: 'instance-crashed' });
+    expect(await admin.get(`${prefix}key:${task.keyHash}`)).toBe(task.taskId);
+    await owner.close(); // dies without ending its task
+    await sleep(300);
+    expect(await other.evictExpired()).toBe(1);
+    const ttl = await admin.pttl(`${prefix}key:${task.keyHash}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(120_000);
+  });
+
+  it('never resolves a watch that the subscriber connection lost while it was being set up', async () => {
+    const client = new Redis(REDIS_URL, { lazyConnect: true });
+    let subscriber: Redis | undefined;
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = (override) => (subscriber = duplicate(override));
+    try {
+      await watchLostWhileSubscribing(client, () => subscriber!);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+async function watchLostWhileSubscribing(client: Redis, subscriberOf: () => Redis): Promise<void> {
+  const store = await openStore({}, { client });
+  const task = newTask();
+  await store.create({ ...task, ownerId: 'x' });
+  // The connection drops right after the task channel's SUBSCRIBE was answered.
+  const sub = subscriberOf();
+  const subscribe = sub.subscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+  (sub as unknown as { subscribe: (...channels: string[]) => Promise<unknown> }).subscribe = async (
+    ...channels: string[]
+  ) => {
+    const reply = await subscribe(...channels);
+    if (channels.some((c) => c.includes(task.taskId))) {
+      const closed = new Promise<void>((resolve) => sub.once('close', () => resolve()));
+      sub.disconnect(true);
+      await closed;
+    }
+    return reply;
+  };
+  const seen: TaskEvent[] = [];
+  let interrupted = 0;
+  const watching = store.watch(
+    task.taskId,
+    (event) => seen.push(event),
+    () => interrupted++,
+  );
+  const outcome = await watching.then(
+    () => 'resolved',
+    (err: unknown) => err,
+  );
+  if (outcome === 'resolved') {
+    // Had it resolved, it would have to deliver events or report the interruption.
+    await store.append(task.taskId, 'progress', '1');
+    await sleep(200);
+    expect({ seen: seen.length, interrupted }).not.toEqual({ seen: 0, interrupted: 0 });
+  } else {
+    expect(outcome).toBeInstanceOf(StoreUnavailableError);
+  }
+}

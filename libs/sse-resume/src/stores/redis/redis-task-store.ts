@@ -281,8 +281,12 @@ export class RedisTaskStore implements TaskStore {
       watch = created;
     }
     await watch.ready;
-    const entry = { listener, onInterrupted };
     const current = watch;
+    // The subscriber connection dropped while the watch was set up (its channel is gone with it).
+    if (this.watches.get(channel) !== current) {
+      throw new StoreUnavailableError(`live events of task ${taskId} were interrupted while subscribing`);
+    }
+    const entry = { listener, onInterrupted };
     current.entries.add(entry);
     return () => {
       current.entries.delete(entry);
@@ -301,7 +305,12 @@ export class RedisTaskStore implements TaskStore {
       const lapsed = await this.client.zrangebyscore(this.key('running'), '-inf', now, 'LIMIT', 0, 1000);
       let reaped = 0;
       for (const taskId of lapsed) {
-        const [status, owner] = await this.client.hmget(this.taskKey(taskId, 'meta'), 'status', 'owner');
+        const [status, owner, keyHash] = await this.client.hmget(
+          this.taskKey(taskId, 'meta'),
+          'status',
+          'owner',
+          'keyHash',
+        );
         if (status === 'running') {
           const error = `owner instance ${owner || '(unknown)'} lost: its lease lapsed`;
           const data = JSON.stringify({ status: 'failed', error });
@@ -321,6 +330,13 @@ export class RedisTaskStore implements TaskStore {
           ]);
           if (result === null) continue; // the owner renewed meanwhile
           reaped++;
+          // As runFinish does: the key index must not outlive the task's expiry record.
+          if (keyHash) {
+            await this.client.pexpire(
+              this.keyIndex(keyHash),
+              this.limits.ttl + this.limits.expiredRetentionMs,
+            );
+          }
           this.logger.warn(`task ${taskId} failed: ${error}`);
         }
         await this.client.zrem(this.key('running'), taskId);
