@@ -270,10 +270,12 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
 
   private leaveHandoff(taskId: string, options: StreamOptions, result: AuthorizedStream): void {
     const now = Date.now();
-    if (this.handoffs.size >= MAX_HANDOFFS) {
-      for (const [key, handoff] of this.handoffs) if (handoff.expires <= now) this.handoffs.delete(key);
-      if (this.handoffs.size >= MAX_HANDOFFS) return;
+    // Oldest first (insertion order): drop the expired ones, so none lingers with its key.
+    for (const [key, handoff] of this.handoffs) {
+      if (handoff.expires > now) break;
+      this.handoffs.delete(key);
     }
+    if (this.handoffs.size >= MAX_HANDOFFS) return;
     this.handoffs.set(this.handoffKey(taskId, options), {
       expires: now + HANDOFF_MS,
       result: Promise.resolve(result),

@@ -402,6 +402,34 @@ describe('RedisTaskStore review regressions', () => {
   });
 });
 
+describe('RedisTaskStore, notices lost while the subscriber reconnects', () => {
+  it('asks for the status of its own tasks once the subscriber is back', async () => {
+    const client = new Redis(REDIS_URL, { lazyConnect: true });
+    let subscriber: Redis | undefined;
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = (override) => (subscriber = duplicate(override));
+    try {
+      const owner = await openStore({}, { client });
+      const other = await openPeer();
+      const ended: string[] = [];
+      owner.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
+      const task = newTask();
+      await owner.create({ ...task, ownerId: 'instance-owner' });
+      // The owner's subscriber drops; the cancel's notice is published while it is away.
+      const closed = new Promise<void>((resolve) => subscriber!.once('close', () => resolve()));
+      const back = new Promise<void>((resolve) => subscriber!.once('ready', () => resolve()));
+      subscriber!.disconnect(true);
+      await closed;
+      await other.finish(task.taskId, { status: 'cancelled', data: '{"status":"cancelled"}', error: 'x' });
+      await back;
+      await until(() => ended.length === 1);
+      expect(ended).toEqual([`${task.taskId}:cancelled`]);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
 async function watchLostWhileSubscribing(client: Redis, subscriberOf: () => Redis): Promise<void> {
   const store = await openStore({}, { client });
   const task = newTask();

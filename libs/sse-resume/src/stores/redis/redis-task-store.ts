@@ -140,10 +140,14 @@ export class RedisTaskStore implements TaskStore {
     this.subscriber.on('error', (err: Error) => this.logConnectionError('subscriber', err));
     this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
     this.subscriber.on('close', () => this.interruptWatches());
+    let subscriberReadyBefore = false;
     this.subscriber.on('ready', () => {
       this.subscriber
         .subscribe(this.controlChannel)
         .catch((err: unknown) => this.logConnectionError('subscriber', err));
+      // "ended" notices published while the subscriber was away are lost: ask instead.
+      if (subscriberReadyBefore) void this.reconcileOwned([...this.owned.keys()]);
+      subscriberReadyBefore = true;
     });
   }
 
@@ -168,23 +172,34 @@ export class RedisTaskStore implements TaskStore {
       const running = await this.client.zcard(this.key('running'));
       if (running >= this.limits.maxTasks) throw new TooManyTasksError(this.limits.maxTasks, 5);
       const fence = String(await this.client.incr(this.key('fence')));
-      const leaseUntil = Number(
-        await this.eval(SCRIPTS.create, this.taskKeys(task.taskId), [
-          task.taskId,
-          task.keyHash,
-          task.ownerId ?? '',
-          fence,
-          this.leaseMs,
-          task.createdAt,
-          task.metadata === undefined ? '' : JSON.stringify(task.metadata),
-        ]),
-      );
+      // Listed for the reaper before the task exists, so that no failure between the two
+      // steps can leave a running task that no instance would ever fail. (The running set
+      // lives in another Cluster slot than the task: no transaction can span both.) An
+      // entry without a task is dropped by the next reaper run.
+      await this.client.zadd(this.key('running'), Date.now() + this.leaseMs, task.taskId);
+      let leaseUntil: number;
+      try {
+        leaseUntil = Number(
+          await this.eval(SCRIPTS.create, this.taskKeys(task.taskId), [
+            task.taskId,
+            task.keyHash,
+            task.ownerId ?? '',
+            fence,
+            this.leaseMs,
+            task.createdAt,
+            task.metadata === undefined ? '' : JSON.stringify(task.metadata),
+          ]),
+        );
+      } catch (err) {
+        this.client.zrem(this.key('running'), task.taskId).catch(() => undefined);
+        throw err;
+      }
+      if (task.ownerId !== undefined) this.owned.set(task.taskId, fence);
       await this.client
-        .multi()
-        .zadd(this.key('running'), leaseUntil, task.taskId)
+        .pipeline()
+        .zadd(this.key('running'), 'XX', leaseUntil, task.taskId)
         .set(this.keyIndex(task.keyHash), task.taskId)
         .exec();
-      if (task.ownerId !== undefined) this.owned.set(task.taskId, fence);
     }, task.taskId);
   }
 
@@ -237,12 +252,15 @@ export class RedisTaskStore implements TaskStore {
 
   async read(taskId: string, afterId: number, limit: number): Promise<HistorySlice> {
     return this.call(async () => {
+      // A transaction: the events and the bounds must come from the same moment, or a trim
+      // in between would look like a gap inside events that were returned.
       const [entries, bounds, gone] = await this.pipelined<[[string, string[]][], (string | null)[], number]>(
         (p) =>
           p
             .xrange(this.taskKey(taskId, 'events'), `${afterId + 1}-0`, '+', 'COUNT', Math.max(1, limit))
             .hmget(this.taskKey(taskId, 'meta'), 'firstEventId', 'lastEventId')
             .exists(this.taskKey(taskId, 'gone')),
+        true,
       );
       if (bounds[0] === null || bounds[1] === null) {
         throw gone ? new TaskExpiredError(taskId) : new TaskNotFoundError(taskId);
@@ -486,22 +504,47 @@ export class RedisTaskStore implements TaskStore {
           .exec();
       }
       const scores = this.client.pipeline();
+      const lost: string[] = [];
       owned.forEach(([taskId], i) => {
         const [err, value] = results?.[i] ?? [null, 0];
         const leaseUntil = Number(value);
         if (err || leaseUntil === 0) {
-          if (!err) this.owned.delete(taskId); // no longer ours: ended or taken
+          if (!err) lost.push(taskId); // no longer ours: ended elsewhere or taken
           return;
         }
         scores.zadd(this.key('running'), 'XX', leaseUntil, taskId);
       });
       await scores.exec();
+      if (lost.length > 0) await this.reconcileOwned(lost);
     } catch (err) {
       this.logConnectionError('command', err);
     }
   }
 
   // ---- pub/sub ------------------------------------------------------------------------
+
+  /**
+   * Tells the ended-listeners about tasks this instance runs that ended elsewhere without
+   * a notice reaching it (the subscriber was reconnecting, or the lease was lost).
+   */
+  private async reconcileOwned(taskIds: string[]): Promise<void> {
+    if (taskIds.length === 0) return;
+    try {
+      const pipeline = this.client.pipeline();
+      for (const taskId of taskIds) pipeline.hget(this.taskKey(taskId, 'meta'), 'status');
+      const results = (await pipeline.exec()) ?? [];
+      taskIds.forEach((taskId, i) => {
+        const [err, value] = results[i] ?? [null, null];
+        if (err || !this.owned.has(taskId)) return;
+        const status = value === null ? 'failed' : value;
+        if (status === 'running' || !isTerminalStatus(status)) return;
+        this.owned.delete(taskId);
+        for (const listener of this.endedListeners) listener(taskId, status);
+      });
+    } catch (err) {
+      this.logConnectionError('command', err);
+    }
+  }
 
   private onMessage(channel: string, message: string): void {
     if (channel === this.controlChannel) {
@@ -574,8 +617,9 @@ export class RedisTaskStore implements TaskStore {
 
   private async pipelined<T extends unknown[]>(
     build: (pipeline: ReturnType<Redis['pipeline']>) => ReturnType<Redis['pipeline']>,
+    atomic = false,
   ): Promise<T> {
-    const results = (await build(this.client.pipeline()).exec()) ?? [];
+    const results = (await build(atomic ? this.client.multi() : this.client.pipeline()).exec()) ?? [];
     return results.map(([err, value]) => {
       if (err) throw err;
       return value;
