@@ -438,20 +438,7 @@ async function runLive(job: ClientJob): Promise<ClientResult> {
   const t0 = clockMs();
   const emitted = emit(job.port, job.events, job.size);
   emitted.catch(() => undefined);
-  const finished = await run.whenAllDone(Math.max(1, deadline - Date.now()));
-  const end = finished ? run.lastCompletionAt : clockMs();
-  const clientCpuMs = cpuMs(cpu);
-  run.measuring = false;
-  if (finished) await emitted;
-  const after = await stats(job.port);
-  for (const s of subscribers) s.close();
-  return summarize(job, run, {
-    ok: finished,
-    ...(finished ? {} : { error: `timed out: ${run.completed}/${job.subscribers} subscribers complete` }),
-    wallMs: end - t0,
-    serverCpuMs: serverCpuMs(before, after),
-    clientCpuMs,
-  });
+  return finishRun(job, run, subscribers, { deadline, before, cpu, t0, emitted });
 }
 
 async function runReplay(job: ClientJob): Promise<ClientResult> {
@@ -464,17 +451,28 @@ async function runReplay(job: ClientJob): Promise<ClientResult> {
   run.measuring = true;
   const t0 = clockMs();
   await openAll(job.port, subscribers);
-  const finished = await run.whenAllDone(Math.max(1, deadline - Date.now()));
+  return finishRun(job, run, subscribers, { deadline, before, cpu, t0 });
+}
+
+/** Waits until every subscriber has all events (or the deadline), then measures and closes. */
+async function finishRun(
+  job: ClientJob,
+  run: Run,
+  subscribers: Subscriber[],
+  since: { deadline: number; before: ServerStats; cpu: NodeJS.CpuUsage; t0: number; emitted?: Promise<void> },
+): Promise<ClientResult> {
+  const finished = await run.whenAllDone(Math.max(1, since.deadline - Date.now()));
   const end = finished ? run.lastCompletionAt : clockMs();
-  const clientCpuMs = cpuMs(cpu);
+  const clientCpuMs = cpuMs(since.cpu);
   run.measuring = false;
+  if (finished) await since.emitted;
   const after = await stats(job.port);
   for (const s of subscribers) s.close();
   return summarize(job, run, {
     ok: finished,
     ...(finished ? {} : { error: `timed out: ${run.completed}/${job.subscribers} subscribers complete` }),
-    wallMs: end - t0,
-    serverCpuMs: serverCpuMs(before, after),
+    wallMs: end - since.t0,
+    serverCpuMs: serverCpuMs(since.before, after),
     clientCpuMs,
   });
 }

@@ -253,7 +253,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
    * The guard of `@SseResume()` has just checked this very stream (same task, key and
    * resume point): hand its result to the subscription instead of checking twice.
    */
-  private readonly handoffs = new Map<string, { expires: number; result: Promise<AuthorizedStream> }>();
+  private readonly handoffs = new Map<string, { expires: number; result: AuthorizedStream }>();
 
   private handoffKey(taskId: string, options: StreamOptions): string {
     return `${taskId}\n${options.resumeKey ?? ''}\n${options.lastEventId ?? ''}`;
@@ -265,7 +265,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     const handoff = this.handoffs.get(key);
     if (!handoff) return undefined;
     this.handoffs.delete(key);
-    return handoff.expires > Date.now() ? handoff.result : undefined;
+    return handoff.expires > Date.now() ? Promise.resolve(handoff.result) : undefined;
   }
 
   private leaveHandoff(taskId: string, options: StreamOptions, result: AuthorizedStream): void {
@@ -276,10 +276,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       this.handoffs.delete(key);
     }
     if (this.handoffs.size >= MAX_HANDOFFS) return;
-    this.handoffs.set(this.handoffKey(taskId, options), {
-      expires: now + HANDOFF_MS,
-      result: Promise.resolve(result),
-    });
+    this.handoffs.set(this.handoffKey(taskId, options), { expires: now + HANDOFF_MS, result });
   }
 
   /**
@@ -335,7 +332,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       );
     }
     // Checked here too (the hub checks again on join), so that the guard answers 429 before the head.
-    if (this.hub.subscribersOf(taskId).length >= this.options.maxSubscribersPerTask) {
+    if (this.hub.subscriberCount(taskId) >= this.options.maxSubscribersPerTask) {
       throw new TooManySubscribersError(taskId, this.options.maxSubscribersPerTask);
     }
     const result = { task, resumePoint };

@@ -55,6 +55,10 @@ export class TaskHub {
   }
 
   /** Open streams of a task on this instance. */
+  subscriberCount(taskId: string): number {
+    return this.groups.get(taskId)?.subscribers.size ?? 0;
+  }
+
   subscribersOf(taskId: string): TaskSubscription[] {
     const group = this.groups.get(taskId);
     return group ? [...group.subscribers] : [];

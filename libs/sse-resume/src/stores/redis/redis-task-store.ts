@@ -169,9 +169,11 @@ export class RedisTaskStore implements TaskStore {
 
   async create(task: NewTaskRecord): Promise<void> {
     await this.call(async () => {
-      const running = await this.client.zcard(this.key('running'));
+      const [running, fenceNumber] = await this.pipelined<[number, number]>((p) =>
+        p.zcard(this.key('running')).incr(this.key('fence')),
+      );
       if (running >= this.limits.maxTasks) throw new TooManyTasksError(this.limits.maxTasks, 5);
-      const fence = String(await this.client.incr(this.key('fence')));
+      const fence = String(fenceNumber);
       // Listed for the reaper before the task exists, so that no failure between the two
       // steps can leave a running task that no instance would ever fail. (The running set
       // lives in another Cluster slot than the task: no transaction can span both.) An
