@@ -9,6 +9,17 @@ export const DEFAULT_EVICTION_INTERVAL_MS = 60_000;
 export const DEFAULT_MAX_TASKS = 10_000;
 export const DEFAULT_MAX_SUBSCRIBERS_PER_TASK = 1_000;
 export const DEFAULT_MAX_PENDING_BYTES = 1024 * 1024;
+/**
+ * Share of V8's heap limit that all tasks' history may hold by default (`historyBudgetBytes`).
+ * A quarter: event data also lives in frames, batches and socket buffers while it is sent.
+ */
+export const DEFAULT_HISTORY_BUDGET_HEAP_SHARE = 0.25;
+/** A subscriber whose socket has not drained for this long while a write waits is disconnected. */
+export const DEFAULT_SLOW_CONSUMER_TIMEOUT_MS = 30_000;
+/** Bytes one task may emit in one turn of the event loop before `emit()` yields to other work. */
+export const DEFAULT_EMIT_BYTES_PER_TURN = 1024 * 1024;
+/** Bytes a task may have emitted that are not stored yet before `emit()` refuses more. */
+export const DEFAULT_MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
 /** Events read from history per step of a replay; the loop yields between steps. */
 export const DEFAULT_REPLAY_CHUNK = 512;
 

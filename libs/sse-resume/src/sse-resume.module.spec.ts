@@ -164,6 +164,7 @@ describe('SseResumeModule', () => {
         expiredRetentionMs: 3_000,
         historyLimit: 4,
         historyBytes: 8 * 1024 * 1024,
+        historyBudgetBytes: expect.any(Number),
         maxTasks: 10_000,
       });
       expect(moduleRef.get(TaskStore)).toBe(made);
@@ -178,6 +179,7 @@ describe('SseResumeModule', () => {
         expiredRetentionMs: 1,
         historyLimit: 1,
         historyBytes: 1,
+        historyBudgetBytes: 1,
         maxTasks: 1,
       });
       const close = jest.spyOn(given, 'close');

@@ -44,6 +44,7 @@ describe('resolveOptions', () => {
       expiredRetentionMs: 1,
       historyLimit: 1,
       historyBytes: 1,
+      historyBudgetBytes: 1,
       maxTasks: 1,
     });
     const given = {
@@ -178,6 +179,7 @@ describe('storeLimits', () => {
       expiredRetentionMs: 2_000,
       historyLimit: 3,
       historyBytes: 4_000,
+      historyBudgetBytes: 40_000,
       maxTasks: 5,
       heartbeatMs: 6,
     });
@@ -186,6 +188,7 @@ describe('storeLimits', () => {
       expiredRetentionMs: 2_000,
       historyLimit: 3,
       historyBytes: 4_000,
+      historyBudgetBytes: 40_000,
       maxTasks: 5,
     });
   });

@@ -1,5 +1,7 @@
 import {
+  DEFAULT_EMIT_BYTES_PER_TURN,
   DEFAULT_EVICTION_INTERVAL_MS,
+  DEFAULT_HISTORY_BUDGET_HEAP_SHARE,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_HISTORY_BYTES,
   DEFAULT_HISTORY_LIMIT,
@@ -7,9 +9,12 @@ import {
   DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
   DEFAULT_MAX_TASKS,
+  DEFAULT_MAX_UNSTORED_BYTES,
   DEFAULT_RETRY_MS,
+  DEFAULT_SLOW_CONSUMER_TIMEOUT_MS,
   DEFAULT_TTL_MS,
 } from './sse-resume.constants';
+import { getHeapStatistics } from 'node:v8';
 import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type { TaskStoreLimits } from './interfaces/task-store.interface';
 
@@ -49,6 +54,19 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
       DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
     ),
     maxPendingBytes: positive('maxPendingBytes', options.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES),
+    historyBudgetBytes: positive(
+      'historyBudgetBytes',
+      options.historyBudgetBytes,
+      Math.floor(getHeapStatistics().heap_size_limit * DEFAULT_HISTORY_BUDGET_HEAP_SHARE),
+    ),
+    slowConsumerTimeoutMs: positive(
+      'slowConsumerTimeoutMs',
+      options.slowConsumerTimeoutMs,
+      DEFAULT_SLOW_CONSUMER_TIMEOUT_MS,
+      MAX_TIMER_MS,
+    ),
+    emitBytesPerTurn: positive('emitBytesPerTurn', options.emitBytesPerTurn, DEFAULT_EMIT_BYTES_PER_TURN),
+    maxUnstoredBytes: 0, // set below: it depends on maxEventBytes
     store: options.store ?? (options.redis ? 'redis' : 'memory'),
     authorize: options.authorize,
     shutdownGraceMs:
@@ -62,6 +80,16 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
   }
   if (typeof resolved.store === 'string' && resolved.store !== 'memory' && resolved.store !== 'redis') {
     throw new Error(`SseResumeModule: option store must be 'memory', 'redis', a TaskStore or a factory`);
+  }
+  resolved.maxUnstoredBytes = positive(
+    'maxUnstoredBytes',
+    options.maxUnstoredBytes,
+    Math.max(DEFAULT_MAX_UNSTORED_BYTES, resolved.maxEventBytes),
+  );
+  if (resolved.maxUnstoredBytes < resolved.maxEventBytes) {
+    throw new Error(
+      `SseResumeModule: maxUnstoredBytes (${resolved.maxUnstoredBytes}) cannot be less than maxEventBytes (${resolved.maxEventBytes})`,
+    );
   }
   if (resolved.maxEventBytes > resolved.historyBytes) {
     throw new Error(
@@ -77,6 +105,7 @@ export function storeLimits(options: ResolvedSseResumeOptions): TaskStoreLimits 
     expiredRetentionMs: options.expiredRetentionMs,
     historyLimit: options.historyLimit,
     historyBytes: options.historyBytes,
+    historyBudgetBytes: options.historyBudgetBytes,
     maxTasks: options.maxTasks,
   };
 }

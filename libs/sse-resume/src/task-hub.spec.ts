@@ -62,6 +62,7 @@ describe('TaskHub', () => {
       expiredRetentionMs: 60_000,
       historyLimit: 1_000,
       historyBytes: 1_000_000,
+      historyBudgetBytes: 1 << 30,
       maxTasks: 100,
     });
     store = new ObservedTaskStore(memory);

@@ -61,6 +61,7 @@ describe('TaskSubscription', () => {
       expiredRetentionMs: 60_000,
       historyLimit: 1_000,
       historyBytes: 1_000_000,
+      historyBudgetBytes: 1 << 30,
       maxTasks: 100,
     });
     logger = { error: jest.fn(), warn: jest.fn() };
@@ -219,6 +220,7 @@ describe('TaskSubscription', () => {
         expiredRetentionMs: 60_000,
         historyLimit: 10,
         historyBytes: 1_000_000,
+        historyBudgetBytes: 1 << 30,
         maxTasks: 100,
       });
       hub = new TaskHub(

@@ -38,6 +38,32 @@ export interface SseResumeOptions {
    */
   maxPendingBytes?: number;
   /**
+   * UTF-8 bytes of history that all tasks together may hold: running and finished ones,
+   * per instance with the memory store, per key prefix with Redis. Past it the oldest
+   * finished tasks lose their history early (late subscribers get `gap`, then `end`), then
+   * the emitting task keeps only its newest events, and new tasks are refused with 503
+   * `STORE_FULL` until there is room. Default a quarter of V8's heap limit.
+   */
+  historyBudgetBytes?: number;
+  /**
+   * A subscriber whose socket has not drained for this long while the library waits to
+   * write to it (during a replay or live) is disconnected; it can resume from history.
+   * Default 30 000.
+   */
+  slowConsumerTimeoutMs?: number;
+  /**
+   * Bytes one task may emit in one turn of the event loop: past it, `emit()` resolves only
+   * after other work has run, so an awaited emitting loop cannot hold the event loop.
+   * Default 1 MiB.
+   */
+  emitBytesPerTurn?: number;
+  /**
+   * Bytes a task may have emitted that the store has not stored yet (emits not awaited, or
+   * an Observable source faster than the store): past it `emit()` throws
+   * `TaskOverloadedError` and the task fails. Default 16 MiB (at least `maxEventBytes`).
+   */
+  maxUnstoredBytes?: number;
+  /**
    * Where tasks live: `'memory'` (default; one process), `'redis'` (shared by instances;
    * configure with `redis`, needs the `ioredis` package), a {@link TaskStore} instance, or
    * a factory given the resolved limits.

@@ -77,6 +77,14 @@ export interface TaskStoreLimits {
   expiredRetentionMs: number;
   historyLimit: number;
   historyBytes: number;
+  /**
+   * Bytes of history all tasks together may hold (see the `historyBudgetBytes` option):
+   * past it a store drops the history of the oldest finished tasks first (keeping their
+   * `end` event), then trims the appending task to its newest event, and `create` rejects
+   * with `StoreFullError` while it is still over.
+   */
+  historyBudgetBytes: number;
+  /** Tasks held at once, running or finished within their TTL. */
   maxTasks: number;
 }
 

@@ -22,6 +22,7 @@ export function describeTaskStoreContract(
     expiredRetentionMs: 60_000,
     historyLimit: 5,
     historyBytes: 1_000_000,
+    historyBudgetBytes: 1 << 30,
     maxTasks: 3,
   };
   let counter = 0;

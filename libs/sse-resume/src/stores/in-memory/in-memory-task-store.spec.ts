@@ -12,6 +12,7 @@ const LIMITS: TaskStoreLimits = {
   expiredRetentionMs: 5_000,
   historyLimit: 100,
   historyBytes: 1_000_000,
+  historyBudgetBytes: 1 << 30,
   maxTasks: 100,
 };
 
