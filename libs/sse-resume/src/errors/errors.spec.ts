@@ -13,6 +13,8 @@ import {
   TaskNotRunningError,
   TooManySubscribersError,
   TooManyTasksError,
+  StoreFullError,
+  TaskOverloadedError,
 } from './index';
 
 describe('typed errors', () => {
@@ -54,6 +56,20 @@ describe('typed errors', () => {
       'Service Unavailable',
       'TOO_MANY_TASKS',
       'the task limit (10) is reached; retry in 3 s',
+    ],
+    [
+      new StoreFullError(1024, 4),
+      503,
+      'Service Unavailable',
+      'STORE_FULL',
+      'the history budget (1024 bytes) is full; retry in 4 s',
+    ],
+    [
+      new TaskOverloadedError('t1', 64),
+      503,
+      'Service Unavailable',
+      'TASK_OVERLOADED',
+      'task t1 emitted more than 64 bytes that are not stored yet; await emit() to be paced',
     ],
     [
       new TooManySubscribersError('t1', 5),

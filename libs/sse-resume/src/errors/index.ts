@@ -11,3 +11,5 @@ export * from './too-many-subscribers.error';
 export * from './store-unavailable.error';
 export * from './task-access-denied.error';
 export * from './task-error';
+export * from './store-full.error';
+export * from './task-overloaded.error';

@@ -13,7 +13,9 @@ export type SseResumeErrorCode =
   | 'TOO_MANY_TASKS'
   | 'TOO_MANY_SUBSCRIBERS'
   | 'STORE_UNAVAILABLE'
-  | 'ACCESS_DENIED';
+  | 'ACCESS_DENIED'
+  | 'STORE_FULL'
+  | 'TASK_OVERLOADED';
 
 /** The JSON body Nest sends for every {@link SseResumeError}. */
 export interface SseResumeErrorBody {
