@@ -7,9 +7,10 @@ import {
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { SseResumeExceptionFilter } from '@app/sse-resume';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppModule } from './app.module';
 import type { AppConfig } from './config';
+import { answerClientErrorsWithJson, MAX_PARAM_LENGTH } from './http-limits';
 
 /** Request bodies are tiny JSON objects; anything larger is refused with 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -29,7 +30,11 @@ export async function createApp(
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
     // bodyParser: false keeps Fastify's own JSON parser only, as on Express: Nest's would also
     // parse form posts (an empty one read as `{}`, a task any web page could start).
-    app = await NestFactory.create(module, new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }), {
+    const fastify = new FastifyAdapter({
+      bodyLimit: BODY_LIMIT_BYTES,
+      routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    });
+    app = await NestFactory.create(module, fastify, {
       bodyParser: false,
       logger: options.logger,
     });
@@ -46,6 +51,7 @@ export async function createApp(
     express.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
     app = express;
   }
+  answerClientErrorsWithJson(app.getHttpServer() as Server);
   // Adds Retry-After to the library's 503 and 429 answers.
   app.useGlobalFilters(new SseResumeExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
   app.enableShutdownHooks();

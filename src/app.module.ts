@@ -20,6 +20,8 @@ export class AppModule {
           maxTasks: config.maxTasks,
           maxSubscribersPerTask: config.maxSubscribersPerTask,
           maxPendingBytes: config.maxPendingBytes,
+          slowConsumerTimeoutMs: config.slowConsumerTimeoutMs,
+          ...(config.historyBudgetBytes !== undefined && { historyBudgetBytes: config.historyBudgetBytes }),
           ...(config.shutdownGraceMs !== undefined && { shutdownGraceMs: config.shutdownGraceMs }),
           ...(config.redisUrl !== undefined && {
             store: 'redis' as const,

@@ -17,6 +17,10 @@ export interface AppConfig {
   maxSubscribersPerTask: number;
   /** A stream whose unsent output passes this many bytes is disconnected. */
   maxPendingBytes: number;
+  /** Bytes of history all tasks may hold (unset: the library's default, a quarter of the heap limit). */
+  historyBudgetBytes: number | undefined;
+  /** A stream whose socket has not drained for this long while a write waits is disconnected. */
+  slowConsumerTimeoutMs: number;
   /** On SIGTERM, how long running tasks may go on (unset: the library's default). */
   shutdownGraceMs: number | undefined;
 }
@@ -60,6 +64,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxTasks: int('TASK_MAX', 10_000, 1, 10_000_000),
     maxSubscribersPerTask: int('MAX_SUBSCRIBERS_PER_TASK', 1_000, 1, 10_000_000),
     maxPendingBytes: int('MAX_PENDING_BYTES', 1_048_576, 1, 2_147_483_647),
+    historyBudgetBytes: env.HISTORY_BUDGET_BYTES
+      ? int('HISTORY_BUDGET_BYTES', 1, 1, Number.MAX_SAFE_INTEGER)
+      : undefined,
+    slowConsumerTimeoutMs: int('SLOW_CONSUMER_TIMEOUT_MS', 30_000, 1, 2_147_483_647),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ? int('SHUTDOWN_GRACE_MS', 0, 0, 8_000) : undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);

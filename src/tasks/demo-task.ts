@@ -9,7 +9,10 @@ export interface DemoProgress {
   payload?: string;
 }
 
-/** Steps without a pause yield to the event loop this often, so one task cannot starve the server. */
+/**
+ * Steps without a pause also yield this often. Large payloads need no help: an awaited
+ * `emit()` yields by itself once a turn's events pass the library's `emitBytesPerTurn`.
+ */
 const YIELD_EVERY = 100;
 
 /**

@@ -61,14 +61,15 @@ export const LastEventId = createParamDecorator((_data: unknown, context: Execut
   return parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
 });
 
-/** The resume key of a request: `?key=` (or the given query name), else the `x-resume-key` header. */
+/** The resume key of a request: a non-empty `?key=` (or the given query name), else the `x-resume-key` header. */
 export const ResumeKey = createParamDecorator((queryName: string | undefined, context: ExecutionContext) =>
   readResumeKey(context.switchToHttp().getRequest<ResumeRequest>(), queryName ?? DEFAULT_KEY_QUERY),
 );
 
+/** An empty `?key=` counts as absent, so that it cannot hide a key sent in the header. */
 export function readResumeKey(request: ResumeRequest, queryName: string): string | undefined {
   const fromQuery = request.query?.[queryName];
-  if (typeof fromQuery === 'string') return fromQuery;
+  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
   const fromHeader = request.headers[RESUME_KEY_HEADER];
   return typeof fromHeader === 'string' ? fromHeader : undefined;
 }

@@ -11,6 +11,7 @@ import {
   TaskExpiredError,
   TaskNotFoundError,
   TaskNotRunningError,
+  TaskOverloadedError,
   TooManySubscribersError,
   TooManyTasksError,
 } from './errors';
@@ -1509,6 +1510,88 @@ describe('SseTaskService', () => {
       const local = new SseTaskService(given, resolveOptions({ store: given }));
       await shutDown(local);
       expect(close).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('backpressure: emit paces its task', () => {
+    /** Counts turns of the event loop that other work gets while `work` runs. */
+    async function turnsDuring(work: () => Promise<unknown>): Promise<number> {
+      let turnsSeen = 0;
+      let running = true;
+      const tick = () => {
+        if (!running) return;
+        turnsSeen++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      await work();
+      running = false;
+      return turnsSeen;
+    }
+
+    it('an awaited loop past emitBytesPerTurn yields the event loop between its emits', async () => {
+      setUp({ emitBytesPerTurn: 1_000, maxEventBytes: 4_096, historyBytes: 1 << 20 });
+      const done = deferred();
+      const started = await service.start(async (ctx) => {
+        for (let i = 0; i < 10; i++) await ctx.emit('x'.repeat(600));
+        done.resolve();
+      });
+      // 10 events of ~600 bytes with 1 000 per turn: other work runs at least every second emit.
+      const seen = await turnsDuring(() => done.promise);
+      expect(seen).toBeGreaterThanOrEqual(4);
+      const values = await streamToEnd(service, started);
+      expect(idsOf(values)).toEqual(range(1, 11));
+    });
+
+    it('small awaited emits within emitBytesPerTurn resolve without waiting for a turn', async () => {
+      setUp({ emitBytesPerTurn: 1 << 20 });
+      const done = deferred();
+      await service.start(async (ctx) => {
+        for (let i = 0; i < 50; i++) await ctx.emit(i);
+        done.resolve();
+      });
+      expect(await turnsDuring(() => done.promise)).toBeLessThanOrEqual(1);
+    });
+
+    it('emits that are not awaited fail the task past maxUnstoredBytes, loudly', async () => {
+      setUp({ maxUnstoredBytes: 1_000, maxEventBytes: 500, historyBytes: 1 << 20 });
+      logError.mockImplementation(() => undefined);
+      let thrown: unknown;
+      const started = await service.start(async (ctx) => {
+        try {
+          for (let i = 0; i < 100; i++) void ctx.emit('x'.repeat(200));
+        } catch (err) {
+          thrown = err;
+          throw err;
+        }
+      });
+      const values = await streamToEnd(service, started);
+      expect(thrown).toBeInstanceOf(TaskOverloadedError);
+      // 4 events of 202 + 8 characters fit in 1 000; the fifth is refused.
+      expect(idsOf(values)).toEqual(range(1, 5));
+      expect(endData(values)).toEqual({
+        status: 'failed',
+        error: `task ${started.taskId} emitted more than 1000 bytes that are not stored yet; await emit() to be paced`,
+      });
+    });
+
+    it('an Observable source that outruns the store fails instead of filling memory', async () => {
+      setUp({ maxUnstoredBytes: 1_000, maxEventBytes: 500, historyBytes: 1 << 20 });
+      logError.mockImplementation(() => undefined);
+      const started = await service.start(of(...Array.from({ length: 100 }, () => 'y'.repeat(200))));
+      const values = await streamToEnd(service, started);
+      expect(endData(values)).toMatchObject({ status: 'failed' });
+      expect(idsOf(values).length).toBeLessThan(10);
+    });
+
+    it('unstored bytes are released as the store confirms, so a paced producer never trips the bound', async () => {
+      setUp({ maxUnstoredBytes: 1_000, maxEventBytes: 500, historyBytes: 1 << 20 });
+      const started = await service.start(async (ctx) => {
+        for (let i = 0; i < 100; i++) await ctx.emit('z'.repeat(400));
+      });
+      const values = await streamToEnd(service, started);
+      expect(endData(values)).toEqual({ status: 'completed' });
+      expect(idsOf(values)).toEqual(range(1, 101));
     });
   });
 });

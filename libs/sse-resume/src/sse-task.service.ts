@@ -23,6 +23,7 @@ import {
   TaskExpiredError,
   TaskNotFoundError,
   TaskNotRunningError,
+  TaskOverloadedError,
   TooManySubscribersError,
 } from './errors';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
@@ -49,6 +50,12 @@ interface LocalTask {
   timer: NodeJS.Timeout | undefined;
   /** Set the moment the task ends, before the store is told, so later emits are refused. */
   endedAs: TerminalStatus | undefined;
+  /** Characters emitted whose append the store has not confirmed yet (bounded by `maxUnstoredBytes`). */
+  unstored: number;
+  /** Characters emitted in this turn of the event loop (bounded by `emitBytesPerTurn`). */
+  turnBytes: number;
+  /** Resolves when this turn ends (a `setImmediate` armed at the turn's first emit). */
+  turnEnd: Promise<void> | undefined;
 }
 
 /** How a task ends, before it is serialized into the `end` event. */
@@ -95,6 +102,8 @@ const DEFAULT_SHARED_SHUTDOWN_GRACE_MS = 5_000;
 /** Largest `metadata`, as JSON. */
 const MAX_METADATA_CHARS = 4096;
 const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Longest task id looked up in the store (ids are UUIDs: 36 characters). */
+const MAX_TASK_ID_CHARS = 128;
 /** How long a guard's check stays usable by the stream it precedes, and how many are kept. */
 const HANDOFF_MS = 5_000;
 const MAX_HANDOFFS = 1_024;
@@ -212,6 +221,9 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       controller: new AbortController(),
       timer: undefined,
       endedAs: undefined,
+      unstored: 0,
+      turnBytes: 0,
+      turnEnd: undefined,
     };
     this.running.set(taskId, task);
     if (timeoutMs !== undefined) {
@@ -529,12 +541,36 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     }
   }
 
+  /**
+   * Stores an event of a local task. Backpressure: the promise resolves once the store has
+   * the event and, past `emitBytesPerTurn` in this turn, only after the turn ends, so an
+   * awaited loop cannot hold the event loop or outrun the store. Emits that are not awaited
+   * cannot be paced: past `maxUnstoredBytes` waiting for the store, the task fails.
+   */
   private emit(task: LocalTask, data: unknown, options: EmitOptions = {}): Promise<number> {
     if (task.endedAs !== undefined) throw new TaskNotRunningError(task.taskId, task.endedAs);
+    const type = options.event ?? PROGRESS_EVENT;
     const json = this.serialize(data, options.event);
-    const appended = this.store.append(task.taskId, options.event ?? PROGRESS_EVENT, json).then(
-      (event) => event.seq,
+    const size = json.length + type.length;
+    if (task.unstored + size > this.options.maxUnstoredBytes) {
+      const overloaded = new TaskOverloadedError(task.taskId, this.options.maxUnstoredBytes);
+      this.logger.error(overloaded.message);
+      void this.endLocal(
+        task,
+        { status: 'failed', error: overloaded.message },
+        new TaskAbortedError('ended', overloaded.message),
+      );
+      throw overloaded;
+    }
+    task.unstored += size;
+    const turnEnd = this.countTurnBytes(task, size);
+    const appended = this.store.append(task.taskId, type, json).then(
+      (event) => {
+        task.unstored -= size;
+        return event.seq;
+      },
       (err: unknown) => {
+        task.unstored -= size;
         if (
           task.endedAs === undefined &&
           err instanceof TaskNotRunningError &&
@@ -558,8 +594,27 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
         throw err;
       },
     );
-    appended.catch(noop); // safe to leave un-awaited
-    return appended;
+    const paced = turnEnd ? appended.then((seq) => turnEnd.then(() => seq)) : appended;
+    paced.catch(noop); // safe to leave un-awaited
+    return paced;
+  }
+
+  /**
+   * Adds an emit to the task's bytes of this turn; returns the turn's end once they pass
+   * `emitBytesPerTurn` (the emit then resolves only after other work had its turn).
+   */
+  private countTurnBytes(task: LocalTask, size: number): Promise<void> | undefined {
+    if (task.turnEnd === undefined) {
+      task.turnEnd = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          task.turnBytes = 0;
+          task.turnEnd = undefined;
+          resolve();
+        }),
+      );
+    }
+    task.turnBytes += size;
+    return task.turnBytes > this.options.emitBytesPerTurn ? task.turnEnd : undefined;
   }
 
   private serialize(data: unknown, event: string | undefined): string {
@@ -654,6 +709,8 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   }
 
   private async requireTask(taskId: string, access?: TaskAccess): Promise<TaskRecord> {
+    // No task has such an id: answer without a store round trip (or a key built from it).
+    if (taskId.length > MAX_TASK_ID_CHARS) throw new TaskNotFoundError(taskId);
     const lookup = await this.store.lookup(taskId);
     if (lookup.state === 'missing') throw new TaskNotFoundError(taskId);
     const keyHash = lookup.state === 'found' ? lookup.task.keyHash : lookup.keyHash;
