@@ -12,8 +12,12 @@
  *    after), how many stalled streams were cut off, and the readers' delivery lag compared
  *    with a run without stalled subscribers.
  *
- * Options: --mode memory|redis|both (both) --only cuts|slow --tasks 20 --events 500
- * --cuts 1000 --stalled 100 --seed N. Redis: REDIS_URL (default redis://127.0.0.1:6379).
+ * 3. Attacks (issue 10): the memory attack (`--posts` x 8 events of 1 MiB, with the default
+ *    history budget and with 64 MiB; see `stress-attacks.ts`) and a 100 000 x 1 MiB task's
+ *    effect on other requests' latency.
+ *
+ * Options: --mode memory|redis|both (both) --only cuts|slow|attacks --tasks 20 --events 500
+ * --cuts 1000 --stalled 100 --posts 1000 --seed N. Redis: REDIS_URL (default redis://127.0.0.1:6379).
  * Exit code 1 if any guarantee failed.
  */
 import { readFileSync } from 'node:fs';
@@ -26,6 +30,13 @@ import { dataOf, parseFrames, type SseFrame } from '../test/utils/sse-frames';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';
 import { type ChildApp, startChildApp } from '../test/utils/child-app';
 import { deleteKeys } from '../test/utils/redis';
+import {
+  formatMemoryAttack,
+  formatStall,
+  type MemoryAttackOptions,
+  runMemoryAttack,
+  runStall,
+} from './stress-attacks';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { buildIfStale } = require('./build-if-stale') as {
   buildIfStale: (options?: { quiet?: boolean }) => string;
@@ -458,6 +469,30 @@ export function formatSlowResult(r: SlowConsumerResult, options: SlowConsumerOpt
   ].join('\n  ');
 }
 
+// ---- 3. attacks (issue 10) -------------------------------------------------------------------
+
+/** The memory attack with the default budget and a small one, then the stalling task. */
+async function runAttacks(mode: string, posts: number): Promise<boolean> {
+  buildIfStale({ quiet: true });
+  let ok = true;
+  const modes = mode === 'both' ? (['memory', 'redis'] as const) : [mode as 'memory' | 'redis'];
+  for (const m of modes) {
+    const redisUrl = m === 'redis' ? (process.env.REDIS_URL ?? DEFAULT_REDIS_URL) : undefined;
+    for (const budgetBytes of [undefined, 64 * 1024 * 1024]) {
+      const options: MemoryAttackOptions = { posts, concurrency: 20, budgetBytes, redisUrl };
+      const result = await runMemoryAttack(options);
+      console.log(`memory attack: ${formatMemoryAttack(result, options)}`);
+      if (!result.alive || result.firstTaskEvents[result.firstTaskEvents.length - 1] !== 'end') {
+        ok = false;
+        console.log('  FAILED: the server died or the first task no longer ends with `end`');
+      }
+    }
+  }
+  const stall = await runStall();
+  console.log(`stalling task: ${formatStall(stall)}`);
+  return ok;
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
@@ -525,6 +560,9 @@ async function main(): Promise<void> {
       failed = true;
       console.log('  FAILED: a reader missed events or a stalled stream was not disconnected');
     }
+  }
+  if (only === 'all' || only === 'attacks') {
+    if (!(await runAttacks(mode, Number(arg('posts', '1000'))))) failed = true;
   }
   console.log(failed ? 'stress: FAILED' : 'stress: OK');
   process.exitCode = failed ? 1 : 0;

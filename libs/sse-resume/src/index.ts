@@ -13,15 +13,8 @@ export {
   type ExecuteResult,
 } from './sse-task.service';
 export { TaskEvictionService, MISSING_SCHEDULE_MODULE } from './task-eviction.service';
-export {
-  SseResume,
-  TaskAccess,
-  LastEventId,
-  ResumeKey,
-  readResumeKey,
-  type SseResumeRouteOptions,
-  type ResumeRequest,
-} from './sse-resume.decorators';
+export { SseResume, TaskAccess, LastEventId, ResumeKey } from './sse-resume.decorators';
+export { readResumeKey, type SseResumeRouteOptions, type ResumeRequest } from './sse-resume.request';
 export { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
 export { SseResumeExceptionFilter } from './sse-resume-exception.filter';
 export { SseResumeInterceptor } from './sse-resume.interceptor';

@@ -1,35 +1,13 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { GUARDS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
 import { Reflector } from '@nestjs/core';
-import {
-  LastEventId,
-  readResumeKey,
-  ResumeKey,
-  SSE_RESUME_ROUTE_OPTIONS,
-  SseResume,
-  TaskAccess,
-} from './sse-resume.decorators';
+import { LastEventId, ResumeKey, SseResume, TaskAccess } from './sse-resume.decorators';
+import { SSE_RESUME_ROUTE_OPTIONS } from './sse-resume.request';
 import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
 import { httpRequest } from './testing/http-client';
 import { type Adapter, startTestApp, type TestApp } from './testing/nest-app';
-
-describe('readResumeKey', () => {
-  it('reads the query parameter first, then the x-resume-key header', () => {
-    expect(readResumeKey({ query: { key: 'q' }, headers: { 'x-resume-key': 'h' } }, 'key')).toBe('q');
-    expect(readResumeKey({ query: {}, headers: { 'x-resume-key': 'h' } }, 'key')).toBe('h');
-    expect(readResumeKey({ headers: { 'x-resume-key': 'h' } }, 'key')).toBe('h');
-    expect(readResumeKey({ query: { token: 't' }, headers: {} }, 'token')).toBe('t');
-    expect(readResumeKey({ query: { key: 'q' }, headers: {} }, 'token')).toBeUndefined();
-  });
-
-  it('ignores repeated values instead of picking one', () => {
-    expect(readResumeKey({ query: { key: ['a', 'b'] }, headers: {} }, 'key')).toBeUndefined();
-    expect(readResumeKey({ query: { key: ['a', 'b'] }, headers: { 'x-resume-key': 'h' } }, 'key')).toBe('h');
-    expect(readResumeKey({ headers: { 'x-resume-key': ['a', 'b'] } }, 'key')).toBeUndefined();
-  });
-});
 
 class Decorated {
   @SseResume({ taskIdParam: 'job', keyQuery: 'token' })

@@ -6,27 +6,16 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { DEFAULT_KEY_QUERY, RESUME_KEY_HEADER } from './sse-resume.constants';
+import { DEFAULT_KEY_QUERY } from './sse-resume.constants';
 import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
-import { parseResumePoint } from './sse-stream';
-
-/** Per-route settings of `@SseResume()`. */
-export interface SseResumeRouteOptions {
-  /** Route parameter holding the task id. Default: `taskId`, else `id`. */
-  taskIdParam?: string;
-  /** Query parameter holding the resume key (the `x-resume-key` header also works). Default `key`. */
-  keyQuery?: string;
-}
-
-export const SSE_RESUME_ROUTE_OPTIONS = Symbol('SSE_RESUME_ROUTE_OPTIONS');
-
-/** The parts of a request the decorators read, on Express and Fastify alike. */
-export interface ResumeRequest {
-  params?: Record<string, string | undefined>;
-  query?: Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-}
+import {
+  readLastEventId,
+  readResumeKey,
+  type ResumeRequest,
+  SSE_RESUME_ROUTE_OPTIONS,
+  type SseResumeRouteOptions,
+} from './sse-resume.request';
 
 /**
  * Put it beside `@Sse()` on a handler that returns `SseTaskService.stream()`:
@@ -58,18 +47,10 @@ export function TaskAccess(options: SseResumeRouteOptions = {}): MethodDecorator
  */
 export const LastEventId = createParamDecorator((_data: unknown, context: ExecutionContext) => {
   const request = context.switchToHttp().getRequest<ResumeRequest>();
-  return parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
+  return readLastEventId(request);
 });
 
 /** The resume key of a request: a non-empty `?key=` (or the given query name), else the `x-resume-key` header. */
 export const ResumeKey = createParamDecorator((queryName: string | undefined, context: ExecutionContext) =>
   readResumeKey(context.switchToHttp().getRequest<ResumeRequest>(), queryName ?? DEFAULT_KEY_QUERY),
 );
-
-/** An empty `?key=` counts as absent, so that it cannot hide a key sent in the header. */
-export function readResumeKey(request: ResumeRequest, queryName: string): string | undefined {
-  const fromQuery = request.query?.[queryName];
-  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
-  const fromHeader = request.headers[RESUME_KEY_HEADER];
-  return typeof fromHeader === 'string' ? fromHeader : undefined;
-}

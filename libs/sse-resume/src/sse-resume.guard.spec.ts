@@ -9,7 +9,8 @@ import {
   TaskNotFoundError,
 } from './errors';
 import type { StartedTask } from './interfaces/task-context.interface';
-import { type ResumeRequest, SseResume, TaskAccess } from './sse-resume.decorators';
+import { SseResume, TaskAccess } from './sse-resume.decorators';
+import type { ResumeRequest } from './sse-resume.request';
 import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
 import type { SseTaskService } from './sse-task.service';
 import { deferred, nextTurn } from './testing/async';

@@ -1,14 +1,13 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { DEFAULT_KEY_QUERY, DEFAULT_TASK_ID_PARAMS } from './sse-resume.constants';
-import {
-  readResumeKey,
-  type ResumeRequest,
-  SSE_RESUME_ROUTE_OPTIONS,
-  type SseResumeRouteOptions,
-} from './sse-resume.decorators';
 import { SseTaskService } from './sse-task.service';
-import { parseResumePoint } from './sse-stream';
+import {
+  readLastEventId,
+  readResumeKey,
+  readTaskId,
+  type ResumeRequest,
+  routeOptions,
+} from './sse-resume.request';
 
 /**
  * Checks an SSE request before Nest sends the first byte. Nest commits an `@Sse()`
@@ -28,8 +27,8 @@ export class SseResumeGuard implements CanActivate {
     const options = routeOptions(this.reflector, context);
     const request = context.switchToHttp().getRequest<ResumeRequest>();
     const taskId = readTaskId(request, options, '@SseResume()');
-    const lastEventId = parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
-    const resumeKey = readResumeKey(request, options.keyQuery ?? DEFAULT_KEY_QUERY);
+    const lastEventId = readLastEventId(request);
+    const resumeKey = readResumeKey(request, options.keyQuery);
     await this.tasks.authorizeStream(taskId, { resumeKey, lastEventId }, request);
     return true;
   }
@@ -51,31 +50,7 @@ export class TaskAccessGuard implements CanActivate {
     const options = routeOptions(this.reflector, context);
     const request = context.switchToHttp().getRequest<ResumeRequest>();
     const taskId = readTaskId(request, options, '@TaskAccess()');
-    await this.tasks.authorizeRequest(
-      request,
-      taskId,
-      readResumeKey(request, options.keyQuery ?? DEFAULT_KEY_QUERY),
-    );
+    await this.tasks.authorizeRequest(request, taskId, readResumeKey(request, options.keyQuery));
     return true;
   }
-}
-
-function routeOptions(reflector: Reflector, context: ExecutionContext): SseResumeRouteOptions {
-  return (
-    reflector.getAllAndOverride<SseResumeRouteOptions | undefined>(SSE_RESUME_ROUTE_OPTIONS, [
-      context.getHandler(),
-      context.getClass(),
-    ]) ?? {}
-  );
-}
-
-function readTaskId(request: ResumeRequest, options: SseResumeRouteOptions, decorator: string): string {
-  const names = options.taskIdParam ? [options.taskIdParam] : DEFAULT_TASK_ID_PARAMS;
-  const taskId = names.map((name) => request.params?.[name]).find((value) => typeof value === 'string');
-  if (taskId === undefined) {
-    throw new Error(
-      `${decorator}: the route has no parameter ${names.join(' or ')}; set taskIdParam to the one holding the task id`,
-    );
-  }
-  return taskId;
 }

@@ -1,0 +1,68 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { Reflector } from '@nestjs/core';
+import { DEFAULT_KEY_QUERY, DEFAULT_TASK_ID_PARAMS, RESUME_KEY_HEADER } from './sse-resume.constants';
+import { parseResumePoint } from './sse-stream';
+
+/**
+ * What the decorators set on a route and what the guards and parameter decorators read
+ * from a request, in one place both sides import (so that they never import each other).
+ */
+
+/** Per-route settings of `@SseResume()` and `@TaskAccess()`. */
+export interface SseResumeRouteOptions {
+  /** Route parameter holding the task id. Default: `taskId`, else `id`. */
+  taskIdParam?: string;
+  /** Query parameter holding the resume key (the `x-resume-key` header also works). Default `key`. */
+  keyQuery?: string;
+}
+
+export const SSE_RESUME_ROUTE_OPTIONS = Symbol('SSE_RESUME_ROUTE_OPTIONS');
+
+/** The parts of a request the decorators read, on Express and Fastify alike. */
+export interface ResumeRequest {
+  params?: Record<string, string | undefined>;
+  query?: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** The settings `@SseResume()` / `@TaskAccess()` left on the handler or its class. */
+export function routeOptions(reflector: Reflector, context: ExecutionContext): SseResumeRouteOptions {
+  return (
+    reflector.getAllAndOverride<SseResumeRouteOptions | undefined>(SSE_RESUME_ROUTE_OPTIONS, [
+      context.getHandler(),
+      context.getClass(),
+    ]) ?? {}
+  );
+}
+
+/** An empty `?key=` counts as absent, so that it cannot hide a key sent in the header. */
+export function readResumeKey(
+  request: ResumeRequest,
+  queryName: string = DEFAULT_KEY_QUERY,
+): string | undefined {
+  const fromQuery = request.query?.[queryName];
+  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
+  const fromHeader = request.headers[RESUME_KEY_HEADER];
+  return typeof fromHeader === 'string' ? fromHeader : undefined;
+}
+
+/** `Last-Event-ID` header, else `?lastEventId=`; a malformed value is an `InvalidResumePointError` (400). */
+export function readLastEventId(request: ResumeRequest): number | undefined {
+  return parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
+}
+
+/** The task id from the route parameter named in the settings (default `taskId`, else `id`). */
+export function readTaskId(
+  request: ResumeRequest,
+  options: SseResumeRouteOptions,
+  decorator: string,
+): string {
+  const names = options.taskIdParam ? [options.taskIdParam] : DEFAULT_TASK_ID_PARAMS;
+  const taskId = names.map((name) => request.params?.[name]).find((value) => typeof value === 'string');
+  if (taskId === undefined) {
+    throw new Error(
+      `${decorator}: the route has no parameter ${names.join(' or ')}; set taskIdParam to the one holding the task id`,
+    );
+  }
+  return taskId;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * Fails (exit 1) when the library or the example app has an import cycle, printing each
+ * one. Reads relative imports (type-only ones too) with TypeScript's own pre-processor;
+ * spec files are left out. Part of `npm run lint`.
+ */
+const { readdirSync, readFileSync, existsSync, statSync } = require('node:fs');
+const { dirname, join, relative, resolve } = require('node:path');
+const ts = require('typescript');
+
+const ROOT = resolve(__dirname, '..');
+const DIRS = ['libs/sse-resume/src', 'src'].map((dir) => join(ROOT, dir));
+
+function sources(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return /\.ts$/.test(name) && !/\.(e2e-)?spec\.ts$/.test(name) ? [path] : [];
+  });
+}
+
+function resolveImport(from, specifier) {
+  if (!specifier.startsWith('.')) return undefined;
+  const base = resolve(dirname(from), specifier.replace(/\.js$/, ''));
+  return [`${base}.ts`, join(base, 'index.ts')].find((candidate) => existsSync(candidate));
+}
+
+const graph = new Map();
+for (const file of DIRS.flatMap(sources)) {
+  const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+  graph.set(
+    file,
+    importedFiles.map((imported) => resolveImport(file, imported.fileName)).filter((target) => target),
+  );
+}
+
+// Depth-first search; a back edge to a file on the current path closes a cycle.
+const cycles = new Set();
+const state = new Map(); // file -> 'open' | 'done'
+const path = [];
+function visit(file) {
+  state.set(file, 'open');
+  path.push(file);
+  for (const next of graph.get(file) ?? []) {
+    if (state.get(next) === 'open') {
+      const cycle = path.slice(path.indexOf(next)).map((f) => relative(ROOT, f));
+      cycles.add([...cycle, cycle[0]].join(' -> '));
+    } else if (!state.has(next)) visit(next);
+  }
+  path.pop();
+  state.set(file, 'done');
+}
+for (const file of graph.keys()) if (!state.has(file)) visit(file);
+
+if (cycles.size > 0) {
+  console.error(`import cycles (${cycles.size}):\n${[...cycles].map((c) => `  ${c}`).join('\n')}`);
+  process.exit(1);
+}
+console.log(`no import cycles in ${graph.size} files`);
