@@ -17,8 +17,11 @@ export interface TaskContext {
   /**
    * Stores one event (JSON-serializable `data`) and sends it to every subscriber.
    * Throws `TaskNotRunningError` once the task has ended and `InvalidEventError` for a
-   * reserved name or data that cannot be stored. The promise resolves to the event's id;
-   * it is safe not to await it: a store failure fails the task instead.
+   * reserved name or data that cannot be stored. The promise resolves to the event's id
+   * once the store has it, and past `emitBytesPerTurn` in one turn only after the event
+   * loop's next turn: await it and a loop is paced to what the store and the server take.
+   * Not awaiting it is safe (a store failure fails the task), but unpaced: past
+   * `maxUnstoredBytes` waiting for the store it throws `TaskOverloadedError` and the task fails.
    */
   emit(data: unknown, options?: EmitOptions): Promise<number>;
 }
