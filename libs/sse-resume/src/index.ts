@@ -6,12 +6,7 @@ export {
   SSE_RESUME_ASYNC_OPTIONS_TYPE,
 } from './sse-resume.module-definition';
 export * from './sse-resume.constants';
-export {
-  SseTaskService,
-  TaskAbortedError,
-  type ExecuteRequest,
-  type ExecuteResult,
-} from './sse-task.service';
+export { SseTaskService, type ExecuteRequest, type ExecuteResult } from './sse-task.service';
 export { TaskEvictionService, MISSING_SCHEDULE_MODULE } from './task-eviction.service';
 export { SseResume, TaskAccess, LastEventId, ResumeKey } from './sse-resume.decorators';
 export { readResumeKey, type SseResumeRouteOptions, type ResumeRequest } from './sse-resume.request';

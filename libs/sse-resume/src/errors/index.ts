@@ -13,3 +13,4 @@ export * from './task-access-denied.error';
 export * from './task-error';
 export * from './store-full.error';
 export * from './task-overloaded.error';
+export * from './task-aborted.error';
