@@ -1,0 +1,116 @@
+import {
+  InvalidResumePointError,
+  ResumeKeyInvalidError,
+  ResumePointAtEndError,
+  TaskAccessDeniedError,
+  TaskExpiredError,
+  TaskNotFoundError,
+  TooManySubscribersError,
+} from '../errors';
+import { hashResumeKey } from '../resume-key';
+import { resolveOptions, storeLimits } from '../sse-resume.options';
+import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
+import { END_EVENT } from '../sse-resume.constants';
+import { TaskAccessChecker, type SubscriberDirectory } from './task-access-checker';
+
+describe('TaskAccessChecker', () => {
+  const options = resolveOptions({ maxSubscribersPerTask: 2, ttl: 60_000 });
+  let store: InMemoryTaskStore;
+  let subscribers: { subscriberId: string }[];
+  let checker: TaskAccessChecker;
+  const directory: SubscriberDirectory = {
+    subscriberCount: () => subscribers.length,
+    subscribersOf: () => subscribers,
+  };
+
+  beforeEach(async () => {
+    store = new InMemoryTaskStore(storeLimits(options));
+    subscribers = [];
+    checker = new TaskAccessChecker(store, options, directory);
+    await store.create({ taskId: 't1', keyHash: hashResumeKey('key'), createdAt: 1 });
+    await store.append('t1', 'progress', '1');
+    await store.append('t1', 'progress', '2');
+  });
+
+  it('finds a task by id and key; a wrong key is 403, an unknown id 404', async () => {
+    await expect(checker.requireTask('t1', { resumeKey: 'key' })).resolves.toMatchObject({ taskId: 't1' });
+    await expect(checker.requireTask('t1', { resumeKey: 'nope' })).rejects.toBeInstanceOf(
+      ResumeKeyInvalidError,
+    );
+    await expect(checker.requireTask('t1', { resumeKey: undefined })).rejects.toBeInstanceOf(
+      ResumeKeyInvalidError,
+    );
+    await expect(checker.requireTask('t2')).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+
+  it('answers an over-long id with 404 without asking the store', async () => {
+    const lookup = jest.spyOn(store, 'lookup');
+    await expect(checker.requireTask('x'.repeat(129))).rejects.toBeInstanceOf(TaskNotFoundError);
+    expect(lookup).not.toHaveBeenCalled();
+  });
+
+  it('checks the key before saying a task expired (410 only to its owner)', async () => {
+    await store.finish('t1', { status: 'completed', data: '{}' });
+    await store.evictExpired(Date.now() + 120_000);
+    jest
+      .spyOn(store, 'lookup')
+      .mockResolvedValue({ state: 'expired', taskId: 't1', keyHash: hashResumeKey('key') });
+    await expect(checker.requireTask('t1', { resumeKey: 'nope' })).rejects.toBeInstanceOf(
+      ResumeKeyInvalidError,
+    );
+    await expect(checker.requireTask('t1', { resumeKey: 'key' })).rejects.toBeInstanceOf(TaskExpiredError);
+  });
+
+  it('checks the resume point: 400 past the last event, 204 at the end, 429 when full', async () => {
+    await expect(checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 2 })).resolves.toMatchObject({
+      resumePoint: 2,
+    });
+    await expect(checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 3 })).rejects.toBeInstanceOf(
+      InvalidResumePointError,
+    );
+    await expect(checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: -1 })).rejects.toBeInstanceOf(
+      InvalidResumePointError,
+    );
+    subscribers = [{ subscriberId: 'a' }, { subscriberId: 'b' }];
+    await expect(checker.authorizeStream('t1', { resumeKey: 'key' })).rejects.toBeInstanceOf(
+      TooManySubscribersError,
+    );
+    subscribers = [];
+    const end = await store.finish('t1', { status: 'completed', data: '{}' });
+    expect(end?.type).toBe(END_EVENT);
+    await expect(checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 3 })).rejects.toBeInstanceOf(
+      ResumePointAtEndError,
+    );
+  });
+
+  it("hands a guard's result to the stream that follows it, once", async () => {
+    const request = {};
+    const checked = await checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 1 }, request);
+    const lookup = jest.spyOn(store, 'lookup');
+    await expect(checker.authorizeSubscription('t1', { resumeKey: 'key', lastEventId: 1 })).resolves.toBe(
+      checked,
+    );
+    expect(lookup).not.toHaveBeenCalled();
+    await checker.authorizeSubscription('t1', { resumeKey: 'key', lastEventId: 1 });
+    expect(lookup).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs the authorize hook with the request and the task info', async () => {
+    const authorize = jest.fn((request: unknown) => (request as { user: string }).user === 'alice');
+    const guarded = new TaskAccessChecker(store, { ...options, authorize }, directory);
+    await expect(guarded.authorizeRequest({ user: 'alice' }, 't1', 'key')).resolves.toMatchObject({
+      taskId: 't1',
+      lastEventId: 2,
+    });
+    await expect(guarded.authorizeRequest({ user: 'bob' }, 't1', 'key')).rejects.toBeInstanceOf(
+      TaskAccessDeniedError,
+    );
+    expect(authorize).toHaveBeenLastCalledWith({ user: 'bob' }, expect.objectContaining({ taskId: 't1' }));
+  });
+
+  it('reports the subscribers of this instance in the task info', async () => {
+    subscribers = [{ subscriberId: 's1' }];
+    const info = checker.toInfo(await checker.requireTask('t1'));
+    expect(info).toMatchObject({ subscribers: 1, subscriberIds: ['s1'], status: 'running', expiresAt: null });
+  });
+});
