@@ -1505,6 +1505,46 @@ describe('SseTaskService', () => {
       await service.beforeApplicationShutdown();
     });
 
+    it('gives running tasks 5 s of grace by default when the store is shared, none when it is not (fake timers)', async () => {
+      jest.useFakeTimers(FAKE_TIMERS);
+      class SharedStore extends InMemoryTaskStore {
+        override readonly shared = true;
+        onTaskEnded(): () => void {
+          return () => undefined;
+        }
+      }
+      for (const [store, grace] of [
+        [new SharedStore(storeLimits(resolveOptions({}))), 5_000],
+        [new InMemoryTaskStore(storeLimits(resolveOptions({}))), 0],
+      ] as const) {
+        const local = new SseTaskService(store, resolveOptions({ store }));
+        const task = controllable();
+        const started = await local.start(task.fn);
+        await task.running;
+        let done = false;
+        const stopping = local.beforeApplicationShutdown().then(() => (done = true));
+        if (grace > 0) {
+          await jest.advanceTimersByTimeAsync(grace - 100);
+          expect(done).toBe(false);
+        }
+        await jest.advanceTimersByTimeAsync(200);
+        await stopping;
+        expect(await local.getTaskInfo(started.taskId)).toMatchObject({ status: 'failed' });
+        await local.onApplicationShutdown();
+      }
+    });
+
+    it('refuses at boot a shared store that cannot report ends from other instances', async () => {
+      class IncompleteSharedStore extends InMemoryTaskStore {
+        override readonly shared = true;
+      }
+      const store = new IncompleteSharedStore(storeLimits(resolveOptions({})));
+      const local = new SseTaskService(store, resolveOptions({ store }));
+      await expect(local.onModuleInit()).rejects.toThrow(
+        'SseResumeModule: a shared TaskStore (shared: true) must implement onTaskEnded',
+      );
+    });
+
     it('does not close a store instance it was given', async () => {
       const given = new InMemoryTaskStore(storeLimits(resolveOptions({})));
       const close = jest.spyOn(given, 'close');

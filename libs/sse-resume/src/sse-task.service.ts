@@ -82,6 +82,12 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   }
 
   async onModuleInit(): Promise<void> {
+    if (this.store.shared && typeof this.store.onTaskEnded !== 'function') {
+      throw new Error(
+        'SseResumeModule: a shared TaskStore (shared: true) must implement onTaskEnded, or a task ' +
+          'cancelled on one instance would go on running on the instance that runs it',
+      );
+    }
     await this.store.init?.();
     // A task this instance runs may be ended elsewhere (cancelled on another instance,
     // failed by an orphan reaper): stop it here too.
@@ -224,8 +230,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   /** Ends open streams (clients reconnect, elsewhere if there is an elsewhere) and stops tasks. */
   async beforeApplicationShutdown(): Promise<void> {
     this.streams.endAll();
-    const grace =
-      this.options.shutdownGraceMs ?? (this.store.kind === 'memory' ? 0 : DEFAULT_SHARED_SHUTDOWN_GRACE_MS);
+    const grace = this.options.shutdownGraceMs ?? (this.store.shared ? DEFAULT_SHARED_SHUTDOWN_GRACE_MS : 0);
     await this.runner.shutDown(grace);
     this.streams.endForGood(); // and the streams opened during the grace period
     await this.runner.failAll();

@@ -145,8 +145,16 @@ export interface TaskStore {
   readonly maintenanceIntervalMs?: number;
   /** Events per history read during a replay (networked stores read more per round trip). Default 512. */
   readonly replayChunk?: number;
-  /** Short name for logs, e.g. `memory` or `redis`. */
+  /** Short name for logs, e.g. `memory` or `redis`. Nothing depends on its value. */
   readonly kind?: string;
+  /**
+   * Whether several instances of the application share the store's tasks (Redis) or only
+   * this process sees them (memory). A shared store must implement `onTaskEnded` (a task
+   * cancelled on one instance stops on the instance that runs it; checked at boot), and on
+   * shutdown running tasks get a grace period by default, since other instances keep
+   * serving their streams.
+   */
+  readonly shared: boolean;
 }
 
 /** Injection token of the {@link TaskStore} (same name, as `ThrottlerStorage` does it). */

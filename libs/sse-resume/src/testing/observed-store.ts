@@ -45,6 +45,10 @@ export class ObservedTaskStore implements TaskStore {
 
   constructor(readonly inner: TaskStore) {}
 
+  get shared(): boolean {
+    return this.inner.shared;
+  }
+
   get kind(): string | undefined {
     return this.inner.kind;
   }

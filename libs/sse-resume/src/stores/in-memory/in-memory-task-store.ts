@@ -36,6 +36,7 @@ const COMPACT_AFTER = 1024;
  */
 export class InMemoryTaskStore implements TaskStore {
   readonly kind = 'memory';
+  readonly shared: boolean = false;
   private readonly logger = new Logger('SseResume');
   private readonly tasks = new Map<string, MemoryTask>();
   private readonly taskIdByKeyHash = new Map<string, string>();

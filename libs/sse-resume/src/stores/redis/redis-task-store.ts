@@ -96,6 +96,7 @@ interface Watch {
  */
 export class RedisTaskStore implements TaskStore {
   readonly kind = 'redis';
+  readonly shared: boolean = true;
   readonly replayChunk = 4096;
   readonly maintenanceIntervalMs: number;
   private readonly logger = new Logger('SseResume');
