@@ -13,12 +13,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A private `redis-server` on a loopback port, persisting to an append-only file in `dir`. */
-export function startRedis(port: number, dir: string): Promise<ChildProcess> {
+/** A private `redis-server` on a loopback port, persisting to an append-only file in `dir` unless told not to. */
+export function startRedis(port: number, dir: string, appendOnly = true): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        appendOnly ? 'yes' : 'no',
+        '--dir',
+        dir,
+      ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     child.once('error', reject);
