@@ -205,8 +205,9 @@ local keyHash = redis.call('HGET', meta, 'keyHash')
 redis.call('SET', gone, keyHash, 'PX', ttl + retention)
 redis.call('PEXPIRE', prefix .. 'key:' .. keyHash, ttl + retention)
 redis.call('ZREM', runningKey, ARGV[11])
--- Scored by expiry with µs precision: one TTL per prefix, so this is end order too.
-local expiry = (nowMicros / 1000) + ttl
+-- Scored by expiry with µs precision (formatted: Lua would print 14 digits): one TTL per
+-- prefix, so this is end order too.
+local expiry = string.format('%.3f', nowMicros / 1000 + ttl)
 redis.call('ZADD', finishedKey, expiry, ARGV[11])
 redis.call('HSET', heldKey, ARGV[11], bytes)
 if bytes > size then redis.call('ZADD', sheddableKey, expiry, ARGV[11]) end
@@ -260,7 +261,7 @@ local prefix, maxTasks, budget = ARGV[9], tonumber(ARGV[7]), tonumber(ARGV[8])
 ${globals(4)}
 ${NOW}
 local _, freed = expireFinished(now, 1000)
-local total = tonumber(redis.call('GET', totalKey) or '0') - freed
+local total = math.max(0, tonumber(redis.call('GET', totalKey) or '0') - freed)
 local held = redis.call('ZCARD', runningKey) + redis.call('ZCOUNT', finishedKey, '(' .. now, '+inf')
 if held >= maxTasks then
   redis.call('SET', totalKey, total)
@@ -292,7 +293,10 @@ local prefix = ''
 ${globals(1)}
 ${NOW}
 local count, freed = expireFinished(now, tonumber(ARGV[1]))
-if count > 0 then redis.call('DECRBY', totalKey, freed) end
+if count > 0 then
+  -- Never below 0 (tasks written before the counter existed were never added to it).
+  redis.call('SET', totalKey, math.max(0, tonumber(redis.call('GET', totalKey) or '0') - freed))
+end
 return count
 `;
 

@@ -184,7 +184,7 @@ export class RedisTaskStore implements TaskStore {
     await this.call(async () => {
       // One script counts and admits (concurrent creates cannot overshoot maxTasks), takes
       // the fencing token, lists the task for the reaper and indexes its key.
-      const [leaseUntil, fence] = (await this.eval(
+      const [, fence] = (await this.eval(
         SCRIPTS.create,
         [...this.taskKeys(task.taskId), ...this.globalKeys(), this.key('fence'), this.keyIndex(task.keyHash)],
         [
@@ -200,7 +200,7 @@ export class RedisTaskStore implements TaskStore {
           STORE_FULL_RETRY_SECONDS,
         ],
       )) as [number, number];
-      if (task.ownerId !== undefined && leaseUntil > 0) this.owned.set(task.taskId, String(fence));
+      if (task.ownerId !== undefined) this.owned.set(task.taskId, String(fence));
     }, task.taskId);
   }
 
