@@ -8,7 +8,10 @@ import {
 } from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { hashResumeKey } from '../../resume-key';
+import { lastValueFrom, toArray } from 'rxjs';
 import { Random, seedFromEnv } from '../../testing/prng';
+import { createService, shutDown } from '../../testing/service';
+import { describeMessages } from '../../testing/sse';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';
 import { InMemoryTaskStore } from './in-memory-task-store';
 
@@ -316,6 +319,34 @@ describe('InMemoryTaskStore', () => {
   });
 
   describe('history budget', () => {
+    it('a late subscriber of a task whose history was shed gets gap, then end (through the service)', async () => {
+      const { service } = createService({ historyBudgetBytes: 1_000 });
+      try {
+        const run = (events: number) =>
+          service.start(async ({ emit }) => {
+            for (let i = 0; i < events; i++) await emit('x'.repeat(90)); // 100 bytes each
+            return 'done';
+          });
+        const ended = async (taskId: string) => {
+          while ((await service.getTaskInfo(taskId)).status === 'running') await new Promise(setImmediate);
+        };
+        const shed = await run(3);
+        await ended(shed.taskId);
+        const other = await run(8); // 300 + 45 + 800 bytes: the finished task's history goes
+        await ended(other.taskId);
+        const late = await lastValueFrom(
+          service.stream(shed.taskId, { resumeKey: shed.resumeKey }).pipe(toArray()),
+        );
+        expect(describeMessages(late)).toEqual([
+          'open:0',
+          'gap:3:{"from":1,"to":3}',
+          'end:4:{"status":"completed","result":"done"}',
+        ]);
+      } finally {
+        await shutDown(service);
+      }
+    });
+
     it('keeps its total exact (what the tasks hold) through a seeded mix of writes, shedding and expiry', async () => {
       jest.useFakeTimers();
       const random = new Random(seedFromEnv());
