@@ -142,12 +142,13 @@ describe.each(ADAPTERS)('limits through the example app (%s)', (adapter: Adapter
   });
 });
 
-describe('TASK_MAX with the Redis store counts running tasks (express)', () => {
+describe('TASK_MAX with the Redis store counts tasks held: running + finished within TTL (express)', () => {
   const prefix = `e2e-limits:${process.pid}:${Date.now()}:`;
   let server: RunningApp;
   beforeAll(async () => {
     server = await startApp('express', {
       TASK_MAX: '1',
+      TASK_TTL_MS: '1000',
       REDIS_URL: TEST_REDIS_URL,
       REDIS_KEY_PREFIX: prefix,
     });
@@ -157,12 +158,18 @@ describe('TASK_MAX with the Redis store counts running tasks (express)', () => {
     await deleteKeys(prefix);
   });
 
-  it('503 JSON with Retry-After while one runs; room again as soon as it ends', async () => {
+  it('503 JSON with Retry-After while one runs, and while it is finished within its TTL; room once it expires', async () => {
     const task = await createTask(server.baseUrl, { steps: 1_000, intervalMs: 1_000 });
     const refused = await requestJson<ErrorBody>(server.baseUrl, 'POST', '/tasks', { body: '{}' });
     expectJsonError(refused, 503, 'TOO_MANY_TASKS');
     expect(refused.headers['retry-after']).toBe('5');
     expect((await cancelTask(server.baseUrl, task.taskId, task.resumeKey)).status).toBe(202);
+    await waitForInfo(server.baseUrl, task, (info) => info.json.status === 'cancelled', 'the cancel');
+    // Finished, it still holds its slot until its TTL has passed; Retry-After says when that is.
+    const held = await requestJson<ErrorBody>(server.baseUrl, 'POST', '/tasks', { body: '{}' });
+    expectJsonError(held, 503, 'TOO_MANY_TASKS');
+    expect(held.headers['retry-after']).toBe('1');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     const created = await createTask(server.baseUrl, { steps: 1, intervalMs: 0 });
     await waitForInfo(server.baseUrl, created, (info) => info.json.status === 'completed', 'the task to end');
   });

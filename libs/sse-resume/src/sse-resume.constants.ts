@@ -14,6 +14,8 @@ export const DEFAULT_MAX_PENDING_BYTES = 1024 * 1024;
  * A quarter: event data also lives in frames, batches and socket buffers while it is sent.
  */
 export const DEFAULT_HISTORY_BUDGET_HEAP_SHARE = 0.25;
+/** Retry-After (s) of `StoreFullError`: history frees up as tasks end and expire, not at a known time. */
+export const STORE_FULL_RETRY_SECONDS = 5;
 /** A subscriber whose socket has not drained for this long while a write waits is disconnected. */
 export const DEFAULT_SLOW_CONSUMER_TIMEOUT_MS = 30_000;
 /** Bytes one task may emit in one turn of the event loop before `emit()` yields to other work. */

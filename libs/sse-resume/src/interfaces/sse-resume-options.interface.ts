@@ -28,7 +28,12 @@ export interface SseResumeOptions {
   expiredRetentionMs?: number;
   /** Timeout of tasks started without one. Default none. */
   defaultTimeoutMs?: number;
-  /** Tasks held at once (running + finished within their TTL). Default 10 000. */
+  /**
+   * Tasks held at once: running ones plus finished ones within their TTL (a finished task
+   * frees its slot when it expires), per instance with the memory store, per key prefix
+   * with Redis (counted and admitted atomically). Past it `start` answers 503
+   * `TOO_MANY_TASKS`. Default 10 000.
+   */
   maxTasks?: number;
   /** Open streams per task on one instance. Default 1 000. */
   maxSubscribersPerTask?: number;

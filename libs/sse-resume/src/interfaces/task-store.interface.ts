@@ -84,7 +84,7 @@ export interface TaskStoreLimits {
    * with `StoreFullError` while it is still over.
    */
   historyBudgetBytes: number;
-  /** Tasks held at once, running or finished within their TTL. */
+  /** Tasks held at once, running or finished within their TTL (per instance, or per shared key prefix). */
   maxTasks: number;
 }
 
@@ -102,7 +102,11 @@ export type TaskEndedListener = (taskId: string, status: TerminalStatus) => void
  * - refuse appends to a finished task with `TaskNotRunningError`.
  */
 export interface TaskStore {
-  /** Adds a running task. Rejects with `TooManyTasksError` when `maxTasks` are held. */
+  /**
+   * Adds a running task. Rejects with `TooManyTasksError` when `maxTasks` are held, and with
+   * `StoreFullError` when the history of all tasks still fills `historyBudgetBytes` after
+   * the oldest finished tasks gave theirs up.
+   */
   create(task: NewTaskRecord): Promise<void>;
   lookup(taskId: string): Promise<TaskLookup>;
   /** The task id a resume key (by its hash) belongs to, if it is still held. */

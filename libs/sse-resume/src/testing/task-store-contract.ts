@@ -1,13 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { TaskExpiredError, TaskNotFoundError, TaskNotRunningError, TooManyTasksError } from '../errors';
+import {
+  StoreFullError,
+  TaskExpiredError,
+  TaskNotFoundError,
+  TaskNotRunningError,
+  TooManyTasksError,
+} from '../errors';
 import type { TaskStore, TaskStoreLimits } from '../interfaces/task-store.interface';
 import { hashResumeKey } from '../resume-key';
 import type { TaskEvent } from '../task-event';
 
 /**
  * The behaviour every {@link TaskStore} must have, as a reusable Jest suite (test helper,
- * not part of the public API). Time-dependent behaviour (TTL, expiry) is left to each
- * store's own spec, since only some stores can run on fake timers.
+ * not part of the public API). Most time-dependent behaviour (TTL, expiry) is left to each
+ * store's own spec, since only some stores can run on fake timers; the few cases here that
+ * need a TTL to pass use a short one and real time.
  *
  * ```ts
  * describeTaskStoreContract('InMemoryTaskStore', (limits) => new InMemoryTaskStore(limits));
@@ -199,7 +206,143 @@ export function describeTaskStoreContract(
       expect(error instanceof TaskNotFoundError || error instanceof TaskExpiredError).toBe(true);
     });
   });
+
+  describe(`${name}: TaskStore contract, limits across tasks`, () => {
+    const opened: TaskStore[] = [];
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((store) => store.close()));
+    });
+
+    async function open(overrides: Partial<TaskStoreLimits>): Promise<TaskStore> {
+      const store = await makeStore({ ...limits, historyLimit: 100, ...overrides });
+      opened.push(store);
+      return store;
+    }
+
+    async function create(store: TaskStore): Promise<string> {
+      counter++;
+      const taskId = `contract-${counter}-${Date.now()}`;
+      await store.create({
+        taskId,
+        keyHash: hashResumeKey(`key-${taskId}`),
+        createdAt: Date.now(),
+        ownerId: 'a',
+      });
+      return taskId;
+    }
+
+    /** `progress` + 92 bytes of JSON: 100 bytes of history. */
+    const EVENT_100 = JSON.stringify('x'.repeat(90));
+    /** `end` + this: 25 bytes. */
+    const END = { status: 'completed' as const, data: '{"status":"completed"}' };
+    const bounds = async (store: TaskStore, taskId: string) => {
+      const lookup = await store.lookup(taskId);
+      if (lookup.state !== 'found') throw new Error(`expected task ${taskId}, got ${lookup.state}`);
+      const slice = await store.read(taskId, 0, 1_000);
+      return {
+        status: lookup.task.status,
+        firstEventId: lookup.task.firstEventId,
+        ids: slice.events.map((event) => event.seq),
+      };
+    };
+
+    it('counts finished tasks toward maxTasks until their TTL has passed', async () => {
+      const store = await open({ maxTasks: 2, ttl: 300 });
+      const finished = await create(store);
+      await store.finish(finished, END);
+      await create(store);
+      await expect(create(store)).rejects.toBeInstanceOf(TooManyTasksError);
+      await sleep(400);
+      await store.evictExpired(Date.now());
+      await expect(create(store)).resolves.toEqual(expect.any(String));
+    });
+
+    it('past historyBudgetBytes, sheds the oldest finished task first, keeping its end event', async () => {
+      const store = await open({ historyBudgetBytes: 1_000 });
+      const oldest = await create(store);
+      const newer = await create(store);
+      for (const taskId of [oldest, newer]) {
+        for (let i = 0; i < 3; i++) await store.append(taskId, 'progress', EVENT_100);
+        await store.finish(taskId, END); // 325 bytes each
+        await sleep(5); // distinct end times
+      }
+      const running = await create(store);
+      for (let i = 0; i < 3; i++) await store.append(running, 'progress', EVENT_100);
+      expect(await bounds(store, oldest)).toEqual({
+        status: 'completed',
+        firstEventId: 1,
+        ids: [1, 2, 3, 4],
+      });
+      await store.append(running, 'progress', EVENT_100); // 1 050 bytes in all: over
+      expect(await bounds(store, oldest)).toEqual({ status: 'completed', firstEventId: 4, ids: [4] });
+      expect(await bounds(store, newer)).toEqual({ status: 'completed', firstEventId: 1, ids: [1, 2, 3, 4] });
+      expect(await bounds(store, running)).toEqual({ status: 'running', firstEventId: 1, ids: [1, 2, 3, 4] });
+      const end = (await store.read(oldest, 0, 10)).events[0]!;
+      expect(end).toMatchObject({ seq: 4, type: 'end', data: END.data });
+      // 750 bytes now; the next time over (1 050) sheds the other finished task.
+      for (let i = 0; i < 2; i++) await store.append(running, 'progress', EVENT_100);
+      expect(await bounds(store, newer)).toMatchObject({ firstEventId: 1 });
+      await store.append(running, 'progress', EVENT_100);
+      expect(await bounds(store, newer)).toEqual({ status: 'completed', firstEventId: 4, ids: [4] });
+      expect(await bounds(store, running)).toEqual({
+        status: 'running',
+        firstEventId: 1,
+        ids: [1, 2, 3, 4, 5, 6, 7],
+      });
+    });
+
+    it('with only running tasks over the budget, trims the writing task toward its newest event', async () => {
+      const store = await open({ historyBudgetBytes: 1_000 });
+      const other = await create(store);
+      for (let i = 0; i < 5; i++) await store.append(other, 'progress', EVENT_100);
+      const writer = await create(store);
+      for (let i = 0; i < 8; i++) await store.append(writer, 'progress', EVENT_100);
+      expect(await bounds(store, other)).toEqual({
+        status: 'running',
+        firstEventId: 1,
+        ids: [1, 2, 3, 4, 5],
+      });
+      expect(await bounds(store, writer)).toEqual({
+        status: 'running',
+        firstEventId: 4,
+        ids: [4, 5, 6, 7, 8],
+      });
+      // One event larger than the whole budget: it stays (the newest always does), alone.
+      const big = JSON.stringify('y'.repeat(1_500));
+      await store.append(writer, 'progress', big);
+      expect(await bounds(store, writer)).toEqual({ status: 'running', firstEventId: 9, ids: [9] });
+    });
+
+    it('refuses new tasks with StoreFullError while the budget is still full after shedding', async () => {
+      const store = await open({ historyBudgetBytes: 1_000 });
+      const full = await create(store);
+      for (let i = 0; i < 10; i++) await store.append(full, 'progress', EVENT_100);
+      const refused = create(store);
+      await expect(refused).rejects.toBeInstanceOf(StoreFullError);
+      await expect(refused).rejects.toMatchObject({
+        budgetBytes: 1_000,
+        retryAfterSeconds: expect.any(Number),
+      });
+      // Once it ends, its history is the oldest finished one to shed: room again.
+      await store.finish(full, END);
+      await expect(create(store)).resolves.toEqual(expect.any(String));
+      expect(await bounds(store, full)).toMatchObject({ status: 'completed', ids: [11] });
+    });
+
+    it('gives the bytes of finished tasks back when they expire', async () => {
+      // Each finished task keeps its 25-byte end event whatever the budget: three fill 60.
+      const store = await open({ historyBudgetBytes: 60, ttl: 300, maxTasks: 10 });
+      for (let i = 0; i < 3; i++) await store.finish(await create(store), END);
+      await expect(create(store)).rejects.toBeInstanceOf(StoreFullError);
+      await sleep(400);
+      await store.evictExpired(Date.now());
+      await expect(create(store)).resolves.toEqual(expect.any(String));
+      await expect(create(store)).resolves.toEqual(expect.any(String));
+    });
+  });
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitUntil(predicate: () => boolean, turns = 1_000): Promise<void> {
   for (let i = 0; i < turns && !predicate(); i++) await new Promise((resolve) => setImmediate(resolve));

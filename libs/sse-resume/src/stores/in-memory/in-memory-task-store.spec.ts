@@ -1,7 +1,17 @@
 import { Logger } from '@nestjs/common';
-import { TaskExpiredError, TaskNotFoundError, TaskNotRunningError, TooManyTasksError } from '../../errors';
+import {
+  StoreFullError,
+  TaskExpiredError,
+  TaskNotFoundError,
+  TaskNotRunningError,
+  TooManyTasksError,
+} from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { hashResumeKey } from '../../resume-key';
+import { lastValueFrom, toArray } from 'rxjs';
+import { Random, seedFromEnv } from '../../testing/prng';
+import { createService, shutDown } from '../../testing/service';
+import { describeMessages } from '../../testing/sse';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';
 import { InMemoryTaskStore } from './in-memory-task-store';
 
@@ -305,6 +315,80 @@ describe('InMemoryTaskStore', () => {
       await store.finish(a, END);
       jest.advanceTimersByTime(2_000);
       await expect(createTask(store)).rejects.toMatchObject({ retryAfterSeconds: 11 });
+    });
+  });
+
+  describe('history budget', () => {
+    it('a late subscriber of a task whose history was shed gets gap, then end (through the service)', async () => {
+      const { service } = createService({ historyBudgetBytes: 1_000 });
+      try {
+        const run = (events: number) =>
+          service.start(async ({ emit }) => {
+            for (let i = 0; i < events; i++) await emit('x'.repeat(90)); // 100 bytes each
+            return 'done';
+          });
+        const ended = async (taskId: string) => {
+          while ((await service.getTaskInfo(taskId)).status === 'running') await new Promise(setImmediate);
+        };
+        const shed = await run(3);
+        await ended(shed.taskId);
+        const other = await run(8); // 300 + 45 + 800 bytes: the finished task's history goes
+        await ended(other.taskId);
+        const late = await lastValueFrom(
+          service.stream(shed.taskId, { resumeKey: shed.resumeKey }).pipe(toArray()),
+        );
+        expect(describeMessages(late)).toEqual([
+          'open:0',
+          'gap:3:{"from":1,"to":3}',
+          'end:4:{"status":"completed","result":"done"}',
+        ]);
+      } finally {
+        await shutDown(service);
+      }
+    });
+
+    it('keeps its total exact (what the tasks hold) through a seeded mix of writes, shedding and expiry', async () => {
+      jest.useFakeTimers();
+      const random = new Random(seedFromEnv());
+      const store = makeStore({ historyLimit: 6, historyBytes: 600, historyBudgetBytes: 2_000, ttl: 1_000 });
+      const running: string[] = [];
+      const all: string[] = [];
+      const heldByTasks = async () => {
+        let sum = 0;
+        for (const taskId of all) {
+          if ((await store.lookup(taskId)).state !== 'found') continue;
+          for (const event of (await store.read(taskId, 0, 1_000)).events) sum += event.size;
+        }
+        return sum;
+      };
+      for (let step = 0; step < 400; step++) {
+        const action = random.int(0, 9);
+        if (action === 0 || running.length === 0) {
+          const created = await createTask(store).catch((err: unknown) => err);
+          if (typeof created === 'string') {
+            running.push(created);
+            all.push(created);
+          } else {
+            expect(created).toBeInstanceOf(StoreFullError);
+          }
+        } else if (action === 1) {
+          await store.finish(running.splice(random.int(0, running.length - 1), 1)[0]!, END);
+        } else if (action === 2) {
+          jest.advanceTimersByTime(random.int(0, 400));
+          await store.evictExpired(Date.now());
+        } else {
+          const data = JSON.stringify('é'.repeat(random.int(0, 150)));
+          await store.append(random.pick(running), 'progress', data);
+        }
+        expect(`seed ${random.seed}: ${store.stats().bytes}`).toBe(
+          `seed ${random.seed}: ${await heldByTasks()}`,
+        );
+      }
+      jest.advanceTimersByTime(1_000);
+      for (const taskId of running) await store.finish(taskId, END);
+      jest.advanceTimersByTime(1_000);
+      await store.evictExpired(Date.now());
+      expect(store.stats()).toMatchObject({ tasks: 0, bytes: 0 });
     });
   });
 

@@ -1,7 +1,13 @@
 import { Logger } from '@nestjs/common';
-import { END_EVENT } from '../../sse-resume.constants';
+import { END_EVENT, STORE_FULL_RETRY_SECONDS } from '../../sse-resume.constants';
 import { TaskEvent } from '../../task-event';
-import { TaskExpiredError, TaskNotFoundError, TaskNotRunningError, TooManyTasksError } from '../../errors';
+import {
+  StoreFullError,
+  TaskExpiredError,
+  TaskNotFoundError,
+  TaskNotRunningError,
+  TooManyTasksError,
+} from '../../errors';
 import type {
   HistorySlice,
   NewTaskRecord,
@@ -41,6 +47,10 @@ export class InMemoryTaskStore implements TaskStore {
   private readonly tasks = new Map<string, MemoryTask>();
   private readonly taskIdByKeyHash = new Map<string, string>();
   private readonly tombstones = new Map<string, Tombstone>();
+  /** History bytes of all held tasks (the sum of their `bytes`), against `historyBudgetBytes`. */
+  private historyTotal = 0;
+  /** Finished tasks holding more than their `end` event, oldest end first (a Map keeps insertion order). */
+  private readonly sheddable = new Map<string, MemoryTask>();
 
   constructor(private readonly limits: TaskStoreLimits) {}
 
@@ -50,6 +60,12 @@ export class InMemoryTaskStore implements TaskStore {
       if (this.tasks.size >= this.limits.maxTasks) {
         throw new TooManyTasksError(this.limits.maxTasks, this.secondsUntilRoom());
       }
+    }
+    const budget = this.limits.historyBudgetBytes;
+    if (this.historyTotal >= budget) {
+      await this.evictExpired(Date.now());
+      this.shed(budget - 1);
+      if (this.historyTotal >= budget) throw new StoreFullError(budget, STORE_FULL_RETRY_SECONDS);
     }
     if (this.tasks.has(init.taskId)) throw new Error(`task ${init.taskId} exists already`);
     const record: TaskRecord = {
@@ -95,7 +111,9 @@ export class InMemoryTaskStore implements TaskStore {
   async append(taskId: string, type: string, data: string): Promise<TaskEvent> {
     const task = this.require(taskId);
     if (task.record.status !== 'running') throw new TaskNotRunningError(taskId, task.record.status);
-    return this.push(task, type, data, Date.now());
+    const event = this.push(task, type, data, Date.now());
+    this.enforceBudget(task);
+    return event;
   }
 
   async finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined> {
@@ -108,6 +126,8 @@ export class InMemoryTaskStore implements TaskStore {
     record.expiresAt = now + this.limits.ttl;
     const end = this.push(task, END_EVENT, termination.data, now);
     record.endEventId = end.seq;
+    if (task.bytes > end.size) this.sheddable.set(taskId, task);
+    this.enforceBudget(task);
     return end;
   }
 
@@ -151,17 +171,15 @@ export class InMemoryTaskStore implements TaskStore {
     this.tasks.clear();
     this.taskIdByKeyHash.clear();
     this.tombstones.clear();
+    this.sheddable.clear();
+    this.historyTotal = 0;
   }
 
-  /** Tasks held (running or finished within their TTL) and expiry records. For tests and metrics. */
+  /** Tasks held (running or finished within their TTL), expiry records, and their history. For tests and metrics. */
   stats(): { tasks: number; tombstones: number; events: number; bytes: number } {
     let events = 0;
-    let bytes = 0;
-    for (const task of this.tasks.values()) {
-      events += task.events.length - task.head;
-      bytes += task.bytes;
-    }
-    return { tasks: this.tasks.size, tombstones: this.tombstones.size, events, bytes };
+    for (const task of this.tasks.values()) events += task.events.length - task.head;
+    return { tasks: this.tasks.size, tombstones: this.tombstones.size, events, bytes: this.historyTotal };
   }
 
   /** The task if it is held and its TTL has not passed (a passed one is expired on the spot). */
@@ -189,6 +207,8 @@ export class InMemoryTaskStore implements TaskStore {
 
   private expire(taskId: string, task: MemoryTask, now: number): void {
     this.tasks.delete(taskId);
+    this.sheddable.delete(taskId);
+    this.historyTotal -= task.bytes;
     task.watchers.clear();
     task.events = [];
     this.tombstones.set(taskId, {
@@ -202,9 +222,10 @@ export class InMemoryTaskStore implements TaskStore {
     const event = new TaskEvent(record.lastEventId + 1, type, data);
     task.events.push(event);
     task.bytes += event.size;
+    this.historyTotal += event.size;
     record.lastEventId = event.seq;
     record.updatedAt = now;
-    this.trim(task);
+    this.trim(task, false);
     for (const watcher of task.watchers) {
       try {
         watcher(event);
@@ -215,18 +236,47 @@ export class InMemoryTaskStore implements TaskStore {
     return event;
   }
 
-  /** Drops the oldest events past the count or byte limit; the newest event always stays. */
-  private trim(task: MemoryTask): void {
+  /**
+   * Past `historyBudgetBytes` after a write: the oldest finished tasks give up their history
+   * (not their `end` event) first, then the writing task keeps only its newest events.
+   */
+  private enforceBudget(task: MemoryTask): void {
+    if (this.historyTotal <= this.limits.historyBudgetBytes) return;
+    this.shed(this.limits.historyBudgetBytes);
+    this.trim(task, true);
+  }
+
+  /** Drops the history of the oldest finished tasks, keeping each one's `end` event, until the total is at most `maxTotal`. */
+  private shed(maxTotal: number): void {
+    for (const [taskId, task] of this.sheddable) {
+      if (this.historyTotal <= maxTotal) return;
+      this.sheddable.delete(taskId);
+      const end = task.events[task.events.length - 1]!;
+      this.historyTotal -= task.bytes - end.size;
+      task.events = [end];
+      task.head = 0;
+      task.bytes = end.size;
+      task.record.firstEventId = end.seq;
+    }
+  }
+
+  /**
+   * Drops the oldest events past the count or byte limit (and, with `overBudget`, while all
+   * tasks together hold more than the budget); the newest event always stays.
+   */
+  private trim(task: MemoryTask, overBudget: boolean): void {
     const record = task.record;
     while (
       record.lastEventId - record.firstEventId + 1 > 1 &&
       (record.lastEventId - record.firstEventId + 1 > this.limits.historyLimit ||
-        task.bytes > this.limits.historyBytes)
+        task.bytes > this.limits.historyBytes ||
+        (overBudget && this.historyTotal > this.limits.historyBudgetBytes))
     ) {
       const dropped = task.events[task.head]!;
       task.events[task.head] = undefined;
       task.head++;
       task.bytes -= dropped.size;
+      this.historyTotal -= dropped.size;
       record.firstEventId++;
     }
     if (task.head >= COMPACT_AFTER && task.head * 2 >= task.events.length) {

@@ -12,4 +12,10 @@ export interface RedisTaskStoreOptions {
   leaseMs?: number;
   /** How long `init()` waits for Redis before the app starts anyway (requests get 503 meanwhile). Default 5 000. */
   connectTimeoutMs?: number;
+  /**
+   * How long a task's write (events, its end) is retried while Redis is unreachable (a
+   * connection reset, a restart) before it fails with `StoreUnavailableError` and the task
+   * fails. Retries are idempotent. Default 10 000.
+   */
+  writeRetryMs?: number;
 }

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   StoreUnavailableError,
+  TooManyTasksError,
   TaskExpiredError,
   TaskNotFoundError,
   TaskNotRunningError,
@@ -14,6 +14,7 @@ import {
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { hashResumeKey } from '../../resume-key';
 import type { TaskEvent } from '../../task-event';
+import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';
 import { RedisTaskStore } from './redis-task-store';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
@@ -53,12 +54,18 @@ async function openStore(
 }
 
 /** A second instance on the same keys as the store opened last (another app instance). */
-async function openPeer(options: RedisTaskStoreOptions = {}): Promise<RedisTaskStore> {
-  const store = new RedisTaskStore(LIMITS, {
-    url: REDIS_URL,
-    keyPrefix: prefixes[prefixes.length - 1],
-    ...options,
-  });
+async function openPeer(
+  options: RedisTaskStoreOptions = {},
+  limits: Partial<TaskStoreLimits> = {},
+): Promise<RedisTaskStore> {
+  const store = new RedisTaskStore(
+    { ...LIMITS, ...limits },
+    {
+      url: REDIS_URL,
+      keyPrefix: prefixes[prefixes.length - 1],
+      ...options,
+    },
+  );
   stores.push(store);
   await store.init();
   return store;
@@ -295,39 +302,6 @@ describe('RedisTaskStore keys and expiry', () => {
   });
 });
 
-/** A private redis-server this test can stop and start. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    child.once('error', reject);
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('Ready to accept connections')) resolve(child);
-    });
-  });
-}
-
-function stopRedis(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
 describe('RedisTaskStore when Redis goes away', () => {
   let redis: ChildProcess | undefined;
   let dir: string;
@@ -337,11 +311,11 @@ describe('RedisTaskStore when Redis goes away', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fails fast (503), interrupts live watches, and works again once Redis is back', async () => {
+  it('fails fast (503), writes once down past writeRetryMs, interrupts live watches, and works again once Redis is back', async () => {
     dir = mkdtempSync(join(tmpdir(), 'sse-redis-'));
     const port = await freePort();
     redis = await startRedis(port, dir);
-    const store = await openStore({}, { url: `redis://127.0.0.1:${port}` });
+    const store = await openStore({}, { url: `redis://127.0.0.1:${port}`, writeRetryMs: 300 });
     const task = newTask();
     await store.create({ ...task, ownerId: 'x' });
     await store.append(task.taskId, 'progress', '1');
@@ -354,8 +328,8 @@ describe('RedisTaskStore when Redis goes away', () => {
 
     await stopRedis(redis);
     await until(() => interrupted === 1);
-    const started = Date.now();
     await expect(store.append(task.taskId, 'progress', '2')).rejects.toBeInstanceOf(StoreUnavailableError);
+    const started = Date.now();
     await expect(store.lookup(task.taskId)).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(Date.now() - started).toBeLessThan(1_000);
 
@@ -371,6 +345,67 @@ describe('RedisTaskStore when Redis goes away', () => {
     expect(events.events.map((e) => e.data)).toEqual(['1']); // stored events survived (AOF)
     await expect(store.append(task.taskId, 'progress', '3')).resolves.toMatchObject({ seq: 2 });
     await store.close(); // while its Redis still runs, so that no reconnect timer is left behind
+  });
+});
+
+describe('RedisTaskStore limits across instances', () => {
+  it('admits exactly maxTasks of 200 concurrent creates from four instances', async () => {
+    const peers = [await openStore({ maxTasks: 20 })];
+    for (let i = 1; i < 4; i++) peers.push(await openPeer({}, { maxTasks: 20 }));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => peers[i % 4]!.create({ ...newTask(i), ownerId: `i${i % 4}` })),
+    );
+    const admitted = outcomes.filter((outcome) => outcome.status === 'fulfilled').length;
+    const refused = outcomes.filter(
+      (outcome) => outcome.status === 'rejected' && outcome.reason instanceof TooManyTasksError,
+    ).length;
+    expect({ admitted, refused }).toEqual({ admitted: 20, refused: 180 });
+  });
+
+  it('keeps the history counter exact through appends, trims, shedding, ends and expiry', async () => {
+    const store = await openStore({ historyLimit: 4, historyBudgetBytes: 2_000, ttl: 300, maxTasks: 50 });
+    const peer = await openPeer({}, { historyLimit: 4, historyBudgetBytes: 2_000, ttl: 300, maxTasks: 50 });
+    const prefix = prefixes.at(-1)!;
+    const counter = async () => Number((await admin.get(`${prefix}bytes`)) ?? 0);
+    /** What the tasks' own records say they hold (finished ones by their `held` entry, as their keys may expire). */
+    const heldByTasks = async () => {
+      let sum = 0;
+      for (const taskId of await admin.zrange(`${prefix}running`, '0', '-1')) {
+        sum += Number(await admin.hget(`${prefix}{${taskId}}:meta`, 'bytes'));
+      }
+      for (const bytes of Object.values(await admin.hgetall(`${prefix}held`))) sum += Number(bytes);
+      return sum;
+    };
+    const ids: string[] = [];
+    for (let round = 0; round < 12; round++) {
+      const task = newTask(round);
+      await store.create({ ...task, ownerId: 'x' });
+      ids.push(task.taskId);
+      await Promise.all(
+        Array.from({ length: 3 + (round % 5) }, (_, i) =>
+          (i % 2 ? store : peer).append(
+            task.taskId,
+            'progress',
+            JSON.stringify('z'.repeat(20 * (round + i))),
+          ),
+        ),
+      );
+      if (round % 3 !== 2)
+        await store.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' });
+      expect(await counter()).toBe(await heldByTasks());
+    }
+    await sleep(350);
+    await Promise.all([store.evictExpired(), peer.evictExpired()]); // both at once: subtracted once
+    expect(await admin.zcard(`${prefix}finished`)).toBe(0);
+    expect(await counter()).toBe(await heldByTasks());
+    for (const taskId of ids) {
+      if ((await store.lookup(taskId)).state === 'found') {
+        await store.finish(taskId, { status: 'completed', data: '{"status":"completed"}' });
+      }
+    }
+    await sleep(350);
+    await store.evictExpired();
+    expect(await counter()).toBe(0);
   });
 });
 

@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { END_EVENT } from '../../sse-resume.constants';
+import { END_EVENT, STORE_FULL_RETRY_SECONDS } from '../../sse-resume.constants';
 import { TaskEvent } from '../../task-event';
 import {
   SseResumeError,
+  StoreFullError,
   StoreUnavailableError,
   TaskExpiredError,
   TaskNotFoundError,
@@ -28,10 +29,12 @@ import type { RedisTaskStoreOptions } from './redis-task-store.options';
 import {
   APPEND_SCRIPT,
   CREATE_SCRIPT,
+  EXPIRE_FINISHED_SCRIPT,
   FINISH_SCRIPT,
   READ_FRAMES_SCRIPT,
   RENEW_SCRIPT,
 } from './redis-scripts';
+import { retryWrite, type WriteRetryContext } from './redis-write-retry';
 
 interface Script {
   readonly lua: string;
@@ -48,6 +51,7 @@ const SCRIPTS = {
   create: script(CREATE_SCRIPT),
   renew: script(RENEW_SCRIPT),
   readFrames: script(READ_FRAMES_SCRIPT),
+  expireFinished: script(EXPIRE_FINISHED_SCRIPT),
 };
 
 /** Events sent in one APPEND call at most (more wait for the next call). */
@@ -106,6 +110,10 @@ export class RedisTaskStore implements TaskStore {
   private readonly prefix: string;
   private readonly leaseMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly retry: WriteRetryContext;
+  /** Names this instance's writes (with `writes`), so that a retried write is applied once. */
+  private readonly writerId = randomUUID();
+  private writes = 0;
   private readonly watches = new Map<string, Watch>();
   private readonly queues = new Map<string, WriteQueue>();
   /** Fencing tokens of the running tasks this instance owns. */
@@ -122,6 +130,11 @@ export class RedisTaskStore implements TaskStore {
     this.prefix = options.keyPrefix ?? 'sse:';
     this.leaseMs = options.leaseMs ?? 10_000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.retry = {
+      retryMs: options.writeRetryMs ?? 10_000,
+      isClosed: () => this.closed,
+      waitForConnection: (ms) => waitUntilReady(this.client, ms),
+    };
     this.maintenanceIntervalMs = Math.max(1, Math.floor(this.leaseMs / 2));
     // Fail fast while Redis is away (503 to the client) instead of queueing commands.
     const connection: RedisOptions = {
@@ -170,39 +183,25 @@ export class RedisTaskStore implements TaskStore {
 
   async create(task: NewTaskRecord): Promise<void> {
     await this.call(async () => {
-      const [running, fenceNumber] = await this.pipelined<[number, number]>((p) =>
-        p.zcard(this.key('running')).incr(this.key('fence')),
-      );
-      if (running >= this.limits.maxTasks) throw new TooManyTasksError(this.limits.maxTasks, 5);
-      const fence = String(fenceNumber);
-      // Listed for the reaper before the task exists, so that no failure between the two
-      // steps can leave a running task that no instance would ever fail. (The running set
-      // lives in another Cluster slot than the task: no transaction can span both.) An
-      // entry without a task is dropped by the next reaper run.
-      await this.client.zadd(this.key('running'), Date.now() + this.leaseMs, task.taskId);
-      let leaseUntil: number;
-      try {
-        leaseUntil = Number(
-          await this.eval(SCRIPTS.create, this.taskKeys(task.taskId), [
-            task.taskId,
-            task.keyHash,
-            task.ownerId ?? '',
-            fence,
-            this.leaseMs,
-            task.createdAt,
-            task.metadata === undefined ? '' : JSON.stringify(task.metadata),
-          ]),
-        );
-      } catch (err) {
-        this.client.zrem(this.key('running'), task.taskId).catch(() => undefined);
-        throw err;
-      }
-      if (task.ownerId !== undefined) this.owned.set(task.taskId, fence);
-      await this.client
-        .pipeline()
-        .zadd(this.key('running'), 'XX', leaseUntil, task.taskId)
-        .set(this.keyIndex(task.keyHash), task.taskId)
-        .exec();
+      // One script counts and admits (concurrent creates cannot overshoot maxTasks), takes
+      // the fencing token, lists the task for the reaper and indexes its key.
+      const [, fence] = (await this.eval(
+        SCRIPTS.create,
+        [...this.taskKeys(task.taskId), ...this.globalKeys(), this.key('fence'), this.keyIndex(task.keyHash)],
+        [
+          task.taskId,
+          task.keyHash,
+          task.ownerId ?? '',
+          this.leaseMs,
+          task.createdAt,
+          task.metadata === undefined ? '' : JSON.stringify(task.metadata),
+          this.limits.maxTasks,
+          this.limits.historyBudgetBytes,
+          this.prefix,
+          STORE_FULL_RETRY_SECONDS,
+        ],
+      )) as [number, number];
+      if (task.ownerId !== undefined) this.owned.set(task.taskId, String(fence));
     }, task.taskId);
   }
 
@@ -318,46 +317,32 @@ export class RedisTaskStore implements TaskStore {
     };
   }
 
-  /** Fails running tasks whose owner stopped renewing its lease. */
+  /**
+   * Subtracts the bytes of finished tasks whose TTL has passed (their keys expire by
+   * PEXPIRE), and fails running tasks whose owner stopped renewing its lease.
+   */
   async evictExpired(): Promise<number> {
     return this.call(async () => {
+      for (let batch = 0; batch < 10; batch++) {
+        const forgotten = Number(await this.eval(SCRIPTS.expireFinished, this.globalKeys(), [1000]));
+        if (forgotten < 1000) break;
+      }
       const [seconds, micros] = await this.client.time();
       const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
       const lapsed = await this.client.zrangebyscore(this.key('running'), '-inf', now, 'LIMIT', 0, 1000);
       let reaped = 0;
       for (const taskId of lapsed) {
-        const [status, owner, keyHash] = await this.client.hmget(
-          this.taskKey(taskId, 'meta'),
-          'status',
-          'owner',
-          'keyHash',
-        );
+        const [status, owner] = await this.client.hmget(this.taskKey(taskId, 'meta'), 'status', 'owner');
         if (status === 'running') {
           const error = `owner instance ${owner || '(unknown)'} lost: its lease lapsed`;
           const data = JSON.stringify({ status: 'failed', error });
-          const result = await this.eval(SCRIPTS.finish, this.taskKeys(taskId), [
-            '',
-            'failed',
-            data,
-            error,
-            this.limits.ttl,
-            this.limits.expiredRetentionMs,
-            this.limits.historyLimit,
-            this.limits.historyBytes,
-            this.taskKey(taskId, 'live'),
-            this.controlChannel,
-            taskId,
-            '1',
-          ]);
+          const result = await this.eval(
+            SCRIPTS.finish,
+            [...this.taskKeys(taskId), ...this.globalKeys()],
+            this.finishArgs(taskId, '', { status: 'failed', data, error }, '1', ''),
+          );
           if (result === null) continue; // the owner renewed meanwhile
           reaped++;
-          // As runFinish does: the key index must not outlive the task's expiry record.
-          if (keyHash) {
-            await this.client.pexpire(
-              this.keyIndex(keyHash),
-              this.limits.ttl + this.limits.expiredRetentionMs,
-            );
-          }
           this.logger.warn(`task ${taskId} failed: ${error}`);
         }
         await this.client.zrem(this.key('running'), taskId);
@@ -431,12 +416,18 @@ export class RedisTaskStore implements TaskStore {
       this.limits.historyLimit,
       this.limits.historyBytes,
       this.taskKey(taskId, 'live'),
+      this.prefix,
+      this.limits.historyBudgetBytes,
+      this.writerId,
+      ++this.writes,
       batch.length,
     ];
     for (const op of batch) args.push(op.type, op.data, op.size);
+    const keys = [...this.taskKeys(taskId), ...this.globalKeys()];
     try {
+      // Retried across a reconnect with the same token: applied once (see the script).
       const first = Number(
-        await this.call(() => this.eval(SCRIPTS.append, this.taskKeys(taskId), args), taskId),
+        await retryWrite(() => this.call(() => this.eval(SCRIPTS.append, keys, args), taskId), this.retry),
       );
       batch.forEach((op, i) => op.resolve(new TaskEvent(first + i, op.type, op.data)));
     } catch (err) {
@@ -446,40 +437,47 @@ export class RedisTaskStore implements TaskStore {
 
   private async runFinish(taskId: string, op: Extract<PendingOp, { kind: 'finish' }>): Promise<void> {
     const { termination } = op;
+    const args = this.finishArgs(taskId, this.owned.get(taskId) ?? '', termination, '', ++this.writes);
+    const keys = [...this.taskKeys(taskId), ...this.globalKeys()];
     try {
-      const result = await this.call(
-        () =>
-          this.eval(SCRIPTS.finish, this.taskKeys(taskId), [
-            this.owned.get(taskId) ?? '',
-            termination.status,
-            termination.data,
-            termination.error ?? '',
-            this.limits.ttl,
-            this.limits.expiredRetentionMs,
-            this.limits.historyLimit,
-            this.limits.historyBytes,
-            this.taskKey(taskId, 'live'),
-            this.controlChannel,
-            taskId,
-            '',
-          ]),
-        taskId,
+      const result = await retryWrite(
+        () => this.call(() => this.eval(SCRIPTS.finish, keys, args), taskId),
+        this.retry,
       );
       this.owned.delete(taskId);
       if (result === null) return op.resolve(undefined);
-      await this.call(async () => {
-        const [meta] = await this.pipelined<[string | null]>((p) =>
-          p.hget(this.taskKey(taskId, 'meta'), 'keyHash').zrem(this.key('running'), taskId),
-        );
-        if (meta) {
-          await this.client.pexpire(this.keyIndex(meta), this.limits.ttl + this.limits.expiredRetentionMs);
-        }
-      }).catch((err: unknown) => this.logConnectionError('command', err));
       op.resolve(new TaskEvent(Number(result), END_EVENT, termination.data));
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) this.owned.delete(taskId);
       op.reject(err);
     }
+  }
+
+  private finishArgs(
+    taskId: string,
+    fence: string,
+    termination: TaskTermination,
+    requireLapsedLease: '' | '1',
+    write: number | '',
+  ): (string | number)[] {
+    return [
+      fence,
+      termination.status,
+      termination.data,
+      termination.error ?? '',
+      this.limits.ttl,
+      this.limits.expiredRetentionMs,
+      this.limits.historyLimit,
+      this.limits.historyBytes,
+      this.taskKey(taskId, 'live'),
+      this.controlChannel,
+      taskId,
+      requireLapsedLease,
+      this.prefix,
+      this.limits.historyBudgetBytes,
+      write === '' ? '' : this.writerId,
+      write,
+    ];
   }
 
   private async renewLeases(): Promise<void> {
@@ -605,6 +603,11 @@ export class RedisTaskStore implements TaskStore {
     return `${this.prefix}{${taskId}}:${part}`;
   }
 
+  /** The per-prefix keys the scripts keep (see `globals` in redis-scripts.ts). */
+  private globalKeys(): string[] {
+    return ['running', 'bytes', 'finished', 'sheddable', 'held'].map((name) => this.key(name));
+  }
+
   private taskKeys(taskId: string): string[] {
     return [this.taskKey(taskId, 'meta'), this.taskKey(taskId, 'events'), this.taskKey(taskId, 'gone')];
   }
@@ -655,6 +658,13 @@ export class RedisTaskStore implements TaskStore {
           return new TaskNotRunningError(taskId, 'owned by another instance');
         case 'EXISTS':
           return new Error(`task ${taskId} exists already`);
+        case 'TOO_MANY':
+          return new TooManyTasksError(this.limits.maxTasks, Number(match[2] ?? 5));
+        case 'STORE_FULL':
+          return new StoreFullError(
+            this.limits.historyBudgetBytes,
+            Number(match[2] ?? STORE_FULL_RETRY_SECONDS),
+          );
       }
     }
     return new StoreUnavailableError(message, err);
@@ -702,6 +712,20 @@ async function closeConnection(redis: Redis): Promise<void> {
     }
   }
   redis.disconnect();
+}
+
+/** Resolves once `redis` is ready (at once if it is), or after `ms`. */
+function waitUntilReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
 }
 
 function onceReady(redis: Redis): Promise<void> {
