@@ -1,6 +1,6 @@
 import type { Logger, MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { TaskNotFoundError, TooManySubscribersError } from './errors';
+import { StoreUnavailableError, TaskNotFoundError, TooManySubscribersError } from './errors';
 import type { FrameSink } from './interfaces/frame-sink.interface';
 import type { TaskRecord } from './interfaces/task-store.interface';
 import { EventBatch, framesOf, HEARTBEAT_FRAME, openFrame } from './sse-stream';
@@ -160,6 +160,43 @@ describe('TaskSubscription', () => {
       await collected.done;
       expect(collected.error).toBeInstanceOf(TooManySubscribersError);
       expect(collected.values).toEqual([]);
+    });
+
+    it('once Nest may have sent the head (a timer later), a failed join ends the stream without an error and is logged', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      try {
+        const joined = deferred<() => void>();
+        const { collected } = open(context({ join: () => joined.promise }));
+        jest.advanceTimersByTime(1); // Nest's head timer, armed right after ours, has run too
+        joined.reject(new StoreUnavailableError('Reached the max retries per request limit'));
+        await collected.done;
+        expect(collected.error).toBeUndefined();
+        expect(collected.completed).toBe(true);
+        expect(collected.values).toEqual([]);
+        expect(logger.error).toHaveBeenCalledWith(
+          expect.stringContaining('failed after the response head'),
+          expect.stringContaining('Reached the max retries per request limit'),
+        );
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('once Nest may have sent the head, a failed authorization ends the stream without an error', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      try {
+        const authorized = deferred<{ task: TaskRecord; resumePoint: number }>();
+        const join = jest.fn();
+        const { collected } = open(context({ authorize: () => authorized.promise, join }));
+        jest.advanceTimersByTime(1);
+        authorized.reject(new StoreUnavailableError('down'));
+        await collected.done;
+        expect(collected.error).toBeUndefined();
+        expect(collected.completed).toBe(true);
+        expect(join).not.toHaveBeenCalled();
+      } finally {
+        jest.useRealTimers();
+      }
     });
 
     it('never joins when the client left during authorization', async () => {
