@@ -9,8 +9,13 @@ import {
 } from '@app/sse-resume';
 import { FaultyTaskStore, type FaultyMethod } from '@app/sse-resume/testing/faulty-store';
 import { type Adapter, startTestApp, type TestApp } from '@app/sse-resume/testing/nest-app';
+import { Redis } from 'ioredis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { openRaw, rawRequest } from '../utils/raw-http';
+import { freePort, PrivateRedis } from '../utils/redis';
 import { parseFrames } from '../utils/sse-frames';
 
 @Controller('tasks')
@@ -205,3 +210,95 @@ describe.each(SETUPS)(
     });
   },
 );
+
+/** Streams opened per round, and rounds at most, while pub/sub connections are killed. */
+const STREAMS_PER_ROUND = 24;
+const MAX_ROUNDS = 40;
+
+/**
+ * The same with the real Redis store: its pub/sub connection is killed (`CLIENT KILL TYPE
+ * pubsub`) while streams subscribe, so SUBSCRIBE fails or the watch is interrupted between
+ * the head and the first event. Every answer is either a status before the head (503 JSON)
+ * or the task's own frames, in order, ending cleanly; never `event: error` or a foreign id.
+ */
+describe('pub/sub connections killed around subscription time (Redis, express)', () => {
+  let redis: PrivateRedis;
+  let killer: Redis;
+  let testApp: TestApp;
+  let task: { taskId: string; resumeKey: string };
+  let full: string;
+
+  beforeAll(async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    redis = new PrivateRedis(await freePort(), mkdtempSync(join(tmpdir(), 'sse-redis-')));
+    await redis.start();
+    killer = new Redis(redis.url);
+    testApp = await startTestApp('express', [StreamController], {
+      store: 'redis',
+      redis: { url: redis.url, keyPrefix: 'late:' },
+    });
+    task = await testApp.tasks.start(async ({ emit }) => {
+      for (let i = 1; i <= EVENTS; i++) await emit({ i });
+      return 'ok';
+    });
+    for (let i = 0; i < 500 && (await testApp.tasks.getTaskInfo(task.taskId)).status === 'running'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    full = (await rawRequest(`${testApp.url}/tasks/${task.taskId}/events?key=${task.resumeKey}`)).text;
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+    killer?.disconnect();
+    await redis?.kill();
+    rmSync(redis.dir, { recursive: true, force: true });
+    jest.restoreAllMocks();
+  });
+
+  it('every answer is a status before the head or the task’s own frames, ending cleanly', async () => {
+    expect(full).toBe(
+      '\n' +
+        OPEN +
+        Array.from({ length: EVENTS }, (_, i) => frame('progress', i + 1, JSON.stringify({ i: i + 1 }))).join(
+          '',
+        ) +
+        frame('end', EVENTS + 1, '{"status":"completed","result":"ok"}'),
+    );
+    const tally = { complete: 0, cut: 0, cutBeforeOpen: 0, status503: 0, kills: 0 };
+    for (let round = 0; round < MAX_ROUNDS && tally.cutBeforeOpen < 3; round++) {
+      const responses = Array.from({ length: STREAMS_PER_ROUND }, (_, i) =>
+        rawRequest(
+          `${testApp.url}/tasks/${task.taskId}/${i % 2 ? 'nest-events' : 'events'}?key=${task.resumeKey}`,
+        ),
+      );
+      // Kill the subscriber connection a few times while those streams subscribe.
+      for (let kill = 0; kill < 3; kill++) {
+        await new Promise((resolve) => setTimeout(resolve, kill));
+        tally.kills += Number(await killer.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+      }
+      for (const response of await Promise.all(responses)) {
+        if (response.status === 503) {
+          expect(JSON.parse(response.text)).toMatchObject({ statusCode: 503, code: 'STORE_UNAVAILABLE' });
+          tally.status503++;
+          continue;
+        }
+        expect(response.status).toBe(200);
+        expect(response.endedBy).toBe('complete');
+        expect(response.text).not.toContain('event: error');
+        // A prefix of the full stream, cut at a frame boundary.
+        expect(full.startsWith(response.text)).toBe(true);
+        expect(response.text === '\n' || response.text.endsWith('\n\n')).toBe(true);
+        if (response.text === full) tally.complete++;
+        else {
+          tally.cut++;
+          if (!response.text.includes('retry:')) tally.cutBeforeOpen++;
+        }
+      }
+      // Let the subscriber connection come back before the next round.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    console.log(`CLIENT KILL TYPE pubsub around subscriptions: ${JSON.stringify(tally)}`);
+    expect(tally.kills).toBeGreaterThan(0);
+  });
+});
