@@ -50,7 +50,15 @@ export class SseResumeInterceptor implements NestInterceptor {
             const subscription = value[SUBSCRIPTION_HANDLE];
             const describe = () => `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
             subscription.attachSink(
-              new ResponseSink(res, this.options.maxPendingBytes, this.logger, describe),
+              new ResponseSink(
+                res,
+                {
+                  maxPendingBytes: this.options.maxPendingBytes,
+                  slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs,
+                },
+                this.logger,
+                describe,
+              ),
             );
             return;
           }
