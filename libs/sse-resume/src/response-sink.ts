@@ -153,7 +153,12 @@ export class ResponseSink implements FrameSink {
     const pending = this.res.writableLength;
     // An ended response emits no more `drain`; while its client still takes the rest, let it.
     if (this.res.writableEnded && pending < this.pendingAtArm) return this.armStallTimer();
-    if (pending === 0 && !this.res.writableNeedDrain) return;
+    if (pending === 0 && !this.res.writableNeedDrain) {
+      // Everything went out without a `drain` (e.g. after the end): nothing is stalled.
+      this.res.off('drain', this.onDrain);
+      this.backedUp = false;
+      return;
+    }
     this.logger.warn(
       `${this.describe()} has not read for ${this.limits.slowConsumerTimeoutMs} ms: ${pending} bytes wait ` +
         `for it (slowConsumerTimeoutMs); disconnecting it, it can resume from history`,
