@@ -67,18 +67,19 @@ describe.each<Adapter>(['express', 'fastify'])('stalled replay readers (%s)', (a
       connection.socket.pause(); // reads nothing: the kernel buffers fill, then the replay waits
       return connection;
     });
+    const dropped = () => warnings.filter((warning) => warning.includes('slowConsumerTimeoutMs')).length;
     let most = 0;
+    // Without the rule they would hold their slots (and buffers) for as long as they like.
+    // (A short timeout may drop the first before the last joins: they need not all be open at once.)
     await waitForMs(
       () => {
         most = Math.max(most, testApp.tasks.stats.openStreams);
-        return most === STALLED;
+        return dropped() === STALLED && testApp.tasks.stats.openStreams === 0;
       },
-      'the stalled readers to subscribe',
+      'the stalled readers to be dropped',
       20_000,
     );
-    // Without the rule they would hold their slots (and buffers) for as long as they like.
-    await waitForMs(() => testApp.tasks.stats.openStreams === 0, 'the stalled readers to be dropped', 10_000);
-    expect(warnings.filter((warning) => warning.includes('slowConsumerTimeoutMs'))).toHaveLength(STALLED);
+    expect(most).toBeGreaterThan(0);
 
     for (const connection of stalled) connection.socket.resume();
     const responses = await Promise.all(stalled.map((connection) => connection.done));
