@@ -20,7 +20,7 @@
  *
  * Options: --mode memory|redis|both (both) --only cuts|slow|stalled-replays --tasks 20
  * --events 500 --cuts 1000 --stalled 100 --stalled-replays 300 --history-mb 8
- * --slow-timeout 1000 (ms; 0 turns the rule off, to compare) --seed N.
+ * --slow-timeout 5000 (ms; 0 turns the rule off, to compare) --hold-ms 20000 --seed N.
  * Redis: REDIS_URL (default redis://127.0.0.1:6379).
  * Exit code 1 if any guarantee failed.
  */
@@ -677,8 +677,8 @@ async function main(): Promise<void> {
     const options: StalledReplayOptions = {
       stalled: Number(arg('stalled-replays', '300')),
       historyMb: Number(arg('history-mb', '8')),
-      slowConsumerTimeoutMs: Number(arg('slow-timeout', '1000')),
-      holdMs: Number(arg('hold-ms', '10000')),
+      slowConsumerTimeoutMs: Number(arg('slow-timeout', '5000')),
+      holdMs: Number(arg('hold-ms', '20000')),
     };
     const result = await runStalledReplays(options);
     console.log(`stalled replays:\n  ${formatStalledReplayResult(result, options)}`);
