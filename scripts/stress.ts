@@ -12,19 +12,29 @@
  *    after), how many stalled streams were cut off, and the readers' delivery lag compared
  *    with a run without stalled subscribers.
  *
- * 3. Attacks (issue 10): the memory attack (`--posts` x 8 events of 1 MiB, with the default
+ * 3. Stalled replays: the library alone in a child process (`scripts/stalled-replay-server.ts`),
+ *    one finished task with HISTORY MB of history, and STALLED_REPLAYS subscribers that read
+ *    nothing (a paused socket) from the start, so each stalls in its replay. Prints the open
+ *    streams and the server's RSS over time: the slow-consumer rule must drop them all after
+ *    `slowConsumerTimeoutMs` and free their slots.
+ *
+ * 4. Attacks (issue 10): the memory attack (`--posts` x 8 events of 1 MiB, with the default
  *    history budget and with 64 MiB; see `stress-attacks.ts`) and a 100 000 x 1 MiB task's
  *    effect on other requests' latency.
  *
- * Options: --mode memory|redis|both (both) --only cuts|slow|attacks --tasks 20 --events 500
- * --cuts 1000 --stalled 100 --posts 1000 --seed N. Redis: REDIS_URL (default redis://127.0.0.1:6379).
+ * Options: --mode memory|redis|both (both) --only cuts|slow|stalled-replays|attacks --tasks 20
+ * --events 500 --cuts 1000 --stalled 100 --stalled-replays 300 --history-mb 8
+ * --slow-timeout 5000 (ms; 0 turns the rule off, to compare) --hold-ms 20000 --posts 1000 --seed N.
+ * Redis: REDIS_URL (default redis://127.0.0.1:6379).
  * Exit code 1 if any guarantee failed.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve as resolvePath } from 'node:path';
 import { get as httpGet, type IncomingMessage } from 'node:http';
-import { createTask, type CreatedTask, getInfo } from '../test/utils/api';
+import { createTask, type CreatedTask, getInfo, requestJson } from '../test/utils/api';
 import { type CuttingProxy, startCuttingProxy } from '../test/utils/cutting-proxy';
-import { openRaw } from '../test/utils/raw-http';
+import { openRaw, type RawHttpConnection } from '../test/utils/raw-http';
 import { createRng, type Rng } from '../test/utils/rng';
 import { dataOf, parseFrames, type SseFrame } from '../test/utils/sse-frames';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';
@@ -34,6 +44,7 @@ import {
   formatMemoryAttack,
   formatStall,
   type MemoryAttackOptions,
+  rssMb,
   runMemoryAttack,
   runStall,
 } from './stress-attacks';
@@ -310,10 +321,6 @@ export interface SlowConsumerResult {
 }
 
 /** Resident set size of a process, from /proc (Linux). */
-function rssMb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : NaN;
-}
 
 /** A reading subscriber that keeps no body: counts event frames, remembers when `end` came. */
 function readCounting(url: string): Promise<{ events: number; endAt: number | undefined }> {
@@ -469,7 +476,143 @@ export function formatSlowResult(r: SlowConsumerResult, options: SlowConsumerOpt
   ].join('\n  ');
 }
 
-// ---- 3. attacks (issue 10) -------------------------------------------------------------------
+// ---- 3. stalled replays ------------------------------------------------------------------
+
+export interface StalledReplayOptions {
+  stalled: number;
+  historyMb: number;
+  /** 0: the rule off (the largest timer), to compare. */
+  slowConsumerTimeoutMs: number;
+  /** Longest wait for the stalled streams to be dropped. */
+  holdMs: number;
+}
+
+export interface StalledReplayResult {
+  /** Most streams open at once. */
+  maxOpen: number;
+  /** Open streams when the wait ended. */
+  openAtEnd: number;
+  /** From the last subscriber's arrival until no stream was open; undefined if they stayed. */
+  droppedAfterMs: number | undefined;
+  waitedMs: number;
+  rss: { baselineMb: number; peakMb: number; afterMb: number };
+  /** Heap + external memory after a full GC: before, when most streams were open, at the end. */
+  heldMb: { baseline: number; atMostOpen: number; atEnd: number };
+}
+
+export async function runStalledReplays(options: StalledReplayOptions): Promise<StalledReplayResult> {
+  const root = resolvePath(__dirname, '..');
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '-r', './scripts/register-ts.js', 'scripts/stalled-replay-server.ts'],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        SLOW_CONSUMER_TIMEOUT_MS: String(options.slowConsumerTimeoutMs || 2_147_483_647),
+        HISTORY_MB: String(options.historyMb),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = once(child, 'exit');
+  let output = '';
+  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+  const clients: RawHttpConnection[] = [];
+  try {
+    const [url, taskId, key] = await new Promise<[string, string, string]>((resolveStart, reject) => {
+      child.stdout.on('data', (data: Buffer) => {
+        output += data.toString();
+        const match = /listening on (\S+) task (\S+) (\S+)/.exec(output);
+        if (match) resolveStart([match[1]!, match[2]!, match[3]!]);
+      });
+      void exited.then(() => reject(new Error(`the server exited:\n${output}`)));
+    });
+    const streamUrl = `${url}/tasks/${taskId}/events?key=${key}`;
+    const stats = async (gc = false) =>
+      (
+        await requestJson<{ openStreams: number; heapMb: number; externalMb: number }>(
+          url,
+          'GET',
+          `/tasks/stats${gc ? '?gc=1' : ''}`,
+        )
+      ).json;
+    const heldMb = async () => {
+      const { heapMb, externalMb } = await stats(true);
+      return heapMb + externalMb;
+    };
+    const openStreams = async () => (await stats()).openStreams;
+    const pid = child.pid!;
+    await readCounting(streamUrl); // warm-up: one whole replay
+    await sleep(500);
+    const baselineMb = rssMb(pid);
+    const held = { baseline: await heldMb(), atMostOpen: 0, atEnd: 0 };
+    let peakMb = baselineMb;
+    const sampler = setInterval(() => (peakMb = Math.max(peakMb, rssMb(pid))), 10);
+    for (let i = 0; i < options.stalled; i++) {
+      const client = openRaw(streamUrl, { timeoutMs: options.holdMs + 60_000 });
+      client.socket.pause(); // reads nothing, not even the head
+      clients.push(client);
+    }
+    let maxOpen = 0;
+    let open = 0;
+    let joinedAt = Date.now();
+    // Wait for them to join (some may already be dropped by then with a short timeout).
+    for (let tries = 0; tries < 500; tries++) {
+      open = await openStreams();
+      if (open > maxOpen) {
+        maxOpen = open;
+        joinedAt = Date.now();
+      }
+      if (open >= options.stalled) break;
+      await sleep(10);
+    }
+    held.atMostOpen = await heldMb();
+    let droppedAfterMs: number | undefined;
+    while (Date.now() - joinedAt < options.holdMs) {
+      open = await openStreams();
+      if (open === 0) {
+        droppedAfterMs = Date.now() - joinedAt;
+        break;
+      }
+      await sleep(20);
+    }
+    const waitedMs = Date.now() - joinedAt;
+    clearInterval(sampler);
+    await sleep(1_000);
+    held.atEnd = await heldMb();
+    return {
+      heldMb: held,
+      maxOpen,
+      openAtEnd: open,
+      droppedAfterMs,
+      waitedMs,
+      rss: { baselineMb, peakMb, afterMb: rssMb(pid) },
+    };
+  } finally {
+    for (const client of clients) client.socket.destroy();
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+export function formatStalledReplayResult(r: StalledReplayResult, options: StalledReplayOptions): string {
+  const rule = options.slowConsumerTimeoutMs
+    ? `slowConsumerTimeoutMs ${options.slowConsumerTimeoutMs}`
+    : 'rule off';
+  return [
+    `${options.stalled} readers that read nothing, finished task with ${options.historyMb} MB of history, ${rule}`,
+    r.droppedAfterMs === undefined
+      ? `open streams: ${r.maxOpen} at most, ${r.openAtEnd} still open after ${(r.waitedMs / 1000).toFixed(1)} s`
+      : `open streams: ${r.maxOpen} at most, 0 after ${(r.droppedAfterMs / 1000).toFixed(2)} s`,
+    `server RSS: baseline ${r.rss.baselineMb.toFixed(0)} MB, peak ${r.rss.peakMb.toFixed(0)} MB (+${(r.rss.peakMb - r.rss.baselineMb).toFixed(0)} MB), 1 s after the wait ${r.rss.afterMb.toFixed(0)} MB`,
+    `server heap + external after GC: baseline ${r.heldMb.baseline.toFixed(0)} MB, with the most streams open ${r.heldMb.atMostOpen.toFixed(0)} MB, 1 s after the wait ${r.heldMb.atEnd.toFixed(0)} MB`,
+  ].join('\n  ');
+}
+
+// ---- 4. attacks (issue 10) -------------------------------------------------------------------
 
 /** The memory attack with the default budget and a small one, then the stalling task. */
 async function runAttacks(mode: string, posts: number): Promise<boolean> {
@@ -559,6 +702,20 @@ async function main(): Promise<void> {
     ) {
       failed = true;
       console.log('  FAILED: a reader missed events or a stalled stream was not disconnected');
+    }
+  }
+  if (only === 'all' || only === 'stalled-replays') {
+    const options: StalledReplayOptions = {
+      stalled: Number(arg('stalled-replays', '300')),
+      historyMb: Number(arg('history-mb', '8')),
+      slowConsumerTimeoutMs: Number(arg('slow-timeout', '5000')),
+      holdMs: Number(arg('hold-ms', '20000')),
+    };
+    const result = await runStalledReplays(options);
+    console.log(`stalled replays:\n  ${formatStalledReplayResult(result, options)}`);
+    if (options.slowConsumerTimeoutMs > 0 && result.droppedAfterMs === undefined) {
+      failed = true;
+      console.log('  FAILED: stalled replay readers were not disconnected');
     }
   }
   if (only === 'all' || only === 'attacks') {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { ResponseSink } from './response-sink';
 import { deferred, nextTurn, waitForMs } from './testing/async';
 import { StreamingResponse } from './testing/http-client';
+import { StalledResponse } from './testing/stalled-response';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -53,8 +54,13 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     return { client, sink, res };
   }
 
-  const sinkFor = (res: ServerResponse, maxPendingBytes = 1024 * 1024) =>
-    new ResponseSink(res, maxPendingBytes, logger as unknown as Logger, () => 'subscriber s of task t');
+  const sinkFor = (res: ServerResponse, maxPendingBytes = 1024 * 1024, slowConsumerTimeoutMs = 30_000) =>
+    new ResponseSink(
+      res,
+      { maxPendingBytes, slowConsumerTimeoutMs },
+      logger as unknown as Logger,
+      () => 'subscriber s of task t',
+    );
 
   it('writes straight to a response whose head was sent', async () => {
     const { client, sink, res } = await connect((res) => {
@@ -209,5 +215,114 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     await writable;
     await waitForMs(() => sink.closed, 'the sink to notice');
     expect(sink.write('x')).toBe(false);
+  });
+});
+
+describe('ResponseSink: slowConsumerTimeoutMs (fake timers)', () => {
+  const TIMEOUT = 30_000;
+  let logger: { error: jest.Mock; warn: jest.Mock };
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    logger = { error: jest.fn(), warn: jest.fn() };
+  });
+
+  afterEach(() => jest.useRealTimers());
+
+  function sinkOn(res: StalledResponse, maxPendingBytes = 1024 * 1024): ResponseSink {
+    return new ResponseSink(
+      res as unknown as ServerResponse,
+      { maxPendingBytes, slowConsumerTimeoutMs: TIMEOUT },
+      logger as unknown as Logger,
+      () => 'subscriber s of task t',
+    );
+  }
+
+  it('disconnects a replay reader whose response has not drained for slowConsumerTimeoutMs, and stops waiting', async () => {
+    const res = new StalledResponse(4096);
+    const sink = sinkOn(res);
+    expect(sink.write('x'.repeat(64 * 1024))).toBe(true);
+    let writable = false;
+    void sink.whenWritable().then(() => (writable = true));
+    jest.advanceTimersByTime(TIMEOUT - 1);
+    await Promise.resolve();
+    expect(res.destroyed).toBe(false);
+    expect(writable).toBe(false);
+    jest.advanceTimersByTime(1);
+    await Promise.resolve();
+    expect(res.destroyed).toBe(true);
+    expect(writable).toBe(true);
+    expect(sink.closed).toBe(true);
+    expect(sink.write('more')).toBe(false);
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.stringMatching(/has not read for 30000 ms: 61440 bytes wait/),
+    );
+  });
+
+  it('keeps a reader whose response drains in time; the timer starts again at the next back-up', () => {
+    const res = new StalledResponse(4096);
+    const sink = sinkOn(res);
+    sink.write('x'.repeat(8192));
+    jest.advanceTimersByTime(TIMEOUT - 1_000);
+    res.read(8192); // drained
+    jest.advanceTimersByTime(TIMEOUT * 2);
+    expect(res.destroyed).toBe(false);
+    sink.write('y'.repeat(64 * 1024)); // backs up again: a fresh timeout
+    jest.advanceTimersByTime(TIMEOUT - 1);
+    expect(res.destroyed).toBe(false);
+    jest.advanceTimersByTime(1);
+    expect(res.destroyed).toBe(true);
+  });
+
+  it('heartbeats and other writes to a stalled response are no progress', () => {
+    const res = new StalledResponse(4096);
+    const sink = sinkOn(res);
+    sink.write('x'.repeat(8192));
+    for (let t = 0; t < TIMEOUT; t += 1_000) {
+      expect(sink.write(': ping\n\n')).toBe(true);
+      jest.advanceTimersByTime(1_000);
+    }
+    expect(res.destroyed).toBe(true);
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('bounds the wait of whenWritable() on a response backed up by the frames held for the head', async () => {
+    const res = new StalledResponse(16);
+    res.headersSent = false;
+    const sink = sinkOn(res);
+    sink.write('x'.repeat(1_000)); // held until the head
+    res.headersSent = true;
+    jest.advanceTimersByTime(1); // the head went out: the held frames are written, and back it up
+    let writable = false;
+    void sink.whenWritable().then(() => (writable = true));
+    jest.advanceTimersByTime(TIMEOUT);
+    await Promise.resolve();
+    expect(res.destroyed).toBe(true);
+    expect(writable).toBe(true);
+  });
+
+  it('lets an ended response finish while its client still takes the rest, then disconnects it if it stops', () => {
+    const res = new StalledResponse(4096);
+    const sink = sinkOn(res);
+    sink.write('x'.repeat(100_000));
+    res.end(); // the stream completed; what is left drains without `drain` events
+    for (let i = 0; i < 3; i++) {
+      jest.advanceTimersByTime(TIMEOUT - 1);
+      res.read(10_000);
+      jest.advanceTimersByTime(1);
+      expect(res.destroyed).toBe(false);
+    }
+    jest.advanceTimersByTime(TIMEOUT); // no more reading
+    expect(res.destroyed).toBe(true);
+    expect(sink.closed).toBe(true);
+  });
+
+  it('stops the timer when the client goes away', () => {
+    const res = new StalledResponse(4096);
+    sinkOn(res).write('x'.repeat(8192));
+    res.emit('close');
+    jest.advanceTimersByTime(TIMEOUT * 2);
+    expect(logger.warn).not.toHaveBeenCalled();
+    expect(jest.getTimerCount()).toBe(0);
   });
 });

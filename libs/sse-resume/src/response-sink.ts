@@ -5,10 +5,20 @@ import type { FrameSink } from './interfaces/frame-sink.interface';
 /** How many turns to wait for Nest to send the response head before giving up. */
 const MAX_HEAD_WAITS = 100;
 
+/** When a {@link ResponseSink} gives up on a client. */
+export interface SinkLimits {
+  /** Unsent output from earlier writes past which the client is disconnected. */
+  maxPendingBytes: number;
+  /** How long the response may stay backed up (no `drain`) before the client is disconnected. */
+  slowConsumerTimeoutMs: number;
+}
+
 /**
  * Writes a subscription's frames straight to the HTTP response, after Nest has sent the
- * SSE head. A client whose unsent output from earlier writes passes `maxPendingBytes` is
- * disconnected: holding more for it would let one slow reader grow the server's memory.
+ * SSE head. A client is disconnected (it can resume from history) when its unsent output
+ * from earlier writes passes `maxPendingBytes`, or when its response has not drained for
+ * `slowConsumerTimeoutMs`: holding more, or holding on, for it would let readers that stall
+ * keep memory and subscriber slots for as long as they like.
  */
 export class ResponseSink implements FrameSink {
   /** Frames written before Nest sent the head; `undefined` once it has. */
@@ -18,17 +28,24 @@ export class ResponseSink implements FrameSink {
   private dropped = false;
   private gone = false;
   private backedUp = false;
+  /** Runs out when a backed-up response has not drained in time; only `drain` stops it. */
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Unsent bytes when the stall timer was armed (an ended response may still be draining). */
+  private pendingAtArm = 0;
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly maxPendingBytes: number,
+    private readonly limits: SinkLimits,
     private readonly logger: Logger,
     /** Names the subscriber in log lines; only called when logging. */
     private readonly describe: () => string,
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
-    res.once('close', () => (this.gone = true));
+    res.once('close', () => {
+      this.gone = true;
+      this.clearStallTimer();
+    });
     if (!res.headersSent) {
       this.beforeHead = [];
       this.waitForHead(0);
@@ -48,20 +65,18 @@ export class ResponseSink implements FrameSink {
     if (this.backedUp) {
       // Only a response that refused a write can hold more than its buffer's worth.
       const pending = this.res.writableLength;
-      if (pending > this.maxPendingBytes) {
+      if (pending > this.limits.maxPendingBytes) {
         this.logger.warn(
           `${this.describe()} is not reading: ${pending} bytes wait for it ` +
-            `(maxPendingBytes ${this.maxPendingBytes}); disconnecting it, it can resume from history`,
+            `(maxPendingBytes ${this.limits.maxPendingBytes}); disconnecting it, it can resume from history`,
         );
         this.drop();
         return false;
       }
     }
-    if (!this.res.write(chunk) && !this.backedUp) {
-      this.backedUp = true;
-      // once: a listener per back-up would pile up on a long stream whose client lags now and then.
-      this.res.once('drain', () => (this.backedUp = this.res.writableNeedDrain));
-    }
+    // A write to a backed-up response (a heartbeat, a live event) is no progress: the stall
+    // timer runs on until the response drains.
+    if (!this.res.write(chunk)) this.backUp();
     return true;
   }
 
@@ -74,6 +89,7 @@ export class ResponseSink implements FrameSink {
     if (this.closed) return Promise.resolve();
     if (this.beforeHead) return new Promise((resolve) => (this.headWaiters ??= []).push(resolve));
     if (!this.res.writableNeedDrain) return Promise.resolve();
+    this.backUp(); // e.g. backed up by the frames held for the head: the wait is bounded too
     return new Promise((resolve) => {
       const done = () => {
         this.res.off('drain', done);
@@ -109,6 +125,53 @@ export class ResponseSink implements FrameSink {
     }, 0);
   }
 
+  /** The response refused data: wait for `drain`, for at most slowConsumerTimeoutMs. */
+  private backUp(): void {
+    if (this.backedUp) return;
+    this.backedUp = true;
+    // once: a listener per back-up would pile up on a long stream whose client lags now and then.
+    this.res.once('drain', this.onDrain);
+    this.armStallTimer();
+  }
+
+  private readonly onDrain = (): void => {
+    this.backedUp = false;
+    this.clearStallTimer();
+    if (this.res.writableNeedDrain) this.backUp();
+  };
+
+  private armStallTimer(): void {
+    this.clearStallTimer();
+    this.pendingAtArm = this.res.writableLength;
+    this.stallTimer = setTimeout(this.onStall, this.limits.slowConsumerTimeoutMs);
+    this.stallTimer.unref();
+  }
+
+  private readonly onStall = (): void => {
+    this.stallTimer = undefined;
+    if (this.closed) return;
+    const pending = this.res.writableLength;
+    // An ended response emits no more `drain`; while its client still takes the rest, let it.
+    if (this.res.writableEnded && pending < this.pendingAtArm) return this.armStallTimer();
+    if (pending === 0 && !this.res.writableNeedDrain) {
+      // Everything went out without a `drain` (e.g. after the end): nothing is stalled.
+      this.res.off('drain', this.onDrain);
+      this.backedUp = false;
+      return;
+    }
+    this.logger.warn(
+      `${this.describe()} has not read for ${this.limits.slowConsumerTimeoutMs} ms: ${pending} bytes wait ` +
+        `for it (slowConsumerTimeoutMs); disconnecting it, it can resume from history`,
+    );
+    this.drop();
+  };
+
+  private clearStallTimer(): void {
+    if (this.stallTimer === undefined) return;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
   private releaseHeadWaiters(): void {
     const waiters = this.headWaiters;
     this.headWaiters = undefined;
@@ -117,6 +180,7 @@ export class ResponseSink implements FrameSink {
 
   private drop(): void {
     this.dropped = true;
+    this.clearStallTimer();
     this.beforeHead = undefined;
     this.res.destroy();
   }

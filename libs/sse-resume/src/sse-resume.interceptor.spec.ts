@@ -1,5 +1,13 @@
-import { Controller, Logger, type MessageEvent, Param, Sse, UseInterceptors } from '@nestjs/common';
-import { type Observable, of } from 'rxjs';
+import {
+  Controller,
+  Logger,
+  type MessageEvent,
+  Param,
+  ServiceUnavailableException,
+  Sse,
+  UseInterceptors,
+} from '@nestjs/common';
+import { mergeMap, type Observable, of, throwError, timer } from 'rxjs';
 import type { TaskContext } from './interfaces/task-context.interface';
 import { LastEventId, ResumeKey, SseResume } from './sse-resume.decorators';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
@@ -32,6 +40,20 @@ class StreamController {
     @LastEventId() lastEventId: number | undefined,
   ): Observable<MessageEvent> {
     return this.tasks.stream(taskId, { resumeKey, lastEventId });
+  }
+
+  /** Fails after Nest sent the head (its head timer runs before this one). */
+  @Sse('late-error')
+  @UseInterceptors(SseResumeInterceptor)
+  lateError(): Observable<MessageEvent> {
+    return timer(20).pipe(mergeMap(() => throwError(() => new Error('internal: connection pool exhausted'))));
+  }
+
+  /** Fails before the head: Nest answers with the status. */
+  @Sse('early-error')
+  @UseInterceptors(SseResumeInterceptor)
+  earlyError(): Observable<MessageEvent> {
+    return throwError(() => new ServiceUnavailableException('not now'));
   }
 
   /** Not a library stream: the interceptor must pass it through untouched. */
@@ -210,6 +232,23 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
         expect(reply.headers['content-type'] ?? '').not.toMatch(/event-stream/);
       }
     });
+  });
+
+  it('ends a stream that fails after the head without a frame (no `event: error`, no id, no error text)', async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const reply = await httpRequest(`${url}/tasks/late-error`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe('\n');
+    expect(error).toHaveBeenCalledWith(
+      expect.stringContaining('failed after its response head'),
+      expect.stringContaining('connection pool exhausted'),
+    );
+  });
+
+  it('passes an error before the head to Nest, which answers with its status', async () => {
+    const reply = await httpRequest(`${url}/tasks/early-error`);
+    expect(reply.status).toBe(503);
+    expect(JSON.parse(reply.body)).toMatchObject({ statusCode: 503, message: 'not now' });
   });
 
   it('passes streams that are not library streams through untouched', async () => {

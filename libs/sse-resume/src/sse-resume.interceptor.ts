@@ -50,13 +50,30 @@ export class SseResumeInterceptor implements NestInterceptor {
             const subscription = value[SUBSCRIPTION_HANDLE];
             const describe = () => `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
             subscription.attachSink(
-              new ResponseSink(res, this.options.maxPendingBytes, this.logger, describe),
+              new ResponseSink(
+                res,
+                {
+                  maxPendingBytes: this.options.maxPendingBytes,
+                  slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs,
+                },
+                this.logger,
+                describe,
+              ),
             );
             return;
           }
           subscriber.next(value);
         },
-        error: (err: unknown) => subscriber.error(err),
+        error: (err: unknown) => {
+          // Before the head Nest answers with the error's status. After it, Nest would write an
+          // `event: error` frame with an id of its own counter and the error's text: end instead.
+          if (!res.headersSent) return subscriber.error(err);
+          this.logger.error(
+            'an SSE stream failed after its response head; ending it so the client resumes',
+            err instanceof Error ? err.stack : String(err),
+          );
+          subscriber.complete();
+        },
         complete: () => subscriber.complete(),
       });
       return () => inner.unsubscribe();

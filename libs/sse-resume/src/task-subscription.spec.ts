@@ -1,8 +1,10 @@
 import type { Logger, MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { TaskNotFoundError, TooManySubscribersError } from './errors';
+import type { ServerResponse } from 'node:http';
+import { StoreUnavailableError, TaskNotFoundError, TooManySubscribersError } from './errors';
 import type { FrameSink } from './interfaces/frame-sink.interface';
 import type { TaskRecord } from './interfaces/task-store.interface';
+import { ResponseSink } from './response-sink';
 import { EventBatch, framesOf, HEARTBEAT_FRAME, openFrame } from './sse-stream';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
 import { TaskEvent } from './task-event';
@@ -15,6 +17,7 @@ import {
 } from './task-subscription';
 import { collect, type Collected, deferred, type Deferred, nextTurn, turns, waitFor } from './testing/async';
 import { describeMessages } from './testing/sse';
+import { StalledResponse } from './testing/stalled-response';
 
 /** A FrameSink whose readiness and flushing the test controls. */
 class ControlledSink implements FrameSink {
@@ -160,6 +163,43 @@ describe('TaskSubscription', () => {
       await collected.done;
       expect(collected.error).toBeInstanceOf(TooManySubscribersError);
       expect(collected.values).toEqual([]);
+    });
+
+    it('once Nest may have sent the head (a timer later), a failed join ends the stream without an error and is logged', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      try {
+        const joined = deferred<() => void>();
+        const { collected } = open(context({ join: () => joined.promise }));
+        jest.advanceTimersByTime(1); // Nest's head timer, armed right after ours, has run too
+        joined.reject(new StoreUnavailableError('Reached the max retries per request limit'));
+        await collected.done;
+        expect(collected.error).toBeUndefined();
+        expect(collected.completed).toBe(true);
+        expect(collected.values).toEqual([]);
+        expect(logger.error).toHaveBeenCalledWith(
+          expect.stringContaining('failed after the response head'),
+          expect.stringContaining('Reached the max retries per request limit'),
+        );
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('once Nest may have sent the head, a failed authorization ends the stream without an error', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      try {
+        const authorized = deferred<{ task: TaskRecord; resumePoint: number }>();
+        const join = jest.fn();
+        const { collected } = open(context({ authorize: () => authorized.promise, join }));
+        jest.advanceTimersByTime(1);
+        authorized.reject(new StoreUnavailableError('down'));
+        await collected.done;
+        expect(collected.error).toBeUndefined();
+        expect(collected.completed).toBe(true);
+        expect(join).not.toHaveBeenCalled();
+      } finally {
+        jest.useRealTimers();
+      }
     });
 
     it('never joins when the client left during authorization', async () => {
@@ -493,6 +533,49 @@ describe('TaskSubscription', () => {
       expect(() => second.subscription().attachSink(new ControlledSink())).toThrow(
         'a sink can only be attached on open',
       );
+    });
+  });
+
+  describe('a reader that stalls during its replay (ResponseSink, fake timers)', () => {
+    const TIMEOUT = 30_000;
+
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('holds at most one replay write, is disconnected after slowConsumerTimeoutMs despite heartbeats, and frees its slot', async () => {
+      await emit(200, (i) => JSON.stringify({ i, pad: 'x'.repeat(1_000) }));
+      await memory.finish(taskId, { status: 'completed', data: '{"status":"completed"}' });
+      const res = new StalledResponse(4_096); // a client that reads nothing past its receive buffer
+      const sink = new ResponseSink(
+        res as unknown as ServerResponse,
+        { maxPendingBytes: 1024 * 1024, slowConsumerTimeoutMs: TIMEOUT },
+        logger as unknown as Logger,
+        () => 'subscriber sub-1',
+      );
+      const { collected, subscription } = open(context({ replayWriteChars: 8_192 }), sink);
+      await waitFor(() => hub.subscriberCount(taskId) === 1 && res.taken > 0, 'the replay to start');
+      await turns(5);
+      // One replay write (8 KiB and one event), then it waits for the socket.
+      const held = res.taken + res.writableLength;
+      expect(held).toBeLessThan(8_192 + 1_100 + 64);
+      expect(collected.finished).toBe(false);
+
+      // Heartbeats on the stalled stream do not count as progress.
+      for (let second = 0; second < TIMEOUT / 1_000 - 1; second++) {
+        subscription().heartbeat();
+        jest.advanceTimersByTime(1_000);
+      }
+      await turns(2);
+      expect(res.destroyed).toBe(false);
+      expect(hub.subscriberCount(taskId)).toBe(1);
+
+      jest.advanceTimersByTime(1_000);
+      await waitFor(() => collected.finished, 'the stream to end');
+      expect(res.destroyed).toBe(true);
+      expect(collected.completed).toBe(true); // no `end` event: the client resumes from history
+      expect(hub.subscriberCount(taskId)).toBe(0);
+      expect(res.taken + res.writableLength).toBeLessThanOrEqual(held + 30 * HEARTBEAT_FRAME.length); // heartbeats only
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('has not read for 30000 ms'));
     });
   });
 });

@@ -81,6 +81,13 @@ export class TaskSubscription {
   private wroteSinceTick = false;
   /** The open frame (resume point + retry) went out: heartbeats may follow, never precede it. */
   private opened = false;
+  /**
+   * Nest may have sent the response head: a failure can no longer be answered with its HTTP
+   * status, and handed to Nest it would become an `event: error` frame with an `id` of Nest's
+   * own counter (which would move the client's resume point). See {@link start}.
+   */
+  private headMayBeOut = false;
+  private headTimer: NodeJS.Timeout | undefined;
 
   private generatedId: string | undefined;
 
@@ -102,8 +109,19 @@ export class TaskSubscription {
     return this.state === 'closed';
   }
 
-  /** Runs the subscription; never rejects (errors before the first message go to `rx.error`). */
+  /**
+   * Runs the subscription; never rejects. A failure before the response head goes to
+   * `rx.error` (Nest answers with its status); any later one is logged and ends the stream
+   * without a frame, so the client resumes from its real last id.
+   */
   async start(): Promise<void> {
+    // Nest commits the head from a setTimeout(0) armed right after it subscribed. This one,
+    // armed while it subscribes, runs just before it in the same pass of the timers, with
+    // nothing in between: once it ran, the head is out or about to be.
+    this.headTimer = setTimeout(() => {
+      this.headTimer = undefined;
+      this.headMayBeOut = true;
+    }, 0);
     let resumePoint: number;
     try {
       ({ resumePoint } = await this.context.authorize(this));
@@ -117,10 +135,7 @@ export class TaskSubscription {
       }
       this.leave = leave;
     } catch (err) {
-      if (!this.closed) {
-        this.state = 'closed';
-        this.rx.error(err);
-      }
+      if (!this.closed) this.failBeforeOpen(err);
       return;
     }
 
@@ -129,6 +144,7 @@ export class TaskSubscription {
       [SUBSCRIPTION_HANDLE]: this,
     };
     this.opened = true;
+    this.clearHeadTimer();
     this.wroteSinceTick = true;
     this.rx.next(open); // the interceptor may call attachSink() right here
     if (this.sink) this.write(openFrame(resumePoint, this.context.retryMs));
@@ -187,12 +203,38 @@ export class TaskSubscription {
   close(): void {
     if (this.closed) return;
     this.state = 'closed';
+    this.clearHeadTimer();
     this.pendingLive = [];
     this.pendingLiveBytes = 0;
     this.sink = undefined;
     const leave = this.leave;
     this.leave = undefined;
     leave?.();
+  }
+
+  /**
+   * Opening failed (authorization, store, join). Before the head Nest can still answer with
+   * the error's status; after it, only an end without a frame keeps the client's resume point.
+   */
+  private failBeforeOpen(err: unknown): void {
+    if (!this.headMayBeOut) {
+      this.state = 'closed';
+      this.clearHeadTimer();
+      this.rx.error(err);
+      return;
+    }
+    this.context.logger.error(
+      `stream of task ${this.taskId} failed after the response head, before its first event; ` +
+        'ending it so the client resumes',
+      err instanceof Error ? err.stack : String(err),
+    );
+    this.finish();
+  }
+
+  private clearHeadTimer(): void {
+    if (this.headTimer === undefined) return;
+    clearTimeout(this.headTimer);
+    this.headTimer = undefined;
   }
 
   private async replay(): Promise<void> {
