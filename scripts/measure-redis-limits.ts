@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { hashResumeKey } from '../libs/sse-resume/src/resume-key';
+import { hashResumeKey } from '../libs/sse-resume/src/access/resume-key';
 import { RedisTaskStore } from '../libs/sse-resume/src/stores/redis/redis-task-store';
 import type { TaskStoreLimits } from '../libs/sse-resume/src/interfaces/task-store.interface';
 import { freePort, startRedis, stopRedis } from '../libs/sse-resume/src/testing/private-redis';

@@ -4,7 +4,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { buildIfStale } = require('./build-if-stale');
+const { buildIfStale } = require('./build-if-stale.js');
 
 const root = path.resolve(__dirname, '..');
 let entry;

@@ -49,7 +49,7 @@ import {
   runStall,
 } from './stress-attacks';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { buildIfStale } = require('./build-if-stale') as {
+const { buildIfStale } = require('./build-if-stale.js') as {
   buildIfStale: (options?: { quiet?: boolean }) => string;
 };
 

@@ -1,4 +1,4 @@
-const shared = require('../jest.shared');
+const shared = require('../jest.shared.js');
 
 /** e2e tests: real apps on listen(0), real HTTP clients, a real browser. */
 module.exports = {

@@ -9,15 +9,20 @@ export * from './sse-resume.constants';
 export { SseTaskService, type ExecuteRequest, type ExecuteResult } from './sse-task.service';
 export { TaskEvictionService, MISSING_SCHEDULE_MODULE } from './task-eviction.service';
 export { SseResume, TaskAccess, LastEventId, ResumeKey } from './sse-resume.decorators';
-export { readResumeKey, type SseResumeRouteOptions, type ResumeRequest } from './sse-resume.request';
-export { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
+export {
+  parseResumePoint,
+  readResumeKey,
+  type SseResumeRouteOptions,
+  type ResumeRequest,
+} from './access/sse-resume.request';
+export { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 export { SseResumeExceptionFilter } from './sse-resume-exception.filter';
-export { SseResumeInterceptor } from './sse-resume.interceptor';
-export { parseResumePoint, HEARTBEAT_FRAME } from './sse-stream';
+export { SseResumeInterceptor } from './streams/sse-resume.interceptor';
+export { HEARTBEAT_FRAME } from './streams/sse-frames';
 export { TaskEvent } from './task-event';
 export { resolveOptions } from './sse-resume.options';
 export { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
-export { generateResumeKey, hashResumeKey, resumeKeyMatches } from './resume-key';
+export { generateResumeKey, hashResumeKey, resumeKeyMatches } from './access/resume-key';
 export * from './errors';
 export * from './interfaces/task-status.interface';
 export type * from './interfaces/task-info.interface';

@@ -7,15 +7,15 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { DEFAULT_KEY_QUERY } from './sse-resume.constants';
-import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
-import { SseResumeInterceptor } from './sse-resume.interceptor';
+import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
+import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
 import {
   readLastEventId,
   readResumeKey,
   type ResumeRequest,
   SSE_RESUME_ROUTE_OPTIONS,
   type SseResumeRouteOptions,
-} from './sse-resume.request';
+} from './access/sse-resume.request';
 
 /**
  * Put it beside `@Sse()` on a handler that returns `SseTaskService.stream()`:

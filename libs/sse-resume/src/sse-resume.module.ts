@@ -9,8 +9,8 @@ import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/ss
 import { TaskStore } from './interfaces/task-store.interface';
 import { resolveOptions, storeLimits } from './sse-resume.options';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
-import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
-import { SseResumeInterceptor } from './sse-resume.interceptor';
+import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
+import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
 import { TaskEvictionService } from './task-eviction.service';
 

@@ -4,7 +4,7 @@ import { ResumePointAtEndError } from './errors';
 import type { FrameSink } from './interfaces/frame-sink.interface';
 import type { StartedTask } from './interfaces/task-context.interface';
 import type { SseTaskService } from './sse-task.service';
-import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
+import { type OpenMessage, SUBSCRIPTION_HANDLE } from './streams/task-subscription';
 import { nextTurn, turns, waitFor } from './testing/async';
 import { Random, SEED_ENV, seedFromEnv } from './testing/prng';
 import { createService, shutDown } from './testing/service';

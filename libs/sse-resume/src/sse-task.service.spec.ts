@@ -25,7 +25,7 @@ import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
 import { FAKE_TIMERS, collect, type Collected, deferred, nextTurn, turns, waitFor } from './testing/async';
 import { ObservedTaskStore } from './testing/observed-store';
 import { createService, shutDown } from './testing/service';
-import { hashResumeKey } from './resume-key';
+import { hashResumeKey } from './access/resume-key';
 import { describeMessages } from './testing/sse';
 
 const isHeartbeat = (m: MessageEvent) =>

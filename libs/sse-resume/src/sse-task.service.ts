@@ -21,10 +21,10 @@ import type { TaskInfo } from './interfaces/task-info.interface';
 import { isTerminalStatus, type TerminalStatus } from './interfaces/task-status.interface';
 import { TaskStore } from './interfaces/task-store.interface';
 import type { StreamOptions, TaskAccess } from './interfaces/stream-options.interface';
-import { hashResumeKey } from './resume-key';
+import { hashResumeKey } from './access/resume-key';
 import { type AuthorizedStream, TaskAccessChecker } from './access/task-access-checker';
 import { TaskStreams } from './streams/task-streams';
-import { TaskHub } from './task-hub';
+import { TaskHub } from './streams/task-hub';
 import { TaskRunner } from './tasks/task-runner';
 import { GENERIC_FAILURE } from './tasks/task-serializer';
 

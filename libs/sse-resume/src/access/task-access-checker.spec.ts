@@ -7,7 +7,7 @@ import {
   TaskNotFoundError,
   TooManySubscribersError,
 } from '../errors';
-import { hashResumeKey } from '../resume-key';
+import { hashResumeKey } from './resume-key';
 import { resolveOptions, storeLimits } from '../sse-resume.options';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { END_EVENT } from '../sse-resume.constants';

@@ -12,7 +12,7 @@ import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.
 import type { TaskInfo } from '../interfaces/task-info.interface';
 import type { TaskRecord, TaskStore } from '../interfaces/task-store.interface';
 import type { StreamOptions, TaskAccess } from '../interfaces/stream-options.interface';
-import { resumeKeyMatches } from '../resume-key';
+import { resumeKeyMatches } from './resume-key';
 
 /** What `authorizeStream` resolves to: the task as read, and where the stream resumes. */
 export interface AuthorizedStream {

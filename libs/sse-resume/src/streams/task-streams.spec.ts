@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { TaskAccessChecker } from '../access/task-access-checker';
-import { hashResumeKey } from '../resume-key';
+import { hashResumeKey } from '../access/resume-key';
 import { resolveOptions, storeLimits } from '../sse-resume.options';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
-import { TaskHub } from '../task-hub';
+import { TaskHub } from './task-hub';
 import { collect, waitFor } from '../testing/async';
 import { TaskStreams } from './task-streams';
 

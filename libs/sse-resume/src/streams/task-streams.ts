@@ -5,8 +5,8 @@ import type { TaskAccessChecker } from '../access/task-access-checker';
 import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import type { StreamOptions } from '../interfaces/stream-options.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
-import type { TaskHub } from '../task-hub';
-import { type SubscriptionContext, TaskSubscription } from '../task-subscription';
+import type { TaskHub } from './task-hub';
+import { type SubscriptionContext, TaskSubscription } from './task-subscription';
 
 /** Replay writes of at most this many characters before waiting for the socket. */
 const REPLAY_WRITE_CHARS = 256 * 1024;

@@ -18,7 +18,7 @@ import type {
 } from '../interfaces/task-context.interface';
 import { isTerminalStatus, type TerminalStatus } from '../interfaces/task-status.interface';
 import type { TaskStore, TaskTermination } from '../interfaces/task-store.interface';
-import { generateResumeKey, generateTaskId, hashResumeKey } from '../resume-key';
+import { generateResumeKey, generateTaskId, hashResumeKey } from '../access/resume-key';
 import type { TaskAccessChecker } from '../access/task-access-checker';
 import { EmitPacer } from './emit-pacer';
 import { checkMetadata, type Outcome, publicMessage, TaskSerializer } from './task-serializer';

@@ -7,7 +7,7 @@ import {
   TooManyTasksError,
 } from '../errors';
 import type { TaskStore, TaskStoreLimits } from '../interfaces/task-store.interface';
-import { hashResumeKey } from '../resume-key';
+import { hashResumeKey } from '../access/resume-key';
 import type { TaskEvent } from '../task-event';
 
 /**

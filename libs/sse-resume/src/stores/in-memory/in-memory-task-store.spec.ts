@@ -7,7 +7,7 @@ import {
   TooManyTasksError,
 } from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
-import { hashResumeKey } from '../../resume-key';
+import { hashResumeKey } from '../../access/resume-key';
 import { lastValueFrom, toArray } from 'rxjs';
 import { Random, seedFromEnv } from '../../testing/prng';
 import { createService, shutDown } from '../../testing/service';

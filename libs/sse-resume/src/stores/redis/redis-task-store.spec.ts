@@ -12,7 +12,7 @@ import {
   TaskNotRunningError,
 } from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
-import { hashResumeKey } from '../../resume-key';
+import { hashResumeKey } from '../../access/resume-key';
 import type { TaskEvent } from '../../task-event';
 import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError, TaskNotRunningError } from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
-import { hashResumeKey } from '../../resume-key';
+import { hashResumeKey } from '../../access/resume-key';
 import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { RedisTaskStore } from './redis-task-store';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';

@@ -8,8 +8,8 @@ import {
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
-import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
-import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
+import { SSE_RESUME_OPTIONS } from '../sse-resume.module-definition';
+import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import { ResponseSink } from './response-sink';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
 

@@ -1,13 +1,13 @@
 import type { Logger, MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import type { ServerResponse } from 'node:http';
-import { StoreUnavailableError, TaskNotFoundError, TooManySubscribersError } from './errors';
-import type { FrameSink } from './interfaces/frame-sink.interface';
-import type { TaskRecord } from './interfaces/task-store.interface';
+import { StoreUnavailableError, TaskNotFoundError, TooManySubscribersError } from '../errors';
+import type { FrameSink } from '../interfaces/frame-sink.interface';
+import type { TaskRecord } from '../interfaces/task-store.interface';
 import { ResponseSink } from './response-sink';
-import { EventBatch, framesOf, HEARTBEAT_FRAME, openFrame } from './sse-stream';
-import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
-import { TaskEvent } from './task-event';
+import { EventBatch, framesOf, HEARTBEAT_FRAME, openFrame } from './sse-frames';
+import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
+import { TaskEvent } from '../task-event';
 import { TaskHub } from './task-hub';
 import {
   type OpenMessage,
@@ -15,9 +15,9 @@ import {
   SUBSCRIPTION_HANDLE,
   TaskSubscription,
 } from './task-subscription';
-import { collect, type Collected, deferred, type Deferred, nextTurn, turns, waitFor } from './testing/async';
-import { describeMessages } from './testing/sse';
-import { StalledResponse } from './testing/stalled-response';
+import { collect, type Collected, deferred, type Deferred, nextTurn, turns, waitFor } from '../testing/async';
+import { describeMessages } from '../testing/sse';
+import { StalledResponse } from '../testing/stalled-response';
 
 /** A FrameSink whose readiness and flushing the test controls. */
 class ControlledSink implements FrameSink {

@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import type { FrameSink } from './interfaces/frame-sink.interface';
+import type { FrameSink } from '../interfaces/frame-sink.interface';
 
 /** How many turns to wait for Nest to send the response head before giving up. */
 const MAX_HEAD_WAITS = 100;

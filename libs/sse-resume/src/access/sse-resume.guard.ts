@@ -1,6 +1,6 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { SseTaskService } from './sse-task.service';
+import { SseTaskService } from '../sse-task.service';
 import {
   readLastEventId,
   readResumeKey,

@@ -7,14 +7,14 @@ import {
   TaskAccessDeniedError,
   TaskExpiredError,
   TaskNotFoundError,
-} from './errors';
-import type { StartedTask } from './interfaces/task-context.interface';
-import { SseResume, TaskAccess } from './sse-resume.decorators';
+} from '../errors';
+import type { StartedTask } from '../interfaces/task-context.interface';
+import { SseResume, TaskAccess } from '../sse-resume.decorators';
 import type { ResumeRequest } from './sse-resume.request';
 import { SseResumeGuard, TaskAccessGuard } from './sse-resume.guard';
-import type { SseTaskService } from './sse-task.service';
-import { deferred, nextTurn } from './testing/async';
-import { createService, shutDown } from './testing/service';
+import type { SseTaskService } from '../sse-task.service';
+import { deferred, nextTurn } from '../testing/async';
+import { createService, shutDown } from '../testing/service';
 
 class Routes {
   @SseResume()

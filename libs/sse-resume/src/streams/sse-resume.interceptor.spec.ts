@@ -8,14 +8,14 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { mergeMap, type Observable, of, throwError, timer } from 'rxjs';
-import type { TaskContext } from './interfaces/task-context.interface';
-import { LastEventId, ResumeKey, SseResume } from './sse-resume.decorators';
+import type { TaskContext } from '../interfaces/task-context.interface';
+import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
-import { SseTaskService } from './sse-task.service';
-import { deferred, nextTurn, waitForMs } from './testing/async';
-import { httpRequest, StreamingResponse } from './testing/http-client';
-import { type Adapter, startTestApp, type TestApp } from './testing/nest-app';
-import { parseSse } from './testing/sse';
+import { SseTaskService } from '../sse-task.service';
+import { deferred, nextTurn, waitForMs } from '../testing/async';
+import { httpRequest, StreamingResponse } from '../testing/http-client';
+import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
+import { parseSse } from '../testing/sse';
 
 @Controller('tasks')
 class StreamController {

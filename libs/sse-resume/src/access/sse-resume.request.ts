@@ -1,7 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
-import { DEFAULT_KEY_QUERY, DEFAULT_TASK_ID_PARAMS, RESUME_KEY_HEADER } from './sse-resume.constants';
-import { parseResumePoint } from './sse-stream';
+import { DEFAULT_KEY_QUERY, DEFAULT_TASK_ID_PARAMS, RESUME_KEY_HEADER } from '../sse-resume.constants';
+import { InvalidResumePointError } from '../errors/invalid-resume-point.error';
 
 /**
  * What the decorators set on a route and what the guards and parameter decorators read
@@ -65,4 +65,29 @@ export function readTaskId(
     );
   }
   return taskId;
+}
+
+/** Largest resume point accepted: ids are JavaScript integers. */
+const MAX_DIGITS = 16;
+
+/**
+ * Reads the resume point of a stream request: the `Last-Event-ID` header (what a
+ * reconnecting `EventSource` sends), else the `lastEventId` query parameter (what a page
+ * uses to resume after a reload), else `undefined` (start of the retained history).
+ * Accepts only a plain non-negative integer; anything else is an `InvalidResumePointError` (400).
+ */
+export function parseResumePoint(header: unknown, query?: unknown): number | undefined {
+  if (header !== undefined && header !== '') return parseId(header, 'Last-Event-ID');
+  if (query !== undefined && query !== '') return parseId(query, 'lastEventId');
+  return undefined;
+}
+
+function parseId(value: unknown, source: string): number {
+  if (typeof value !== 'string') throw new InvalidResumePointError(`${source} must be given once`);
+  if (value.length > MAX_DIGITS || !/^[0-9]+$/.test(value)) {
+    throw new InvalidResumePointError(`${source} must be a non-negative integer event id`);
+  }
+  const id = Number(value);
+  if (!Number.isSafeInteger(id)) throw new InvalidResumePointError(`${source} is too large`);
+  return id;
 }

@@ -2,9 +2,9 @@ import type { Logger } from '@nestjs/common';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ResponseSink } from './response-sink';
-import { deferred, nextTurn, waitForMs } from './testing/async';
-import { StreamingResponse } from './testing/http-client';
-import { StalledResponse } from './testing/stalled-response';
+import { deferred, nextTurn, waitForMs } from '../testing/async';
+import { StreamingResponse } from '../testing/http-client';
+import { StalledResponse } from '../testing/stalled-response';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 

@@ -1,10 +1,10 @@
 import type { Logger, MessageEvent } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Subscriber } from 'rxjs';
-import { END_EVENT } from './sse-resume.constants';
-import type { FrameSink } from './interfaces/frame-sink.interface';
-import type { StreamOptions } from './interfaces/stream-options.interface';
-import type { TaskRecord, TaskStore } from './interfaces/task-store.interface';
+import { END_EVENT } from '../sse-resume.constants';
+import type { FrameSink } from '../interfaces/frame-sink.interface';
+import type { StreamOptions } from '../interfaces/stream-options.interface';
+import type { TaskRecord, TaskStore } from '../interfaces/task-store.interface';
 import {
   EventBatch,
   framesOf,
@@ -14,8 +14,8 @@ import {
   HEARTBEAT_MESSAGE,
   openFrame,
   openMessage,
-} from './sse-stream';
-import type { TaskEvent } from './task-event';
+} from './sse-frames';
+import type { TaskEvent } from '../task-event';
 
 function noop(): void {}
 

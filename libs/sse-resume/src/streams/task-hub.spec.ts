@@ -1,11 +1,11 @@
 import type { Logger } from '@nestjs/common';
-import { TaskNotFoundError, TooManySubscribersError } from './errors';
-import type { EventBatch } from './sse-stream';
-import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
+import { TaskNotFoundError, TooManySubscribersError } from '../errors';
+import type { EventBatch } from './sse-frames';
+import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { TaskHub } from './task-hub';
 import type { TaskSubscription } from './task-subscription';
-import { FAKE_TIMERS, deferred, nextTurn, turns } from './testing/async';
-import { ObservedTaskStore } from './testing/observed-store';
+import { FAKE_TIMERS, deferred, nextTurn, turns } from '../testing/async';
+import { ObservedTaskStore } from '../testing/observed-store';
 
 /** Stands in for a TaskSubscription: records what the hub does to it. */
 interface FakeSubscription {

@@ -1,8 +1,8 @@
 import type { Logger } from '@nestjs/common';
-import { TooManySubscribersError } from './errors/too-many-subscribers.error';
-import type { TaskStore } from './interfaces/task-store.interface';
-import { EventBatch } from './sse-stream';
-import type { TaskEvent } from './task-event';
+import { TooManySubscribersError } from '../errors/too-many-subscribers.error';
+import type { TaskStore } from '../interfaces/task-store.interface';
+import { EventBatch } from './sse-frames';
+import type { TaskEvent } from '../task-event';
 import type { TaskSubscription } from './task-subscription';
 
 interface TaskGroup {
