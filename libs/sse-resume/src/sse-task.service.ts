@@ -20,15 +20,13 @@ import type {
 import type { TaskInfo } from './interfaces/task-info.interface';
 import { isTerminalStatus, type TerminalStatus } from './interfaces/task-status.interface';
 import { TaskStore } from './interfaces/task-store.interface';
-import type { StreamOptions, TaskAccess } from './interfaces/stream-options.interface';
+import type { AuthorizedStream, StreamOptions, TaskAccess } from './interfaces/stream-options.interface';
 import { hashResumeKey } from './access/resume-key';
-import { type AuthorizedStream, TaskAccessChecker } from './access/task-access-checker';
+import { TaskAccessChecker } from './access/task-access-checker';
 import { TaskStreams } from './streams/task-streams';
 import { TaskHub } from './streams/task-hub';
 import { TaskRunner } from './tasks/task-runner';
 import { GENERIC_FAILURE } from './tasks/task-serializer';
-
-export type { AuthorizedStream } from './access/task-access-checker';
 
 /** Shutdown grace of shared stores (see the `shutdownGraceMs` option). */
 const DEFAULT_SHARED_SHUTDOWN_GRACE_MS = 5_000;

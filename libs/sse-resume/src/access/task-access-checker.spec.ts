@@ -11,6 +11,7 @@ import { hashResumeKey } from './resume-key';
 import { resolveOptions, storeLimits } from '../sse-resume.options';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { END_EVENT } from '../sse-resume.constants';
+import { takeAuthorizedStream } from '../streams/stream-request';
 import { TaskAccessChecker, type SubscriberDirectory } from './task-access-checker';
 
 describe('TaskAccessChecker', () => {
@@ -83,16 +84,12 @@ describe('TaskAccessChecker', () => {
     );
   });
 
-  it("hands a guard's result to the stream that follows it, once", async () => {
+  it("leaves a guard's result on the request for the stream that follows", async () => {
     const request = {};
     const checked = await checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 1 }, request);
-    const lookup = jest.spyOn(store, 'lookup');
-    await expect(checker.authorizeSubscription('t1', { resumeKey: 'key', lastEventId: 1 })).resolves.toBe(
-      checked,
-    );
-    expect(lookup).not.toHaveBeenCalled();
-    await checker.authorizeSubscription('t1', { resumeKey: 'key', lastEventId: 1 });
-    expect(lookup).toHaveBeenCalledTimes(1);
+    expect(takeAuthorizedStream(request, 't1', { resumeKey: 'key', lastEventId: 1 })).toBe(checked);
+    await checker.authorizeStream('t1', { resumeKey: 'key' });
+    expect(Object.getOwnPropertySymbols(request)).toHaveLength(0);
   });
 
   it('runs the authorize hook with the request and the task info', async () => {

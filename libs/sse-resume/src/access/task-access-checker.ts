@@ -11,14 +11,9 @@ import {
 import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import type { TaskInfo } from '../interfaces/task-info.interface';
 import type { TaskRecord, TaskStore } from '../interfaces/task-store.interface';
-import type { StreamOptions, TaskAccess } from '../interfaces/stream-options.interface';
+import type { AuthorizedStream, StreamOptions, TaskAccess } from '../interfaces/stream-options.interface';
+import { rememberAuthorizedStream } from '../streams/stream-request';
 import { resumeKeyMatches } from './resume-key';
-
-/** What `authorizeStream` resolves to: the task as read, and where the stream resumes. */
-export interface AuthorizedStream {
-  task: TaskRecord;
-  resumePoint: number;
-}
 
 /** Who is subscribed to which task on this instance (the hub). */
 export interface SubscriberDirectory {
@@ -28,9 +23,6 @@ export interface SubscriberDirectory {
 
 /** Longest task id looked up in the store (ids are UUIDs: 36 characters). */
 const MAX_TASK_ID_CHARS = 128;
-/** How long a guard's check stays usable by the stream it precedes, and how many are kept. */
-const HANDOFF_MS = 5_000;
-const MAX_HANDOFFS = 1_024;
 
 /**
  * Decides who may do what with a task: that it exists and has not expired, that the
@@ -38,12 +30,6 @@ const MAX_HANDOFFS = 1_024;
  * stream's resume point makes sense. Throws the typed errors (404, 403, 410, 400, 204, 429).
  */
 export class TaskAccessChecker {
-  /**
-   * The guard of `@SseResume()` has just checked this very stream (same task, key and
-   * resume point): its result is handed to the subscription instead of checking twice.
-   */
-  private readonly handoffs = new Map<string, { expires: number; result: AuthorizedStream }>();
-
   constructor(
     private readonly store: TaskStore,
     private readonly options: ResolvedSseResumeOptions,
@@ -53,7 +39,8 @@ export class TaskAccessChecker {
   /**
    * Checks that a stream can open: the task exists and has not expired, the key matches,
    * and the resume point is an event of the task that is not its last. With `request`
-   * (from a guard), also the `authorize` hook, and the result is kept for the stream.
+   * (from a guard), also the `authorize` hook, and the result is left on the request for
+   * the stream that follows.
    */
   async authorizeStream(
     taskId: string,
@@ -79,13 +66,9 @@ export class TaskAccessChecker {
       throw new TooManySubscribersError(taskId, this.options.maxSubscribersPerTask);
     }
     const result = { task, resumePoint };
-    if (request !== undefined) this.leaveHandoff(taskId, options, result);
+    // For the stream that follows the guard: it reads the result from the request.
+    if (request !== undefined) rememberAuthorizedStream(request, taskId, options, result);
     return result;
-  }
-
-  /** What a guard found for this very stream, if it is fresh, else a new check. */
-  authorizeSubscription(taskId: string, options: StreamOptions): Promise<AuthorizedStream> {
-    return this.takeHandoff(taskId, options) ?? this.authorizeStream(taskId, options);
   }
 
   /** Checks a request's access to a task: the resume key, then the `authorize` hook. */
@@ -133,29 +116,5 @@ export class TaskAccessChecker {
     const authorize = this.options.authorize;
     if (authorize && !(await authorize(request, this.toInfo(task))))
       throw new TaskAccessDeniedError(task.taskId);
-  }
-
-  private handoffKey(taskId: string, options: StreamOptions): string {
-    return `${taskId}\n${options.resumeKey ?? ''}\n${options.lastEventId ?? ''}`;
-  }
-
-  private takeHandoff(taskId: string, options: StreamOptions): Promise<AuthorizedStream> | undefined {
-    if (this.handoffs.size === 0) return undefined;
-    const key = this.handoffKey(taskId, options);
-    const handoff = this.handoffs.get(key);
-    if (!handoff) return undefined;
-    this.handoffs.delete(key);
-    return handoff.expires > Date.now() ? Promise.resolve(handoff.result) : undefined;
-  }
-
-  private leaveHandoff(taskId: string, options: StreamOptions, result: AuthorizedStream): void {
-    const now = Date.now();
-    // Oldest first (insertion order): drop the expired ones, so none lingers with its key.
-    for (const [key, handoff] of this.handoffs) {
-      if (handoff.expires > now) break;
-      this.handoffs.delete(key);
-    }
-    if (this.handoffs.size >= MAX_HANDOFFS) return;
-    this.handoffs.set(this.handoffKey(taskId, options), { expires: now + HANDOFF_MS, result });
   }
 }

@@ -103,7 +103,10 @@ export class ResponseSink implements FrameSink {
 
   /**
    * Nest commits the SSE head from a `setTimeout(0)` armed when it subscribed, before this
-   * sink existed; a timer armed now runs after it.
+   * sink existed; a timer armed now runs after it (pinned in sse-resume.interceptor.spec.ts),
+   * so the first wait normally finds the head sent. Nest offers no event for its head, and
+   * wrapping `writeHead` would patch its internals; the further waits only cover a head that
+   * is late for another reason, and give up after `MAX_HEAD_WAITS`.
    */
   private waitForHead(attempt: number): void {
     setTimeout(() => {

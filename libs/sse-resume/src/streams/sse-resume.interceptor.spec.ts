@@ -1,13 +1,18 @@
 import {
+  type CallHandler,
   Controller,
+  type ExecutionContext,
+  Injectable,
   Logger,
+  type NestInterceptor,
   type MessageEvent,
   Param,
   ServiceUnavailableException,
   Sse,
   UseInterceptors,
 } from '@nestjs/common';
-import { mergeMap, type Observable, of, throwError, timer } from 'rxjs';
+import type { ServerResponse } from 'node:http';
+import { mergeMap, Observable, of, throwError, timer } from 'rxjs';
 import type { TaskContext } from '../interfaces/task-context.interface';
 import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
@@ -388,3 +393,70 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
     expect((await httpRequest(streamUrl.replace(started.resumeKey, 'wrong'))).status).toBe(403);
   });
 });
+
+/** What the interceptor and its sink rely on in Nest's `@Sse()` pipeline (12.x): pinned here. */
+@Injectable()
+class HeadTimingInterceptor implements NestInterceptor {
+  static seen: { timerArmedBefore?: boolean; atSubscribe?: boolean; timerArmedAfter?: boolean } = {};
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const res = rawResponseOf(context.switchToHttp().getResponse());
+    return new Observable<unknown>((subscriber) => {
+      const seen: typeof HeadTimingInterceptor.seen = {};
+      HeadTimingInterceptor.seen = seen;
+      // Nest subscribed to the interceptors' result a microtask ago (the chain starts from a
+      // promise) and armed its head timer then: even this timer, armed first thing, runs after it.
+      setTimeout(() => (seen.timerArmedBefore = res.headersSent), 0);
+      const inner = next.handle().subscribe({
+        // Keeps back the message marked `keep`, as the library keeps its open message.
+        next: (value) => ((value as { keep?: boolean }).keep ? undefined : subscriber.next(value)),
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      seen.atSubscribe = res.headersSent;
+      // As ResponseSink arms its first wait for the head.
+      setTimeout(() => (seen.timerArmedAfter = res.headersSent), 0);
+      return () => inner.unsubscribe();
+    });
+  }
+}
+
+function rawResponseOf(response: unknown): ServerResponse {
+  return ((response as { raw?: ServerResponse }).raw ?? response) as ServerResponse;
+}
+
+@Controller()
+class NestPipelineController {
+  @Sse('pipeline')
+  @UseInterceptors(HeadTimingInterceptor)
+  pipeline(): Observable<MessageEvent> {
+    return timer(30).pipe(
+      mergeMap(() => of({ data: 'kept', keep: true } as MessageEvent, { id: '7', data: 'sent' })),
+    );
+  }
+}
+
+describe.each<Adapter>(['express', 'fastify'])(
+  "Nest's @Sse() pipeline, as the library relies on it (%s)",
+  (adapter) => {
+    let server: TestApp;
+    beforeAll(async () => {
+      server = await startTestApp(adapter, [NestPipelineController]);
+    });
+    afterAll(() => server.close());
+
+    it('writes only what an interceptor passes on (the open message handing over the subscription)', async () => {
+      const reply = await httpRequest(`${server.url}/pipeline`);
+      expect(reply.body).toBe('\nid: 7\ndata: sent\n\n');
+    });
+
+    it('commits the head from a setTimeout(0) armed before an interceptor is subscribed', async () => {
+      await httpRequest(`${server.url}/pipeline`);
+      expect(HeadTimingInterceptor.seen).toEqual({
+        timerArmedBefore: true,
+        atSubscribe: false,
+        timerArmedAfter: true,
+      });
+    });
+  },
+);

@@ -11,6 +11,7 @@ import { Observable } from 'rxjs';
 import { SSE_RESUME_OPTIONS } from '../sse-resume.module-definition';
 import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import { ResponseSink } from './response-sink';
+import { runWithStreamRequest } from './stream-request';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
 
 function isOpenMessage(value: unknown): value is OpenMessage {
@@ -41,9 +42,12 @@ export class SseResumeInterceptor implements NestInterceptor {
     if (context.getType() !== 'http') return next.handle();
     const res = rawResponse(context.switchToHttp().getResponse());
     if (!res) return next.handle();
+    const request = context.switchToHttp().getRequest<object>();
     return new Observable<unknown>((subscriber) => {
       let attached = false;
-      const inner = next.handle().subscribe({
+      // The handler runs in this context, so that SseTaskService.stream() can read what the
+      // guard left on the request (see stream-request.ts).
+      const inner = runWithStreamRequest(request, () => next.handle()).subscribe({
         next: (value) => {
           if (!attached && isOpenMessage(value)) {
             attached = true;

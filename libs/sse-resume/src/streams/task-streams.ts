@@ -6,6 +6,7 @@ import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.
 import type { StreamOptions } from '../interfaces/stream-options.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
 import type { TaskHub } from './task-hub';
+import { currentStreamRequest, takeAuthorizedStream } from './stream-request';
 import { type SubscriptionContext, TaskSubscription } from './task-subscription';
 
 /** Replay writes of at most this many characters before waiting for the socket. */
@@ -35,7 +36,7 @@ export class TaskStreams {
       replayWriteChars: Math.min(REPLAY_WRITE_CHARS, Math.max(1024, options.maxPendingBytes >> 1)),
       maxPendingLiveBytes: options.maxPendingBytes,
       authorize: (subscription) =>
-        access.authorizeSubscription(subscription.taskId, subscription.options ?? { resumeKey: undefined }),
+        access.authorizeStream(subscription.taskId, subscription.options ?? { resumeKey: undefined }),
       join: async (subscription) => {
         const leave = await this.hub.join(subscription);
         // Past the shutdown's last endAll() nothing else would end it (and it holds the HTTP server open).
@@ -45,9 +46,21 @@ export class TaskStreams {
     };
   }
 
+  /**
+   * Called by a handler; under `@SseResume()` the request it serves carries what the guard
+   * checked, so a stream of that very task, key and resume point skips checking again.
+   */
   stream(taskId: string, options: StreamOptions): Observable<MessageEvent> {
+    const authorized = takeAuthorizedStream(currentStreamRequest(), taskId, options);
     return new Observable<MessageEvent>((rx) => {
-      const subscription = new TaskSubscription(taskId, options.subscriberId, this.context, rx, options);
+      const subscription = new TaskSubscription(
+        taskId,
+        options.subscriberId,
+        this.context,
+        rx,
+        options,
+        authorized,
+      );
       void subscription.start();
       return () => subscription.close();
     });

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Subscriber } from 'rxjs';
 import { END_EVENT } from '../sse-resume.constants';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
-import type { StreamOptions } from '../interfaces/stream-options.interface';
-import type { TaskRecord, TaskStore } from '../interfaces/task-store.interface';
+import type { AuthorizedStream, StreamOptions } from '../interfaces/stream-options.interface';
+import type { TaskStore } from '../interfaces/task-store.interface';
 import {
   EventBatch,
   framesOf,
@@ -33,7 +33,13 @@ interface ReplayChunk {
   more: boolean;
 }
 
-/** Marks the first message of a library stream; the interceptor uses it to take over writing. */
+/**
+ * Marks the first message of a library stream; the interceptor uses it to take over writing.
+ * Why a message: it is a real one (the resume point and `retry:`), so without the interceptor
+ * Nest writes it as the stream's first frame, and with it the interceptor keeps it back and
+ * attaches a sink (Nest writes only what an interceptor passes on: pinned in
+ * sse-resume.interceptor.spec.ts). One path for both, and nothing looked up per request.
+ */
 export const SUBSCRIPTION_HANDLE = Symbol('sse-resume.subscription');
 
 /** The first message of a stream, carrying the subscription for `SseResumeInterceptor`. */
@@ -55,7 +61,7 @@ export interface SubscriptionContext {
    */
   readonly maxPendingLiveBytes?: number;
   /** Checks the key and resume point (typed errors) and returns the task and where to resume. */
-  authorize(subscription: TaskSubscription): Promise<{ task: TaskRecord; resumePoint: number }>;
+  authorize(subscription: TaskSubscription): Promise<AuthorizedStream>;
   /** Registers the subscription for live events of its task; resolves once they flow. */
   join(subscription: TaskSubscription): Promise<() => void>;
 }
@@ -99,6 +105,8 @@ export class TaskSubscription {
     private readonly rx: Subscriber<MessageEvent>,
     /** What the stream was opened with (key, resume point), for the context's `authorize`. */
     readonly options?: StreamOptions,
+    /** Access already checked for this very stream (by the `@SseResume()` guard): not asked again. */
+    private readonly authorized?: AuthorizedStream,
   ) {}
 
   get subscriberId(): string {
@@ -115,16 +123,20 @@ export class TaskSubscription {
    * without a frame, so the client resumes from its real last id.
    */
   async start(): Promise<void> {
-    // Nest commits the head from a setTimeout(0) armed right after it subscribed. This one,
-    // armed while it subscribes, runs just before it in the same pass of the timers, with
-    // nothing in between: once it ran, the head is out or about to be.
+    // Nest commits the head from a setTimeout(0) armed right after it subscribed. When the
+    // handler has no interceptor Nest subscribes here synchronously, so this timer runs just
+    // before Nest's: once it ran, the head is out or about to be. Behind an interceptor the
+    // subscription comes a microtask later and Nest's timer runs first; `@SseResume()`'s
+    // interceptor then checks `headersSent` itself, but a plain `@Sse()` route behind another
+    // (e.g. global) interceptor keeps a window of one microtask turn in which a failure still
+    // reaches Nest (see sse-resume.interceptor.spec.ts, "Nest's @Sse() pipeline").
     this.headTimer = setTimeout(() => {
       this.headTimer = undefined;
       this.headMayBeOut = true;
     }, 0);
     let resumePoint: number;
     try {
-      ({ resumePoint } = await this.context.authorize(this));
+      ({ resumePoint } = this.authorized ?? (await this.context.authorize(this)));
       if (this.closed) return;
       this.lastSent = resumePoint;
       this.state = 'replaying';

@@ -1,0 +1,131 @@
+import {
+  type CallHandler,
+  Controller,
+  type ExecutionContext,
+  Get,
+  Injectable,
+  type MessageEvent,
+  type NestInterceptor,
+  Param,
+  Sse,
+  UseInterceptors,
+} from '@nestjs/common';
+import type { Observable } from 'rxjs';
+import type { AuthorizedStream } from '../interfaces/stream-options.interface';
+import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
+import { SseTaskService } from '../sse-task.service';
+import { TaskStore } from '../interfaces/task-store.interface';
+import { httpRequest } from '../testing/http-client';
+import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
+import {
+  currentStreamRequest,
+  rememberAuthorizedStream,
+  runWithStreamRequest,
+  takeAuthorizedStream,
+} from './stream-request';
+
+const checked = { task: { taskId: 't1' }, resumePoint: 3 } as unknown as AuthorizedStream;
+
+describe('the guard result on the request', () => {
+  it('serves the stream of the same task, key and resume point, once', () => {
+    const request = {};
+    rememberAuthorizedStream(request, 't1', { resumeKey: 'k', lastEventId: 3 }, checked);
+    expect(takeAuthorizedStream(request, 't1', { resumeKey: 'k', lastEventId: 4 })).toBeUndefined();
+    expect(takeAuthorizedStream(request, 't2', { resumeKey: 'k', lastEventId: 3 })).toBeUndefined();
+    expect(takeAuthorizedStream(request, 't1', { resumeKey: 'x', lastEventId: 3 })).toBeUndefined();
+    expect(takeAuthorizedStream(request, 't1', { resumeKey: 'k', lastEventId: 3 })).toBe(checked);
+    expect(takeAuthorizedStream(request, 't1', { resumeKey: 'k', lastEventId: 3 })).toBeUndefined();
+  });
+
+  it('ignores requests that are not objects', () => {
+    rememberAuthorizedStream(undefined, 't1', { resumeKey: 'k' }, checked);
+    expect(takeAuthorizedStream(undefined, 't1', { resumeKey: 'k' })).toBeUndefined();
+  });
+});
+
+/** Pins the Nest behaviour the interceptor relies on: handlers run in its async context. */
+@Injectable()
+class MarkRequestInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const request = context.switchToHttp().getRequest<{ marker?: string }>();
+    request.marker = 'seen by the handler';
+    return runWithStreamRequest(request, () => next.handle());
+  }
+}
+
+function markerOfCurrentRequest(): string | undefined {
+  return (currentStreamRequest() as { marker?: string } | undefined)?.marker;
+}
+
+@Controller()
+class ContextController {
+  constructor(private readonly tasks: SseTaskService) {}
+
+  @Get('sync')
+  @UseInterceptors(MarkRequestInterceptor)
+  sync(): { marker: string | undefined } {
+    return { marker: markerOfCurrentRequest() };
+  }
+
+  @Get('async')
+  @UseInterceptors(MarkRequestInterceptor)
+  async later(): Promise<{ marker: string | undefined }> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return { marker: markerOfCurrentRequest() };
+  }
+
+  @Get('outside')
+  outside(): { marker: string | undefined } {
+    return { marker: markerOfCurrentRequest() };
+  }
+
+  @Sse('tasks/:taskId/events')
+  @SseResume()
+  events(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+    @LastEventId() lastEventId: number | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey, lastEventId });
+  }
+}
+
+describe.each<Adapter>(['express', 'fastify'])('the request a handler serves (%s)', (adapter) => {
+  let server: TestApp;
+  beforeAll(async () => {
+    server = await startTestApp(adapter, [ContextController], { heartbeatMs: 60_000 });
+  });
+  afterAll(() => server.close());
+
+  it.each(['sync', 'async'])(
+    'Nest runs a %s handler in the async context of its interceptor',
+    async (path) => {
+      const reply = await httpRequest(`${server.url}/${path}`);
+      expect(JSON.parse(reply.body)).toEqual({ marker: 'seen by the handler' });
+    },
+  );
+
+  it('and outside an interceptor there is no request in that context', async () => {
+    const reply = await httpRequest(`${server.url}/outside`);
+    expect(JSON.parse(reply.body)).toEqual({});
+  });
+
+  it('a @SseResume() stream is checked once, by its guard, not again by the stream', async () => {
+    const started = await server.tasks.start(async (ctx) => {
+      await ctx.emit('one');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const store = server.app.get<TaskStore>(TaskStore);
+    const lookup = jest.spyOn(store, 'lookup');
+    try {
+      const reply = await httpRequest(
+        `${server.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
+      );
+      expect(reply.status).toBe(200);
+      expect(reply.body).toContain('event: end');
+      expect(lookup).toHaveBeenCalledTimes(1);
+    } finally {
+      lookup.mockRestore();
+    }
+  });
+});
