@@ -7,7 +7,8 @@ export {
 } from './sse-resume.module-definition';
 export * from './sse-resume.constants';
 export { SseTaskService, type ExecuteRequest, type ExecuteResult } from './sse-task.service';
-export { TaskEvictionService, MISSING_SCHEDULE_MODULE } from './task-eviction.service';
+export { TaskEvictionService } from './task-eviction.service';
+export { MISSING_SCHEDULE_MODULE } from './sse-resume.messages';
 export { SseResume, TaskAccess, LastEventId, ResumeKey } from './sse-resume.decorators';
 export {
   parseResumePoint,

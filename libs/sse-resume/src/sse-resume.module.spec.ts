@@ -8,7 +8,8 @@ import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
 import { SseResumeModule } from './sse-resume.module';
 import { SseTaskService } from './sse-task.service';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
-import { MISSING_SCHEDULE_MODULE, TaskEvictionService } from './task-eviction.service';
+import { MISSING_SCHEDULE_MODULE } from './sse-resume.messages';
+import { TaskEvictionService } from './task-eviction.service';
 import { FAKE_TIMERS, collect, nextTurn, waitFor } from './testing/async';
 
 const CONFIG = Symbol('CONFIG');
@@ -276,6 +277,31 @@ describe('SseResumeModule', () => {
       const moduleRef = await compile([ScheduleModule.forRoot(), AppModule]);
       await expect(moduleRef.get(Runner).eviction.evict()).resolves.toBe(0);
       await moduleRef.close();
+    });
+  });
+});
+
+describe('store: redis without ioredis installed', () => {
+  afterEach(() => jest.dontMock('ioredis'));
+
+  it('fails at boot with a message that names the package to install', async () => {
+    jest.doMock('ioredis', () => {
+      throw Object.assign(new Error("Cannot find module 'ioredis' from 'redis-task-store.ts'"), {
+        code: 'MODULE_NOT_FOUND',
+      });
+    });
+    await jest.isolateModulesAsync(async () => {
+      // A registry of its own, Nest included (its DI compares classes by identity).
+      const { SseResumeModule: Isolated } = await import('./sse-resume.module.js');
+      const { MISSING_IOREDIS } = await import('./sse-resume.messages.js');
+      const { ScheduleModule: IsolatedSchedule } = await import('@nestjs/schedule');
+      const { Test: IsolatedTest } = await import('@nestjs/testing');
+      await expect(
+        IsolatedTest.createTestingModule({
+          imports: [IsolatedSchedule.forRoot(), Isolated.forRoot({ redis: { url: 'redis://127.0.0.1:1' } })],
+        }).compile(),
+      ).rejects.toThrow(MISSING_IOREDIS);
+      expect(MISSING_IOREDIS).toMatch(/npm install ioredis/);
     });
   });
 });

@@ -9,6 +9,8 @@ import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/ss
 import { TaskStore } from './interfaces/task-store.interface';
 import { resolveOptions, storeLimits } from './sse-resume.options';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
+import type { RedisTaskStoreOptions } from './stores/redis/redis-task-store.options';
+import { MISSING_IOREDIS } from './sse-resume.messages';
 import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
@@ -21,10 +23,20 @@ async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore
   if (typeof store === 'object') return store;
   if (store === 'redis') {
     // Loaded only when asked for, so that ioredis stays an optional dependency.
-    const { RedisTaskStore } = await import('./stores/redis/redis-task-store.js');
-    return new RedisTaskStore(limits, options.redis);
+    const { RedisTaskStore } = await loadRedisStore();
+    return new RedisTaskStore(limits, options.redis as RedisTaskStoreOptions | undefined);
   }
   return new InMemoryTaskStore(limits);
+}
+
+async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-task-store.js')> {
+  try {
+    return await import('./stores/redis/redis-task-store.js');
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /ioredis/.test(String(err));
+    if (missing) throw new Error(MISSING_IOREDIS);
+    throw err;
+  }
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   DEFAULT_TTL_MS,
 } from './sse-resume.constants';
 import { getHeapStatistics } from 'node:v8';
+import { optionMessages } from './sse-resume.messages';
 import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type { TaskStoreLimits } from './interfaces/task-store.interface';
 
@@ -76,10 +77,10 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
     redis: options.redis,
   };
   if (resolved.authorize !== undefined && typeof resolved.authorize !== 'function') {
-    throw new Error('SseResumeModule: option authorize must be a function');
+    throw new Error(optionMessages.authorizeNotAFunction);
   }
   if (typeof resolved.store === 'string' && resolved.store !== 'memory' && resolved.store !== 'redis') {
-    throw new Error(`SseResumeModule: option store must be 'memory', 'redis', a TaskStore or a factory`);
+    throw new Error(optionMessages.unknownStore);
   }
   resolved.maxUnstoredBytes = positive(
     'maxUnstoredBytes',
@@ -87,14 +88,10 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
     Math.max(DEFAULT_MAX_UNSTORED_BYTES, resolved.maxEventBytes),
   );
   if (resolved.maxUnstoredBytes < resolved.maxEventBytes) {
-    throw new Error(
-      `SseResumeModule: maxUnstoredBytes (${resolved.maxUnstoredBytes}) cannot be less than maxEventBytes (${resolved.maxEventBytes})`,
-    );
+    throw new Error(optionMessages.unstoredBelowEvent(resolved.maxUnstoredBytes, resolved.maxEventBytes));
   }
   if (resolved.maxEventBytes > resolved.historyBytes) {
-    throw new Error(
-      `SseResumeModule: maxEventBytes (${resolved.maxEventBytes}) cannot exceed historyBytes (${resolved.historyBytes})`,
-    );
+    throw new Error(optionMessages.eventAboveHistory(resolved.maxEventBytes, resolved.historyBytes));
   }
   return resolved;
 }
@@ -112,9 +109,7 @@ export function storeLimits(options: ResolvedSseResumeOptions): TaskStoreLimits 
 
 function nonNegative(name: string, value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new Error(
-      `SseResumeModule: option ${name} must be an integer from 0 to ${max}, got ${JSON.stringify(value) ?? typeof value}`,
-    );
+    throw new Error(optionMessages.notAnInteger(name, 0, max, value));
   }
   return value;
 }
@@ -122,9 +117,7 @@ function nonNegative(name: string, value: unknown, max: number): number {
 function positive(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new Error(
-      `SseResumeModule: option ${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value) ?? typeof value}`,
-    );
+    throw new Error(optionMessages.notAnInteger(name, 1, max, value));
   }
   return value;
 }

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
+import { LOGGER_NAME, SHARED_STORE_WITHOUT_ON_TASK_ENDED } from './sse-resume.messages';
 import { TaskAbortedError, TaskNotFoundError } from './errors';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type {
@@ -55,7 +56,7 @@ export interface ExecuteResult extends StartedTask {
  */
 @Injectable()
 export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
-  private readonly logger = new Logger('SseResume');
+  private readonly logger = new Logger(LOGGER_NAME);
   private readonly runner: TaskRunner;
   private readonly access: TaskAccessChecker;
   private readonly streams: TaskStreams;
@@ -81,10 +82,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
 
   async onModuleInit(): Promise<void> {
     if (this.store.shared && typeof this.store.onTaskEnded !== 'function') {
-      throw new Error(
-        'SseResumeModule: a shared TaskStore (shared: true) must implement onTaskEnded, or a task ' +
-          'cancelled on one instance would go on running on the instance that runs it',
-      );
+      throw new Error(SHARED_STORE_WITHOUT_ON_TASK_ENDED);
     }
     await this.store.init?.();
     // A task this instance runs may be ended elsewhere (cancelled on another instance,

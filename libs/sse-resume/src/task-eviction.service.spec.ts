@@ -4,7 +4,8 @@ import { EVICTION_JOB_NAME } from './sse-resume.constants';
 import type { TaskStore } from './interfaces/task-store.interface';
 import { resolveOptions } from './sse-resume.options';
 import type { SseTaskService } from './sse-task.service';
-import { MISSING_SCHEDULE_MODULE, TaskEvictionService } from './task-eviction.service';
+import { MISSING_SCHEDULE_MODULE } from './sse-resume.messages';
+import { TaskEvictionService } from './task-eviction.service';
 import { FAKE_TIMERS, deferred } from './testing/async';
 
 describe('TaskEvictionService', () => {

@@ -9,14 +9,11 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { EVICTION_JOB_NAME } from './sse-resume.constants';
+import { LOGGER_NAME, MISSING_SCHEDULE_MODULE } from './sse-resume.messages';
 import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import { TaskStore } from './interfaces/task-store.interface';
 import { SseTaskService } from './sse-task.service';
-
-export const MISSING_SCHEDULE_MODULE =
-  'SseResumeModule needs @nestjs/schedule: add ScheduleModule.forRoot() to the imports of your root ' +
-  'module (once). The library registers its TTL eviction job there and never imports it itself.';
 
 /**
  * The TTL eviction job, registered with `@nestjs/schedule`'s `SchedulerRegistry` as an
@@ -24,7 +21,7 @@ export const MISSING_SCHEDULE_MODULE =
  */
 @Injectable()
 export class TaskEvictionService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('SseResume');
+  private readonly logger = new Logger(LOGGER_NAME);
   private jobName: string | undefined;
   private running = false;
 

@@ -1,4 +1,4 @@
-import type { RedisTaskStoreOptions } from '../stores/redis/redis-task-store.options';
+import type { RedisStoreSettings } from './redis-store-settings.interface';
 import type { TaskInfo } from './task-info.interface';
 import type { TaskStore, TaskStoreLimits } from './task-store.interface';
 
@@ -75,7 +75,7 @@ export interface SseResumeOptions {
    */
   store?: 'memory' | 'redis' | TaskStore | TaskStoreFactory;
   /** Connection and tuning of the Redis store (with `store: 'redis'`). */
-  redis?: RedisTaskStoreOptions;
+  redis?: RedisStoreSettings;
   /**
    * An access check after the resume key, run by the guards of `@SseResume()` and
    * `@TaskAccess()` with the framework's request (Express or Fastify) and the task: tie
@@ -101,5 +101,5 @@ export interface ResolvedSseResumeOptions
   authorize: SseResumeOptions['authorize'];
   shutdownGraceMs: number | undefined;
   store: 'memory' | 'redis' | TaskStore | TaskStoreFactory;
-  redis: RedisTaskStoreOptions | undefined;
+  redis: RedisStoreSettings | undefined;
 }

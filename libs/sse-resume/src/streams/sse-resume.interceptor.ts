@@ -13,6 +13,7 @@ import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.
 import { ResponseSink } from './response-sink';
 import { runWithStreamRequest } from './stream-request';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
+import { LOGGER_NAME } from '../sse-resume.messages';
 
 function isOpenMessage(value: unknown): value is OpenMessage {
   return typeof value === 'object' && value !== null && SUBSCRIPTION_HANDLE in value;
@@ -34,7 +35,7 @@ function rawResponse(response: unknown): ServerResponse | undefined {
  */
 @Injectable()
 export class SseResumeInterceptor implements NestInterceptor {
-  private readonly logger = new Logger('SseResume');
+  private readonly logger = new Logger(LOGGER_NAME);
 
   constructor(@Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions) {}
 

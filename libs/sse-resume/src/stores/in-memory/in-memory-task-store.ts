@@ -18,6 +18,7 @@ import type {
   TaskStoreLimits,
   TaskTermination,
 } from '../../interfaces/task-store.interface';
+import { LOGGER_NAME } from '../../sse-resume.messages';
 
 interface MemoryTask {
   record: TaskRecord;
@@ -43,7 +44,7 @@ const COMPACT_AFTER = 1024;
 export class InMemoryTaskStore implements TaskStore {
   readonly kind = 'memory';
   readonly shared: boolean = false;
-  private readonly logger = new Logger('SseResume');
+  private readonly logger = new Logger(LOGGER_NAME);
   private readonly tasks = new Map<string, MemoryTask>();
   private readonly taskIdByKeyHash = new Map<string, string>();
   private readonly tombstones = new Map<string, Tombstone>();

@@ -35,6 +35,7 @@ import {
   RENEW_SCRIPT,
 } from './redis-scripts';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
+import { LOGGER_NAME } from '../../sse-resume.messages';
 
 interface Script {
   readonly lua: string;
@@ -103,7 +104,7 @@ export class RedisTaskStore implements TaskStore {
   readonly shared: boolean = true;
   readonly replayChunk = 4096;
   readonly maintenanceIntervalMs: number;
-  private readonly logger = new Logger('SseResume');
+  private readonly logger = new Logger(LOGGER_NAME);
   private readonly client: Redis;
   private readonly subscriber: Redis;
   private readonly ownsClient: boolean;

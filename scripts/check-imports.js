@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 /**
- * Fails (exit 1) when the library or the example app has an import cycle, printing each
- * one. Reads relative imports (type-only ones too) with TypeScript's own pre-processor;
- * spec files are left out. Part of `npm run lint`.
+ * Fails (exit 1) when the library or the example app has an import cycle, or the library
+ * breaks a layering rule, printing each case. Reads imports (type-only ones too) with
+ * TypeScript's own pre-processor; spec files are left out. Part of `npm run lint`.
+ *
+ * Layering rules:
+ * - `interfaces/` imports nothing from `stores/` (the main entry's types must not reach a
+ *   store's dependencies);
+ * - only `stores/redis/` and the `redis` entry import `ioredis`, an optional peer.
  */
 const { readdirSync, readFileSync, existsSync, statSync } = require('node:fs');
 const { dirname, join, relative, resolve } = require('node:path');
@@ -25,13 +30,24 @@ function resolveImport(from, specifier) {
   return [`${base}.ts`, join(base, 'index.ts')].find((candidate) => existsSync(candidate));
 }
 
+const LIB = join(ROOT, 'libs/sse-resume/src');
+const layering = [];
 const graph = new Map();
 for (const file of DIRS.flatMap(sources)) {
   const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
-  graph.set(
-    file,
-    importedFiles.map((imported) => resolveImport(file, imported.fileName)).filter((target) => target),
-  );
+  const targets = importedFiles.map((imported) => resolveImport(file, imported.fileName)).filter((t) => t);
+  graph.set(file, targets);
+  if (!file.startsWith(LIB)) continue;
+  const inLib = relative(LIB, file);
+  if (inLib.startsWith('interfaces/')) {
+    for (const target of targets) {
+      if (relative(LIB, target).startsWith('stores/')) layering.push(`${inLib} imports ${relative(LIB, target)}`);
+    }
+  }
+  const ioredis = importedFiles.some((imported) => imported.fileName === 'ioredis');
+  if (ioredis && !inLib.startsWith('stores/redis/') && inLib !== 'redis.ts') {
+    layering.push(`${inLib} imports ioredis (only stores/redis/ and the redis entry may)`);
+  }
 }
 
 // Depth-first search; a back edge to a file on the current path closes a cycle.
@@ -54,6 +70,7 @@ for (const file of graph.keys()) if (!state.has(file)) visit(file);
 
 if (cycles.size > 0) {
   console.error(`import cycles (${cycles.size}):\n${[...cycles].map((c) => `  ${c}`).join('\n')}`);
-  process.exit(1);
 }
-console.log(`no import cycles in ${graph.size} files`);
+if (layering.length > 0) console.error(`layering (${layering.length}):\n${layering.map((l) => `  ${l}`).join('\n')}`);
+if (cycles.size > 0 || layering.length > 0) process.exit(1);
+console.log(`no import cycles in ${graph.size} files; layering kept`);
