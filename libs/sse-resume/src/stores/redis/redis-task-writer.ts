@@ -154,7 +154,7 @@ export class RedisTaskWriter {
       if (result === null) return op.resolve(undefined); // it had ended already
       op.resolve(new TaskEvent(Number(result), END_EVENT, termination.data));
     } catch (err) {
-      // Unreachable past writeRetryMs: still ours (the service retries the end), keep renewing.
+      // Unreachable past writeRetryMs: still ours (task-runner.ts tries the end again), keep renewing.
       if (!(err instanceof StoreUnavailableError)) this.leases.release(taskId);
       op.reject(err);
     }
