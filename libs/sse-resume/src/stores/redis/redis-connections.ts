@@ -1,0 +1,168 @@
+import { Logger } from '@nestjs/common';
+import { Redis, type RedisOptions } from 'ioredis';
+import { StoreUnavailableError } from '../../errors';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import { errorMessage, translateRedisError } from './redis-errors';
+import type { Script } from './redis-scripts';
+import type { RedisTaskStoreOptions } from './redis-task-store.options';
+import { LOGGER_NAME } from '../../sse-resume.messages';
+
+type Pipeline = ReturnType<Redis['pipeline']>;
+
+/**
+ * Holds the store's two Redis connections (commands, and pub/sub, which a subscribed
+ * connection cannot mix) and runs every command through {@link call}, so that a failure
+ * reaches callers as a typed error and a closed store refuses at once.
+ */
+export class RedisConnections {
+  readonly client: Redis;
+  readonly subscriber: Redis;
+  private readonly ownsClient: boolean;
+  private readonly logger = new Logger(LOGGER_NAME);
+  private lastErrorLog = 0;
+  private closedFlag = false;
+
+  constructor(
+    options: RedisTaskStoreOptions,
+    private readonly limits: TaskStoreLimits,
+  ) {
+    // Fail fast while Redis is away (503 to the client) instead of queueing commands.
+    const connection: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(100 * times, 2_000),
+    };
+    if (options.client) {
+      this.client = options.client;
+      this.ownsClient = false;
+    } else {
+      this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', { ...connection, lazyConnect: true });
+      this.ownsClient = true;
+    }
+    // No auto-resubscribe: messages published while it was away are lost, so the live
+    // events end their streams instead of carrying on with a hole (redis-live-events.ts).
+    this.subscriber = this.client.duplicate({ ...connection, autoResubscribe: false, lazyConnect: true });
+    this.client.on('error', (err: Error) => this.logError('command', err));
+    this.subscriber.on('error', (err: Error) => this.logError('subscriber', err));
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Connects both; past `timeoutMs` the app starts anyway and requests get 503 until Redis answers. */
+  async connect(timeoutMs: number): Promise<void> {
+    const connect = async (redis: Redis) => {
+      if (redis.status === 'wait') await redis.connect();
+      else if (redis.status !== 'ready') await onceReady(redis);
+    };
+    try {
+      await withTimeout(Promise.all([connect(this.client), connect(this.subscriber)]), timeoutMs);
+    } catch (err) {
+      this.logger.warn(
+        `Redis is not reachable yet (${errorMessage(err)}); requests get 503 until it is, the store keeps retrying`,
+      );
+    }
+  }
+
+  /** Runs a Redis operation, turning script errors into typed errors and the rest into 503. */
+  async call<T>(operation: () => Promise<T>, taskId = '(unknown)'): Promise<T> {
+    if (this.closedFlag) throw new StoreUnavailableError('the store is closed');
+    try {
+      return await operation();
+    } catch (err) {
+      throw translateRedisError(err, taskId, this.limits);
+    }
+  }
+
+  /** EVALSHA, sending the script's text only when Redis does not have it (after a restart). */
+  async eval(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      return this.client.eval(script.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** One round trip of commands (a MULTI transaction if `atomic`); throws the first command error. */
+  async pipelined<T extends unknown[]>(build: (pipeline: Pipeline) => Pipeline, atomic = false): Promise<T> {
+    const results = (await build(atomic ? this.client.multi() : this.client.pipeline()).exec()) ?? [];
+    return results.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as T;
+  }
+
+  /** Redis's clock in epoch ms: the one clock every instance agrees on. */
+  async serverTime(): Promise<number> {
+    const [seconds, micros] = await this.client.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  /** Waits up to `ms` for the command connection to be ready again (if it is ready, just pauses `ms`). */
+  waitForCommands(ms: number): Promise<void> {
+    return waitUntilReady(this.client, ms);
+  }
+
+  /** Logs a connection problem at most every 5 s: an outage must not flood the log. */
+  logError(connection: 'command' | 'subscriber', err: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < 5_000 || this.closedFlag) return;
+    this.lastErrorLog = now;
+    this.logger.error(`Redis ${connection} connection: ${errorMessage(err)}`);
+  }
+
+  /** Closes the subscriber, and the command connection unless the application gave it. */
+  async close(): Promise<void> {
+    this.closedFlag = true;
+    await Promise.all([closeConnection(this.subscriber), this.ownsClient && closeConnection(this.client)]);
+  }
+}
+
+/** QUIT when connected (the server closes, no timer is left behind), else drop the socket. */
+async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    try {
+      await withTimeout(redis.quit(), 1_000);
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  redis.disconnect();
+}
+
+/** Resolves once `redis` becomes ready, or after `ms`; a ready connection waits the whole `ms` (a retry's pause). */
+function waitUntilReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
+function onceReady(redis: Redis): Promise<void> {
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

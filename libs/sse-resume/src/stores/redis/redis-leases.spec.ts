@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import { createCall } from './redis-admission-scripts';
+import { RedisConnections } from './redis-connections';
+import { RedisKeys } from './redis-keys';
+import { RedisLeases } from './redis-leases';
+import { SCRIPTS } from './redis-scripts';
+import { finishArgs } from './redis-write-scripts';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS: TaskStoreLimits = {
+  ttl: 60_000,
+  expiredRetentionMs: 60_000,
+  historyLimit: 100,
+  historyBytes: 1_000_000,
+  historyBudgetBytes: 1 << 30,
+  maxTasks: 100,
+};
+const LEASE_MS = 5_000;
+
+describe('RedisLeases', () => {
+  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
+  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const leases = new RedisLeases(connections, keys, LEASE_MS);
+  const redis = connections.client;
+  const ended: string[] = [];
+  leases.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
+
+  /** Creates a running task as its owner would; resolves to its fencing token. */
+  async function createTask(taskId: string): Promise<string> {
+    const call = createCall(
+      { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId: 'me' },
+      LEASE_MS,
+      keys,
+      LIMITS,
+    );
+    const [, fence] = (await connections.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
+    return String(fence);
+  }
+
+  beforeAll(() => connections.connect(5_000));
+  afterAll(async () => {
+    leases.stop();
+    await redis.eval(
+      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
+      0,
+      `${keys.prefix}*`,
+    );
+    await connections.close();
+  });
+
+  it("extends an owned task's lease and moves its deadline in the reaper's list", async () => {
+    const fence = await createTask('renewed');
+    leases.own('renewed', fence);
+    await redis.hset(keys.taskKey('renewed', 'meta'), 'leaseUntil', 1);
+    await redis.zadd(keys.key('running'), 1, 'renewed');
+    const before = Date.now();
+    await leases.renew();
+    const leaseUntil = Number(await redis.hget(keys.taskKey('renewed', 'meta'), 'leaseUntil'));
+    expect(leaseUntil).toBeGreaterThanOrEqual(before + LEASE_MS - 1_000);
+    expect(Number(await redis.zscore(keys.key('running'), 'renewed'))).toBe(leaseUntil);
+    expect(leases.fenceOf('renewed')).toBe(fence);
+    expect(ended).toEqual([]);
+  });
+
+  it('lets go of a task that ended elsewhere, and tells the listeners how it ended', async () => {
+    const fence = await createTask('cancelled-elsewhere');
+    leases.own('cancelled-elsewhere', fence);
+    const termination = { status: 'cancelled' as const, data: '{"status":"cancelled"}', error: 'stop' };
+    await connections.eval(
+      SCRIPTS.finish,
+      keys.writeKeys('cancelled-elsewhere'),
+      finishArgs(
+        { taskId: 'cancelled-elsewhere', termination, fence: '', onlyIfLeaseLapsed: false },
+        keys,
+        LIMITS,
+      ),
+    );
+    await leases.renew(); // no notice reached it (no subscriber here): the renewal finds out
+    expect(ended).toEqual(['cancelled-elsewhere:cancelled']);
+    expect(leases.fenceOf('cancelled-elsewhere')).toBe('');
+  });
+
+  it('counts a task gone altogether as failed', async () => {
+    leases.own('vanished', '1');
+    ended.length = 0;
+    await leases.reconcile(['vanished']);
+    expect(ended).toEqual(['vanished:failed']);
+  });
+});

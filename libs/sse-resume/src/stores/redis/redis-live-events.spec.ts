@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { TaskNotFoundError } from '../../errors';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import type { TaskEvent } from '../../task-event';
+import { waitForMs } from '../../testing/async';
+import { RedisConnections } from './redis-connections';
+import { RedisKeys } from './redis-keys';
+import { decodeLiveEvents, RedisLiveEvents } from './redis-live-events';
+import { RedisTaskStore } from './redis-task-store';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS: TaskStoreLimits = {
+  ttl: 60_000,
+  expiredRetentionMs: 60_000,
+  historyLimit: 100,
+  historyBytes: 1_000_000,
+  historyBudgetBytes: 1 << 30,
+  maxTasks: 100,
+};
+
+describe('decodeLiveEvents', () => {
+  it('splits a published message into its events (seq, type, data lines), empty data included', () => {
+    const events = decodeLiveEvents('7\nprogress\n{"a":1}\n8\nprogress\n"x y"\n9\nend\n');
+    expect(events.map((e) => [e.seq, e.type, e.data])).toEqual([
+      [7, 'progress', '{"a":1}'],
+      [8, 'progress', '"x y"'],
+      [9, 'end', ''],
+    ]);
+  });
+});
+
+describe('RedisLiveEvents', () => {
+  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
+  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const ended: string[] = [];
+  const live = new RedisLiveEvents(connections, keys, (taskId, status) => ended.push(`${taskId}:${status}`));
+  const store = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: keys.prefix });
+  const admin = new Redis(REDIS_URL);
+  /** Subscriptions of a channel, once the subscriber connection has handled what was sent before. */
+  const subscribers = async (channel: string) => {
+    await connections.subscriber.ping();
+    const reply = (await admin.pubsub('NUMSUB', channel)) as [string, number];
+    return Number(reply[1]);
+  };
+
+  beforeAll(async () => {
+    await Promise.all([connections.connect(5_000), store.init()]);
+  });
+  afterAll(async () => {
+    await admin.eval(
+      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
+      0,
+      `${keys.prefix}*`,
+    );
+    await Promise.all([connections.close(), store.close(), admin.quit()]);
+  });
+
+  it('shares one channel subscription among the watchers of a task, until the last one leaves', async () => {
+    await store.create({ taskId: 'shared', keyHash: 'h1', createdAt: Date.now(), ownerId: 'me' });
+    const seen: TaskEvent[][] = [[], []];
+    const stops = await Promise.all(seen.map((list) => live.watch('shared', (event) => list.push(event))));
+    expect(await subscribers(keys.liveChannel('shared'))).toBe(1);
+    await store.append('shared', 'progress', '1');
+    await store.append('shared', 'progress', '2');
+    await waitForMs(() => seen.every((list) => list.length === 2), 'both watchers');
+    expect(seen.map((list) => list.map((e) => e.seq))).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
+    stops[0]!();
+    expect(await subscribers(keys.liveChannel('shared'))).toBe(1);
+    stops[1]!();
+    expect(await subscribers(keys.liveChannel('shared'))).toBe(0);
+  });
+
+  it('refuses to watch a task that does not exist, and leaves no subscription behind', async () => {
+    await expect(live.watch('missing', () => undefined)).rejects.toBeInstanceOf(TaskNotFoundError);
+    expect(await subscribers(keys.liveChannel('missing'))).toBe(0);
+  });
+
+  it('passes on the control channel\'s "ended" notices, and ignores malformed ones', async () => {
+    expect(await subscribers(keys.controlChannel)).toBeGreaterThanOrEqual(1);
+    await admin.publish(keys.controlChannel, 'ended\nt1\nbogus-status');
+    await admin.publish(keys.controlChannel, 'ended\nt2\ncancelled');
+    await waitForMs(() => ended.length > 0, 'the notice');
+    expect(ended).toEqual(['t2:cancelled']);
+  });
+});

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import { createCall } from './redis-admission-scripts';
+import { RedisConnections } from './redis-connections';
+import { RedisKeys } from './redis-keys';
+import { RedisOrphanReaper } from './redis-reaper';
+import { SCRIPTS } from './redis-scripts';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS: TaskStoreLimits = {
+  ttl: 60_000,
+  expiredRetentionMs: 30_000,
+  historyLimit: 100,
+  historyBytes: 1_000_000,
+  historyBudgetBytes: 1 << 30,
+  maxTasks: 100,
+};
+
+describe('RedisOrphanReaper', () => {
+  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
+  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const reaper = new RedisOrphanReaper(connections, keys, LIMITS);
+  const redis = connections.client;
+
+  async function createTask(taskId: string, ownerId: string): Promise<void> {
+    const call = createCall(
+      { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId },
+      10_000,
+      keys,
+      LIMITS,
+    );
+    await connections.eval(SCRIPTS.create, call.keys, call.args);
+  }
+
+  /** What an owner that stopped renewing leaves behind once its lease has passed. */
+  async function lapse(taskId: string): Promise<void> {
+    await redis.hset(keys.taskKey(taskId, 'meta'), 'leaseUntil', 1);
+    await redis.zadd(keys.key('running'), 1, taskId);
+  }
+
+  beforeAll(() => connections.connect(5_000));
+  afterAll(async () => {
+    await redis.eval(
+      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
+      0,
+      `${keys.prefix}*`,
+    );
+    await connections.close();
+  });
+
+  it('fails a task whose lease lapsed, naming its owner, and leaves a live one alone', async () => {
+    await createTask('alive', 'instance-alive');
+    await createTask('orphan', 'instance-crashed');
+    await lapse('orphan');
+    expect(await reaper.failOrphans()).toBe(1);
+    expect(await redis.hmget(keys.taskKey('orphan', 'meta'), 'status', 'error')).toEqual([
+      'failed',
+      'owner instance instance-crashed lost: its lease lapsed',
+    ]);
+    expect(await redis.zrange(keys.key('running'), '0', '-1')).toEqual(['alive']);
+    expect(await redis.hget(keys.taskKey('alive', 'meta'), 'status')).toBe('running');
+    // Its end starts the same expiries as an owner's end: the key index does not stay for ever.
+    const indexTtl = await redis.pttl(keys.keyIndex('h-orphan'));
+    expect(indexTtl).toBeGreaterThan(LIMITS.ttl);
+    expect(indexTtl).toBeLessThanOrEqual(LIMITS.ttl + LIMITS.expiredRetentionMs);
+    expect(await reaper.failOrphans()).toBe(0);
+  });
+
+  it('drops list entries of tasks that are no longer running (nothing to fail)', async () => {
+    await redis.zadd(keys.key('running'), 1, 'ghost');
+    expect(await reaper.failOrphans()).toBe(0);
+    expect(await redis.zscore(keys.key('running'), 'ghost')).toBeNull();
+  });
+});

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import { RedisConnections } from './redis-connections';
+import { RedisKeys } from './redis-keys';
+import { RedisTaskReader } from './redis-task-reader';
+import { RedisTaskStore } from './redis-task-store';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS: TaskStoreLimits = {
+  ttl: 60_000,
+  expiredRetentionMs: 60_000,
+  historyLimit: 100,
+  historyBytes: 1_000_000,
+  historyBudgetBytes: 1 << 30,
+  maxTasks: 100,
+};
+
+describe('RedisTaskReader', () => {
+  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
+  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const reader = new RedisTaskReader(connections, keys);
+  const store = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: keys.prefix });
+  const redis = connections.client;
+
+  beforeAll(() => Promise.all([connections.connect(5_000), store.init()]));
+  afterAll(async () => {
+    await redis.eval(
+      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
+      0,
+      `${keys.prefix}*`,
+    );
+    await Promise.all([connections.close(), store.close()]);
+  });
+
+  it('reads back every field of a task record as the writer left it', async () => {
+    await store.create({
+      taskId: 't1',
+      keyHash: 'h1',
+      createdAt: 1_000,
+      ownerId: 'i1',
+      metadata: { user: 'u1' },
+    });
+    await store.append('t1', 'progress', '1');
+    await store.finish('t1', { status: 'failed', data: '{"status":"failed","error":"boom"}', error: 'boom' });
+    const lookup = await reader.lookup('t1');
+    expect(lookup).toEqual({
+      state: 'found',
+      task: {
+        taskId: 't1',
+        keyHash: 'h1',
+        status: 'failed',
+        createdAt: 1_000,
+        updatedAt: expect.any(Number),
+        expiresAt: expect.any(Number),
+        lastEventId: 2,
+        firstEventId: 1,
+        endEventId: 2,
+        error: 'boom',
+        ownerId: 'i1',
+        metadata: { user: 'u1' },
+      },
+    });
+    expect(await reader.findTaskIdByKeyHash('h1')).toBe('t1');
+    expect(await reader.findTaskIdByKeyHash('nobody')).toBeUndefined();
+  });
+
+  it('tells an expired task (its expiry record) from one that never was', async () => {
+    await redis.set(keys.taskKey('old', 'gone'), 'h-old');
+    expect(await reader.lookup('old')).toEqual({ state: 'expired', taskId: 'old', keyHash: 'h-old' });
+    expect(await reader.lookup('never')).toEqual({ state: 'missing' });
+  });
+});

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
+import { createCall } from './redis-admission-scripts';
+import { RedisConnections } from './redis-connections';
+import { RedisKeys } from './redis-keys';
+import { SCRIPTS } from './redis-scripts';
+import { appendArgs, finishArgs } from './redis-write-scripts';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS: TaskStoreLimits = {
+  ttl: 60_000,
+  expiredRetentionMs: 30_000,
+  historyLimit: 100,
+  historyBytes: 1_000_000,
+  historyBudgetBytes: 1 << 30,
+  maxTasks: 100,
+};
+const DONE = { status: 'completed' as const, data: '{"status":"completed"}' };
+
+/** The APPEND and FINISH scripts called with the arguments their builders make. */
+describe('appendArgs and finishArgs', () => {
+  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
+  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const redis = connections.client;
+  const call = (taskId: string, script: typeof SCRIPTS.finish, args: (string | number)[]) =>
+    connections.call(() => connections.eval(script, keys.writeKeys(taskId), args), taskId);
+
+  async function createTask(taskId: string): Promise<string> {
+    const create = createCall(
+      { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId: 'me' },
+      10_000,
+      keys,
+      LIMITS,
+    );
+    const [, fence] = (await connections.eval(SCRIPTS.create, create.keys, create.args)) as [number, number];
+    return String(fence);
+  }
+
+  beforeAll(() => connections.connect(5_000));
+  afterAll(async () => {
+    await redis.eval(
+      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
+      0,
+      `${keys.prefix}*`,
+    );
+    await connections.close();
+  });
+
+  it("appends with the owner's token and refuses a stale one", async () => {
+    const fence = await createTask('fenced');
+    const events = [{ type: 'progress', data: '"a"', size: 11 }];
+    const token = { writer: 'w1', write: 1 };
+    expect(
+      await call(
+        'fenced',
+        SCRIPTS.append,
+        appendArgs({ taskId: 'fenced', fence, events, token }, keys, LIMITS),
+      ),
+    ).toBe(1);
+    await expect(
+      call(
+        'fenced',
+        SCRIPTS.append,
+        appendArgs(
+          { taskId: 'fenced', fence: `${fence}0`, events, token: { writer: 'w1', write: 2 } },
+          keys,
+          LIMITS,
+        ),
+      ),
+    ).rejects.toThrow('owned by another instance');
+    // The same token again is a retry of an applied write: its result, not a second event.
+    expect(
+      await call(
+        'fenced',
+        SCRIPTS.append,
+        appendArgs({ taskId: 'fenced', fence, events, token }, keys, LIMITS),
+      ),
+    ).toBe(1);
+    expect(await redis.xlen(keys.taskKey('fenced', 'events'))).toBe(1);
+  });
+
+  it("ends a task only once its lease lapsed when asked to (the reaper's end)", async () => {
+    await createTask('leased');
+    const reaperEnd = finishArgs(
+      { taskId: 'leased', termination: DONE, fence: '', onlyIfLeaseLapsed: true },
+      keys,
+      LIMITS,
+    );
+    expect(await call('leased', SCRIPTS.finish, reaperEnd)).toBeNull();
+    await redis.hset(keys.taskKey('leased', 'meta'), 'leaseUntil', 1);
+    expect(await call('leased', SCRIPTS.finish, reaperEnd)).toBe(1);
+  });
+
+  it('starts the TTL of the task, and of its expiry record and key index for the retention after it', async () => {
+    const fence = await createTask('ended');
+    const end = finishArgs(
+      { taskId: 'ended', termination: DONE, fence, onlyIfLeaseLapsed: false },
+      keys,
+      LIMITS,
+    );
+    expect(await call('ended', SCRIPTS.finish, end)).toBe(1);
+    const within = (ttl: number, expected: number) => ttl > expected - 1_000 && ttl <= expected;
+    expect(within(await redis.pttl(keys.taskKey('ended', 'meta')), LIMITS.ttl)).toBe(true);
+    const retained = LIMITS.ttl + LIMITS.expiredRetentionMs;
+    expect(within(await redis.pttl(keys.taskKey('ended', 'gone')), retained)).toBe(true);
+    expect(within(await redis.pttl(keys.keyIndex('h-ended')), retained)).toBe(true);
+    expect(await call('ended', SCRIPTS.finish, end)).toBeNull(); // ended already
+  });
+});
