@@ -4,30 +4,20 @@ describe('public API (@app/sse-resume)', () => {
   it('exports its classes, functions and tokens under stable names', () => {
     const expected = [
       'SseResumeModule',
-      'SSE_RESUME_MODULE_OPTIONS',
-      'SSE_RESUME_OPTIONS',
+      'SSE_RESUME_RESOLVED_OPTIONS',
       'SseTaskService',
       'TaskAbortedError',
-      'TaskEvictionService',
-      'MISSING_SCHEDULE_MODULE',
       'SseResume',
       'LastEventId',
       'ResumeKey',
-      'readResumeKey',
       'SseResumeGuard',
       'TaskAccess',
       'TaskAccessGuard',
       'SseResumeExceptionFilter',
       'TaskAccessDeniedError',
       'SseResumeInterceptor',
-      'parseResumePoint',
-      'HEARTBEAT_FRAME',
       'TaskEvent',
-      'resolveOptions',
       'InMemoryTaskStore',
-      'generateResumeKey',
-      'hashResumeKey',
-      'resumeKeyMatches',
       'TaskStore',
       'TERMINAL_STATUSES',
       'isTerminalStatus',
@@ -43,15 +33,40 @@ describe('public API (@app/sse-resume)', () => {
       'TooManyTasksError',
       'TooManySubscribersError',
       'StoreUnavailableError',
-      'DEFAULT_TTL_MS',
       'END_EVENT',
       'GAP_EVENT',
       'PROGRESS_EVENT',
       'EVICTION_JOB_NAME',
+      'RESUME_KEY_HEADER',
+      'StoreFullError',
+      'TaskOverloadedError',
+      'TaskAbortedError',
     ];
     const exported = library as Record<string, unknown>;
     for (const name of expected)
       expect({ name, defined: exported[name] !== undefined }).toEqual({ name, defined: true });
+  });
+
+  it('exports nothing else at run time: internals stay internal', () => {
+    const internals = [
+      'resolveOptions',
+      'SSE_RESUME_GIVEN_OPTIONS',
+      'SseResumeConfigurableModule',
+      'TaskEvictionService',
+      'HEARTBEAT_FRAME',
+      'hashResumeKey',
+      'generateResumeKey',
+      'parseResumePoint',
+      'DEFAULT_TTL_MS',
+      'TaskRunner',
+      'TaskHub',
+      'TaskSubscription',
+    ];
+    const exported = library as Record<string, unknown>;
+    for (const name of internals)
+      expect({ name, exported: name in exported }).toEqual({ name, exported: false });
+    // Every runtime export is a documented one (the list above) or a typed error.
+    expect(Object.keys(exported)).toHaveLength(37);
   });
 
   it('uses one symbol as both the TaskStore interface name and its injection token', () => {

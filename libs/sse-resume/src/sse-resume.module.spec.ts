@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { EVICTION_JOB_NAME } from './sse-resume.constants';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import { TaskStore, type TaskStoreLimits } from './interfaces/task-store.interface';
-import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
+import { SSE_RESUME_RESOLVED_OPTIONS } from './sse-resume.module-definition';
 import { SseResumeModule } from './sse-resume.module';
 import { SseTaskService } from './sse-task.service';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
@@ -45,7 +45,7 @@ describe('SseResumeModule', () => {
   describe('configuration', () => {
     it('forRoot(ttlMs) sets the TTL and keeps every other default', async () => {
       const moduleRef = await compile([ScheduleModule.forRoot(), SseResumeModule.forRoot(5_000)]);
-      const options = moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_OPTIONS);
+      const options = moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_RESOLVED_OPTIONS);
       expect(options).toMatchObject({
         ttl: 5_000,
         expiredRetentionMs: 5_000,
@@ -59,7 +59,7 @@ describe('SseResumeModule', () => {
 
     it('forRoot() without arguments uses the defaults', async () => {
       const moduleRef = await compile([ScheduleModule.forRoot(), SseResumeModule.forRoot()]);
-      expect(moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_OPTIONS)).toMatchObject({
+      expect(moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_RESOLVED_OPTIONS)).toMatchObject({
         ttl: 60 * 60 * 1000,
         historyLimit: 10_000,
       });
@@ -71,7 +71,7 @@ describe('SseResumeModule', () => {
         ScheduleModule.forRoot(),
         SseResumeModule.forRoot({ ttl: 2_000, historyLimit: 3, heartbeatMs: 500, maxTasks: 9 }),
       ]);
-      expect(moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_OPTIONS)).toMatchObject({
+      expect(moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_RESOLVED_OPTIONS)).toMatchObject({
         ttl: 2_000,
         historyLimit: 3,
         heartbeatMs: 500,
@@ -92,7 +92,7 @@ describe('SseResumeModule', () => {
           },
         }),
       ]);
-      expect(moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_OPTIONS)).toMatchObject({
+      expect(moduleRef.get<ResolvedSseResumeOptions>(SSE_RESUME_RESOLVED_OPTIONS)).toMatchObject({
         ttl: 7_000,
         historyLimit: 12,
       });

@@ -1,8 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import {
-  SSE_RESUME_MODULE_OPTIONS,
-  SSE_RESUME_OPTIONS,
-  SSE_RESUME_OPTIONS_TYPE,
+  SSE_RESUME_GIVEN_OPTIONS,
+  SSE_RESUME_RESOLVED_OPTIONS,
+  type SseResumeModuleOptions,
   SseResumeConfigurableModule,
 } from './sse-resume.module-definition';
 import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
@@ -52,11 +52,11 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
 @Module({
   providers: [
     {
-      provide: SSE_RESUME_OPTIONS,
+      provide: SSE_RESUME_RESOLVED_OPTIONS,
       useFactory: (options: SseResumeOptions) => resolveOptions(options),
-      inject: [SSE_RESUME_MODULE_OPTIONS],
+      inject: [SSE_RESUME_GIVEN_OPTIONS],
     },
-    { provide: TaskStore, useFactory: createStore, inject: [SSE_RESUME_OPTIONS] },
+    { provide: TaskStore, useFactory: createStore, inject: [SSE_RESUME_RESOLVED_OPTIONS] },
     SseTaskService,
     TaskEvictionService,
     SseResumeGuard,
@@ -66,7 +66,7 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
   exports: [
     SseTaskService,
     TaskStore,
-    SSE_RESUME_OPTIONS,
+    SSE_RESUME_RESOLVED_OPTIONS,
     SseResumeGuard,
     TaskAccessGuard,
     SseResumeInterceptor,
@@ -75,7 +75,7 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
 })
 export class SseResumeModule extends SseResumeConfigurableModule {
   /** `forRoot(ttlMs)` or `forRoot(options)`. */
-  static override forRoot(ttlOrOptions: number | typeof SSE_RESUME_OPTIONS_TYPE = {}): DynamicModule {
+  static override forRoot(ttlOrOptions: number | SseResumeModuleOptions = {}): DynamicModule {
     return super.forRoot(typeof ttlOrOptions === 'number' ? { ttl: ttlOrOptions } : ttlOrOptions);
   }
 }

@@ -8,7 +8,7 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
+import { SSE_RESUME_RESOLVED_OPTIONS } from './sse-resume.module-definition';
 import { LOGGER_NAME, SHARED_STORE_WITHOUT_ON_TASK_ENDED } from './sse-resume.messages';
 import { TaskAbortedError, TaskNotFoundError } from './errors';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
@@ -63,7 +63,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
 
   constructor(
     @Inject(TaskStore) private readonly store: TaskStore,
-    @Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions,
+    @Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions,
   ) {
     const hub = new TaskHub(
       store,

@@ -10,7 +10,7 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { EVICTION_JOB_NAME } from './sse-resume.constants';
 import { LOGGER_NAME, MISSING_SCHEDULE_MODULE } from './sse-resume.messages';
-import { SSE_RESUME_OPTIONS } from './sse-resume.module-definition';
+import { SSE_RESUME_RESOLVED_OPTIONS } from './sse-resume.module-definition';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import { TaskStore } from './interfaces/task-store.interface';
 import { SseTaskService } from './sse-task.service';
@@ -28,7 +28,7 @@ export class TaskEvictionService implements OnModuleInit, OnApplicationBootstrap
   constructor(
     private readonly tasks: SseTaskService,
     @Inject(TaskStore) private readonly store: TaskStore,
-    @Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions,
+    @Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions,
     @Optional() private readonly registry?: SchedulerRegistry,
   ) {}
 

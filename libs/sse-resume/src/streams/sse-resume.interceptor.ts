@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
-import { SSE_RESUME_OPTIONS } from '../sse-resume.module-definition';
+import { SSE_RESUME_RESOLVED_OPTIONS } from '../sse-resume.module-definition';
 import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import { ResponseSink } from './response-sink';
 import { runWithStreamRequest } from './stream-request';
@@ -37,7 +37,7 @@ function rawResponse(response: unknown): ServerResponse | undefined {
 export class SseResumeInterceptor implements NestInterceptor {
   private readonly logger = new Logger(LOGGER_NAME);
 
-  constructor(@Inject(SSE_RESUME_OPTIONS) private readonly options: ResolvedSseResumeOptions) {}
+  constructor(@Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
