@@ -5,6 +5,7 @@ import { END_EVENT } from '../sse-resume.constants';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
 import type { AuthorizedStream, StreamOptions } from '../interfaces/stream-options.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
+import { readHistoryChunk, type ReplayChunk } from './history-reader';
 import {
   EventBatch,
   framesOf,
@@ -18,20 +19,6 @@ import {
 import type { TaskEvent } from '../task-event';
 
 function noop(): void {}
-
-/** One step of a replay, whether the store gave events or ready-made SSE text. */
-interface ReplayChunk {
-  firstEventId: number;
-  lastEventId: number;
-  count: number;
-  /** Id of the last event in the chunk, or where it started when empty. */
-  lastId: number;
-  ended: boolean;
-  events?: readonly TaskEvent[];
-  text?: string;
-  /** History goes on after this chunk. */
-  more: boolean;
-}
 
 /**
  * Marks the first message of a library stream; the interceptor uses it to take over writing.
@@ -310,30 +297,17 @@ export class TaskSubscription {
     if (events[events.length - 1]!.type === END_EVENT) this.finish();
   }
 
-  /** Replays events, in writes of bounded size that wait for the socket to drain. */
-  /**
-   * The history after `afterId`: as SSE text when writing to a sink and the store can build
-   * it (one string per round trip instead of an event per entry), else as events.
-   */
-  private async readChunk(afterId: number): Promise<ReplayChunk> {
+  /** The history after `afterId`, as SSE text when writing to a sink (see readHistoryChunk). */
+  private readChunk(afterId: number): Promise<ReplayChunk> {
     const { store, replayChunk, replayWriteChars } = this.context;
-    if (this.sink && store.readFrames) {
-      const slice = await store.readFrames(this.taskId, afterId, replayChunk, replayWriteChars);
-      return { ...slice, more: slice.lastId < slice.lastEventId };
-    }
-    const slice = await store.read(this.taskId, afterId, replayChunk);
-    const last = slice.events[slice.events.length - 1];
-    return {
-      firstEventId: slice.firstEventId,
-      lastEventId: slice.lastEventId,
-      count: slice.events.length,
-      lastId: last?.seq ?? afterId,
-      ended: last?.type === END_EVENT,
-      events: slice.events,
-      more: slice.events.length >= replayChunk,
-    };
+    return readHistoryChunk(store, this.taskId, afterId, {
+      asFrames: this.sink !== undefined,
+      limit: replayChunk,
+      maxChars: replayWriteChars,
+    });
   }
 
+  /** Replays events, in writes of bounded size that wait for the socket to drain. */
   private async sendReplay(events: readonly TaskEvent[]): Promise<void> {
     if (!this.sink) {
       for (const event of events) {
