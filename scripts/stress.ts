@@ -36,7 +36,7 @@ import { createTask, type CreatedTask, getInfo, requestJson } from '../test/util
 import { type CuttingProxy, startCuttingProxy } from '../test/utils/cutting-proxy';
 import { openRaw, type RawHttpConnection } from '../test/utils/raw-http';
 import { Random } from '@app/sse-resume/testing/prng';
-import { dataOf, parseFrames, type SseFrame } from '../test/utils/sse-frames';
+import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';
 import { type ChildApp, startChildApp } from '../test/utils/child-app';
 import { deleteKeys } from '../test/utils/redis';

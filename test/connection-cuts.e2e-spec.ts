@@ -2,7 +2,7 @@ import { createTask, waitForInfo } from './utils/api';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
 import { followWithResume } from './utils/resuming-client';
 import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
-import { dataOf, idOf } from './utils/sse-frames';
+import { dataOf, idOf } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 const STEPS = 300;

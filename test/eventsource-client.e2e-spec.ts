@@ -1,7 +1,7 @@
 import { EventSource, type ErrorEvent } from 'eventsource';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTask, readStream, waitForInfo } from './utils/api';
-import { parseFrames } from './utils/sse-frames';
+import { parseFrames } from '@app/sse-resume/testing/sse';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
 import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';

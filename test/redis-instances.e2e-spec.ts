@@ -1,7 +1,7 @@
 import { cancelTask, createTask, getInfo, openStream, readStream } from './utils/api';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
 import { openRaw } from './utils/raw-http';
-import { dataOf, parseFrames, type SseFrame } from './utils/sse-frames';
+import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { Random, seedFromEnv } from '@app/sse-resume/testing/prng';
 import { startApp, type RunningApp } from './utils/start-app';
 import { type ChildApp, killChildApp, startChildApp } from './utils/child-app';

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createTask, openStream } from './utils/api';
-import { eventFrames, idOf, parseFrames } from './utils/sse-frames';
+import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter } from './utils/start-app';
 
 const ROOT = resolve(__dirname, '..');

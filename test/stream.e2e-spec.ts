@@ -8,7 +8,14 @@ import {
   type CreatedTask,
 } from './utils/api';
 import type { RawResponse } from './utils/raw-http';
-import { commentFrames, dataOf, eventFrames, idOf, parseFrames, type SseFrame } from './utils/sse-frames';
+import {
+  commentFrames,
+  dataOf,
+  eventFrames,
+  idOf,
+  parseFrames,
+  type SseFrame,
+} from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 interface ErrorBody {

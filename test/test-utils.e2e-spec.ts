@@ -3,7 +3,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { startCuttingProxy } from './utils/cutting-proxy';
 import { rawRequest } from './utils/raw-http';
 import { Random } from '@app/sse-resume/testing/prng';
-import { commentFrames, eventFrames, parseFrames } from './utils/sse-frames';
+import { commentFrames, eventFrames, parseFrames } from '@app/sse-resume/testing/sse';
 
 /** The e2e tools are trusted by every other test: check them against known input first. */
 describe('test utilities', () => {

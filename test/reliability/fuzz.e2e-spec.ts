@@ -10,7 +10,7 @@ import {
   waitForInfo,
 } from '../utils/api';
 import { rawRequest } from '../utils/raw-http';
-import { eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { seedFromEnv } from '@app/sse-resume/testing/prng';
 import { type Adapter, type RunningApp, startApp } from '../utils/start-app';
 import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { openRaw, rawRequest } from '../utils/raw-http';
 import { freePort, PrivateRedis } from '../utils/redis';
-import { parseFrames } from '../utils/sse-frames';
+import { parseFrames } from '@app/sse-resume/testing/sse';
 
 @Controller('tasks')
 class StreamController {

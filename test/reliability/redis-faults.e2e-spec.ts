@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTask, getInfo, openStream, readStream, requestJson, waitForInfo } from '../utils/api';
 import { freePort, PrivateRedis } from '../utils/redis';
-import { dataOf, eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { type RunningApp, startApp } from '../utils/start-app';
 
 /**

@@ -4,7 +4,7 @@ import { waitForMs } from '@app/sse-resume/testing/async';
 import { type Adapter, startTestApp, type TestApp } from '@app/sse-resume/testing/nest-app';
 import type { Observable } from 'rxjs';
 import { openRaw, rawRequest } from '../utils/raw-http';
-import { eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 
 @Controller('tasks')
 class StreamController {

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseFrames, type SseFrame } from './sse-frames';
+import { parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 
 /**
  * An HTTP/1.1 client on a bare `node:net` socket: sends exactly the request line and

@@ -15,7 +15,7 @@ import { SseTaskService } from '../sse-task.service';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
 import { httpRequest, StreamingResponse } from '../testing/http-client';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
-import { parseSse } from '../testing/sse';
+import { fieldsOf, parseFrames } from '../testing/sse';
 
 @Controller('tasks')
 class StreamController {
@@ -309,11 +309,15 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
     expect(slow.ended).toBe(false);
 
     // Resume like EventSource: from the last complete frame's id.
-    const got = parseSse(slow.text).frames.filter((f) => f.event !== undefined);
+    const got = parseFrames(slow.text)
+      .frames.map(fieldsOf)
+      .filter((f) => f.event !== undefined);
     const lastId = Number(got[got.length - 1]?.id ?? 0);
     expect(lastId).toBeLessThan(total);
     const rest = await httpRequest(streamUrl, { headers: { 'Last-Event-ID': String(lastId) } });
-    const more = parseSse(rest.body).frames.filter((f) => f.event !== undefined);
+    const more = parseFrames(rest.body)
+      .frames.map(fieldsOf)
+      .filter((f) => f.event !== undefined);
     const ids = [...got, ...more].map((f) => Number(f.id));
     expect(ids).toEqual(Array.from({ length: total + 1 }, (_, i) => i + 1));
     expect(more[more.length - 1]).toMatchObject({
@@ -364,7 +368,7 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
     release.resolve();
     await client.closed;
     expect(client.text.startsWith(`\n${OPEN}: ping\n\n`)).toBe(true);
-    const frames = client.frames;
+    const frames = client.frames.map(fieldsOf);
     for (const f of frames.filter((x) => x.comments.length > 0)) {
       expect(f).toEqual({ comments: ['ping'] });
     }

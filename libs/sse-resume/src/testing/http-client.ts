@@ -1,5 +1,5 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { parseSse, type SseFrame } from './sse';
+import { parseFrames, type SseFrame } from './sse';
 
 /** A small loopback HTTP client for tests (not part of the public API). */
 
@@ -92,7 +92,7 @@ export class StreamingResponse {
   }
 
   get frames(): SseFrame[] {
-    return parseSse(this.text).frames;
+    return parseFrames(this.text).frames;
   }
 
   /** Ended cleanly (the server ended the response). */
