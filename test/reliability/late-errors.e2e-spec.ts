@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { openRaw, rawRequest } from '../utils/raw-http';
-import { freePort, PrivateRedis } from '../utils/redis';
+import { freePort, PrivateRedis } from '@app/sse-resume/testing/private-redis';
 import { parseFrames } from '@app/sse-resume/testing/sse';
 
 @Controller('tasks')
