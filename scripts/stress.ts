@@ -34,7 +34,7 @@ import { resolve as resolvePath } from 'node:path';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { createTask, type CreatedTask, getInfo, requestJson } from '../test/utils/api';
 import { type CuttingProxy, startCuttingProxy } from '../test/utils/cutting-proxy';
-import { openRaw, type RawHttpConnection } from '../test/utils/raw-http';
+import { openRaw, type RawHttpConnection } from '@app/sse-resume/testing/raw-http';
 import { Random } from '@app/sse-resume/testing/prng';
 import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';

@@ -1,6 +1,6 @@
 import { cancelTask, createTask, getInfo, openStream, readStream } from './utils/api';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
-import { openRaw } from './utils/raw-http';
+import { openRaw } from '@app/sse-resume/testing/raw-http';
 import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { Random, seedFromEnv } from '@app/sse-resume/testing/prng';
 import { startApp, type RunningApp } from './utils/start-app';

@@ -7,7 +7,7 @@ import {
   waitForInfo,
   type CreatedTask,
 } from './utils/api';
-import type { RawResponse } from './utils/raw-http';
+import type { RawResponse } from '@app/sse-resume/testing/raw-http';
 import {
   commentFrames,
   dataOf,

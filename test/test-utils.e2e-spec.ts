@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { startCuttingProxy } from './utils/cutting-proxy';
-import { rawRequest } from './utils/raw-http';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
 import { Random } from '@app/sse-resume/testing/prng';
 import { commentFrames, eventFrames, parseFrames } from '@app/sse-resume/testing/sse';
 

@@ -9,7 +9,7 @@ import {
   requestJson,
   waitForInfo,
 } from '../utils/api';
-import { rawRequest } from '../utils/raw-http';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
 import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { seedFromEnv } from '@app/sse-resume/testing/prng';
 import { type Adapter, type RunningApp, startApp } from '../utils/start-app';

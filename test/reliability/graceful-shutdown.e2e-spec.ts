@@ -1,5 +1,5 @@
 import { createTask, type CreatedTask, getInfo, openStream, requestJson } from '../utils/api';
-import { rawRequest } from '../utils/raw-http';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
 import { dataOf, eventFrames, idOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type RunningApp, startApp } from '../utils/start-app';
 import { type ChildApp, killChildApp, startChildApp } from '../utils/child-app';

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
-import { openRaw, rawRequest } from '../utils/raw-http';
+import { openRaw, rawRequest } from '@app/sse-resume/testing/raw-http';
 import { freePort, PrivateRedis } from '@app/sse-resume/testing/private-redis';
 import { parseFrames } from '@app/sse-resume/testing/sse';
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { createTask, getInfo, openStream, readStream, waitForInfo } from '../utils/api';
-import type { RawHttpConnection } from '../utils/raw-http';
+import type { RawHttpConnection } from '@app/sse-resume/testing/raw-http';
 import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
 

@@ -3,7 +3,7 @@ import { LastEventId, ResumeKey, SseResume, SseTaskService } from '@app/sse-resu
 import { waitForMs } from '@app/sse-resume/testing/async';
 import { type Adapter, startTestApp, type TestApp } from '@app/sse-resume/testing/nest-app';
 import type { Observable } from 'rxjs';
-import { openRaw, rawRequest } from '../utils/raw-http';
+import { openRaw, rawRequest } from '@app/sse-resume/testing/raw-http';
 import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 
 @Controller('tasks')

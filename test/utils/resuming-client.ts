@@ -1,5 +1,5 @@
 import { openStream } from './api';
-import type { RawEnd } from './raw-http';
+import type { RawEnd } from '@app/sse-resume/testing/raw-http';
 import { parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 
 export interface AttemptRecord {
