@@ -2,46 +2,23 @@ import {
   Controller,
   Logger,
   type MessageEvent,
-  Param,
   ServiceUnavailableException,
   Sse,
   UseInterceptors,
 } from '@nestjs/common';
 import { mergeMap, type Observable, of, throwError, timer } from 'rxjs';
 import type { TaskContext } from '../interfaces/task-context.interface';
-import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { SseTaskService } from '../sse-task.service';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
 import { openStream, rawRequest } from '../testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
+import { TaskStreamController } from '../testing/stream-controller';
 import { fieldsOf, parseFrames } from '../testing/sse';
 
+/** Routes beyond the test app's task streams ({@link TaskStreamController}). */
 @Controller('tasks')
 class StreamController {
-  constructor(private readonly tasks: SseTaskService) {}
-
-  /** The library's way: guard + interceptor writing frames itself. */
-  @Sse(':taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-
-  /** Without @SseResume(): Nest writes every MessageEvent itself. */
-  @Sse(':taskId/nest-events')
-  nestEvents(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-
   /** Fails after Nest sent the head (its head timer runs before this one). */
   @Sse('late-error')
   @UseInterceptors(SseResumeInterceptor)
@@ -94,7 +71,7 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
   beforeAll(async () => {
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    testApp = await startTestApp(adapter, [StreamController], {
+    testApp = await startTestApp(adapter, [TaskStreamController, StreamController], {
       maxPendingBytes: 64 * 1024,
       historyBytes: 64 * 1024 * 1024,
     });
@@ -332,7 +309,7 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
   });
 
   it('sends the gap event when history no longer reaches back', async () => {
-    testApp = await startTestApp('express', [StreamController], { historyLimit: 3 });
+    testApp = await startTestApp('express', [TaskStreamController, StreamController], { historyLimit: 3 });
     const started = await finishedTask(testApp.tasks, 5);
     const reply = await rawRequest(`${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
       headers: { 'Last-Event-ID': '1' },
@@ -345,7 +322,7 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
   });
 
   it('sends heartbeat comments on an idle stream, without ids', async () => {
-    testApp = await startTestApp('express', [StreamController], { heartbeatMs: 60 });
+    testApp = await startTestApp('express', [TaskStreamController, StreamController], { heartbeatMs: 60 });
     const release = deferred();
     let context: TaskContext | undefined;
     const started = await testApp.tasks.start(async (ctx) => {
@@ -367,7 +344,10 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
   });
 
   it('answers 410 with the JSON body for an expired task', async () => {
-    testApp = await startTestApp('express', [StreamController], { ttl: 30, expiredRetentionMs: 60_000 });
+    testApp = await startTestApp('express', [TaskStreamController, StreamController], {
+      ttl: 30,
+      expiredRetentionMs: 60_000,
+    });
     const started = await finishedTask(testApp.tasks, 1);
     const streamUrl = `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
     await new Promise((resolve) => setTimeout(resolve, 40));
