@@ -1,26 +1,14 @@
-import {
-  Controller,
-  Get,
-  type INestApplication,
-  Logger,
-  type MessageEvent,
-  Param,
-  Sse,
-} from '@nestjs/common';
+import { Controller, Get, type INestApplication, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { Observable } from 'rxjs';
 import { StoreUnavailableError, TaskNotFoundError, TooManyTasksError } from './errors';
-import { LastEventId, ResumeKey, SseResume } from './sse-resume.decorators';
 import { SseResumeExceptionFilter } from './sse-resume-exception.filter';
-import { SseTaskService } from './sse-task.service';
 import { deferred, waitForMs } from './testing/async';
 import { openStream, rawRequest } from './testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from './testing/nest-app';
+import { TaskStreamController } from './testing/stream-controller';
 
 @Controller()
 class FailingController {
-  constructor(private readonly tasks: SseTaskService) {}
-
   @Get('tasks-full')
   tasksFull(): never {
     throw new TooManyTasksError(10, 42);
@@ -35,16 +23,6 @@ class FailingController {
   notFound(): never {
     throw new TaskNotFoundError('t1');
   }
-
-  @Sse('tasks/:taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
 }
 
 const useFilter = (app: INestApplication) =>
@@ -55,7 +33,12 @@ describe.each<Adapter>(['express', 'fastify'])('SseResumeExceptionFilter (%s)', 
 
   beforeAll(async () => {
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    testApp = await startTestApp(adapter, [FailingController], { maxSubscribersPerTask: 1 }, useFilter);
+    testApp = await startTestApp(
+      adapter,
+      [FailingController, TaskStreamController],
+      { maxSubscribersPerTask: 1 },
+      useFilter,
+    );
   });
 
   afterAll(async () => {
