@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { hashResumeKey } from '../libs/sse-resume/src/access/resume-key';
 import { RedisTaskStore } from '../libs/sse-resume/src/stores/redis/redis-task-store';
 import type { TaskStoreLimits } from '../libs/sse-resume/src/interfaces/task-store.interface';
-import { freePort, startRedis, stopRedis } from '../libs/sse-resume/src/testing/private-redis';
+import { freePort, startRedis, stopRedis } from '@app/sse-resume/testing/private-redis';
 
 const MiB = 1024 * 1024;
 const LIMITS: TaskStoreLimits = {

@@ -20,7 +20,7 @@ import type { INestApplication } from '@nestjs/common';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { InMemoryTaskStore, SseTaskService, TaskStore } from '@app/sse-resume';
 import { cancelTask, createTask, type CreatedTask, getInfo, type TaskBody } from '../test/utils/api';
-import { createRng, type Rng } from '../test/utils/rng';
+import { Random } from '@app/sse-resume/testing/prng';
 import { type Adapter, startApp } from '../test/utils/start-app';
 
 const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
@@ -139,7 +139,12 @@ function readStream(
 }
 
 /** A subscriber: reads to the end, leaving and resuming with Last-Event-ID up to 3 times. */
-async function subscriber(baseUrl: string, task: CreatedTask, rng: Rng, counters: Counters): Promise<string> {
+async function subscriber(
+  baseUrl: string,
+  task: CreatedTask,
+  rng: Random,
+  counters: Counters,
+): Promise<string> {
   let lastId = 0;
   for (let round = 0; round < 10; round++) {
     const leave = round < 3 && rng.next() < 0.5 ? { leaveAfterMs: rng.int(5, 300) } : {};
@@ -154,7 +159,7 @@ async function subscriber(baseUrl: string, task: CreatedTask, rng: Rng, counters
   return 'none';
 }
 
-async function session(baseUrl: string, rng: Rng, counters: Counters, ttlMs: number): Promise<void> {
+async function session(baseUrl: string, rng: Random, counters: Counters, ttlMs: number): Promise<void> {
   counters.sessions++;
   const steps = rng.int(5, 200);
   const body: TaskBody = {
@@ -219,14 +224,14 @@ async function load(
   baseUrl: string,
   seconds: number,
   concurrency: number,
-  rng: Rng,
+  rng: Random,
   ttlMs: number,
   counters: Counters,
 ) {
   const deadline = Date.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
-      const workerRng = createRng((rng.seed + worker * 7919) >>> 0);
+      const workerRng = new Random((rng.seed + worker * 7919) >>> 0);
       while (Date.now() < deadline) {
         await session(baseUrl, workerRng, counters, ttlMs).catch((err: unknown) => {
           counters.problems.push(`session: ${err instanceof Error ? err.message : String(err)}`);
@@ -250,7 +255,7 @@ async function main(): Promise<void> {
       `TTL ${ttlMs} ms, seed ${seed}`,
   );
   const server = await startApp(adapter, { TASK_TTL_MS: String(ttlMs), HEARTBEAT_MS: '1000' });
-  const rng = createRng(seed);
+  const rng = new Random(seed);
   const counters: Counters = {
     sessions: 0,
     completed: 0,

@@ -5,10 +5,10 @@
  * events), and `GET /tasks/stats` (open streams, heap and external memory). Prints
  * `listening on <url> task <taskId> <resumeKey>` once the task has finished.
  */
-import { Controller, Get, type MessageEvent, Param, Query, Sse } from '@nestjs/common';
-import { LastEventId, ResumeKey, SseResume, SseTaskService } from '@app/sse-resume';
+import { Controller, Get, Query } from '@nestjs/common';
+import { SseTaskService } from '@app/sse-resume';
 import { startTestApp } from '@app/sse-resume/testing/nest-app';
-import type { Observable } from 'rxjs';
+import { TaskStreamController } from '@app/sse-resume/testing/stream-controller';
 
 @Controller('tasks')
 class StalledReplayController {
@@ -25,16 +25,6 @@ class StalledReplayController {
       externalMb: memory.external / 1048576,
     };
   }
-
-  @Sse(':taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
 }
 
 const PAYLOAD = 'x'.repeat(16 * 1024);
@@ -43,7 +33,7 @@ async function main(): Promise<void> {
   const slowConsumerTimeoutMs = Number(process.env.SLOW_CONSUMER_TIMEOUT_MS ?? 30_000);
   const historyMb = Number(process.env.HISTORY_MB ?? 8);
   const events = Math.ceil((historyMb * 1024 * 1024) / PAYLOAD.length);
-  const app = await startTestApp('express', [StalledReplayController], {
+  const app = await startTestApp('express', [StalledReplayController, TaskStreamController], {
     slowConsumerTimeoutMs,
     historyBytes: (historyMb + 1) * 1024 * 1024,
     historyBudgetBytes: (historyMb + 64) * 1024 * 1024,

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { cancelTask, createTask, type CreatedTask, getInfo, readStream } from '../test/utils/api';
 import { type ChildApp, killChildApp, startChildApp } from '../test/utils/child-app';
-import { eventFrames, parseFrames } from '../test/utils/sse-frames';
+import { eventFrames, parseFrames } from '@app/sse-resume/testing/sse';
 
 export interface MemoryAttackOptions {
   posts: number;

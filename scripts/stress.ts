@@ -34,9 +34,9 @@ import { resolve as resolvePath } from 'node:path';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { createTask, type CreatedTask, getInfo, requestJson } from '../test/utils/api';
 import { type CuttingProxy, startCuttingProxy } from '../test/utils/cutting-proxy';
-import { openRaw, type RawHttpConnection } from '../test/utils/raw-http';
-import { createRng, type Rng } from '../test/utils/rng';
-import { dataOf, parseFrames, type SseFrame } from '../test/utils/sse-frames';
+import { openRaw, type RawHttpConnection } from '@app/sse-resume/testing/raw-http';
+import { Random } from '@app/sse-resume/testing/prng';
+import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';
 import { type ChildApp, startChildApp } from '../test/utils/child-app';
 import { deleteKeys } from '../test/utils/redis';
@@ -108,7 +108,7 @@ const HEAD_BYTES = 300;
 const INTERVALS = [0, 1, 2, 4];
 
 export async function runCutStress(options: CutStressOptions): Promise<CutStressResult> {
-  const rng = createRng(options.seed);
+  const rng = new Random(options.seed);
   const redisUrl = options.redisUrl ?? DEFAULT_REDIS_URL;
   const prefix = `stress:${process.pid}:${Date.now()}:${options.seed}:`;
   const env: Record<string, string> =
@@ -152,7 +152,7 @@ export async function runCutStress(options: CutStressOptions): Promise<CutStress
           task,
           proxies,
           maxCuts,
-          createRng((options.seed ^ (i * 0x9e3779b9)) >>> 0),
+          new Random((options.seed ^ (i * 0x9e3779b9)) >>> 0),
           options.events,
         ),
       ),
@@ -207,7 +207,7 @@ async function followThroughCuts(
   task: CreatedTask,
   proxies: readonly CuttingProxy[],
   maxCuts: readonly number[],
-  rng: Rng,
+  rng: Random,
   steps: number,
 ): Promise<ClientRecord> {
   const record: ClientRecord = {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
-import { testSeed, withSeed } from './utils/rng';
+import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,7 +42,7 @@ describe.each(ADAPTERS)('demo page in Chromium (%s)', (adapter: Adapter) => {
   let proxy: CuttingProxy;
   let context: BrowserContext;
   let userDataDir: string;
-  const seed = testSeed();
+  const seed = seedFromEnv();
 
   beforeAll(async () => {
     // A short retry: the browser reconnects 100 ms after each cut instead of 2 s.

@@ -1,8 +1,8 @@
 import { createTask, waitForInfo } from './utils/api';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
 import { followWithResume } from './utils/resuming-client';
-import { testSeed, withSeed } from './utils/rng';
-import { dataOf, idOf } from './utils/sse-frames';
+import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
+import { dataOf, idOf } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 const STEPS = 300;
@@ -11,7 +11,7 @@ const STEPS = 300;
  * Contract: a client that reconnects with Last-Event-ID after every cut (FIN or RST, at a
  * random byte, mid-head, mid-frame or mid-chunk) sees every id exactly once, in order,
  * through `end`. The task runs while the cuts happen, so both replay and live delivery
- * are cut. The seed is printed on failure; rerun with E2E_SEED=<seed>.
+ * are cut. The seed is printed on failure; rerun with SSE_RESUME_SEED=<seed>.
  */
 describe.each(ADAPTERS)('connection cuts through a cutting proxy (%s)', (adapter: Adapter) => {
   let server: RunningApp;
@@ -27,7 +27,7 @@ describe.each(ADAPTERS)('connection cuts through a cutting proxy (%s)', (adapter
   afterAll(() => server.close());
 
   it(`a resuming client gets ids 1..${STEPS + 1} exactly once, in order, through end (>= 20 cuts)`, async () => {
-    const seed = testSeed();
+    const seed = seedFromEnv();
     await withSeed(seed, async () => {
       // At most 1500 response bytes per connection, ~85 per event: 25 KiB of events need > 20 cuts.
       proxy = await startCuttingProxy({ target: server.baseUrl, seed, minBytes: 150, maxBytes: 1_500 });

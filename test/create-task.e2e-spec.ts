@@ -1,5 +1,5 @@
 import { cancelTask, createTask, openStream, readStream, requestJson, type CreatedTask } from './utils/api';
-import { dataOf, eventFrames, idOf, parseFrames } from './utils/sse-frames';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 interface ErrorBody {

@@ -1,4 +1,4 @@
-import { rawRequest } from './utils/raw-http';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 /** Contract: GET / serves the HTML demo page. */

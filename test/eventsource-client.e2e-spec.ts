@@ -1,9 +1,9 @@
 import { EventSource, type ErrorEvent } from 'eventsource';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTask, readStream, waitForInfo } from './utils/api';
-import { parseFrames } from './utils/sse-frames';
+import { parseFrames } from '@app/sse-resume/testing/sse';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
-import { testSeed, withSeed } from './utils/rng';
+import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 /** What one EventSource saw. */
@@ -135,7 +135,7 @@ describe.each(ADAPTERS)('the eventsource package as client (%s)', (adapter: Adap
   });
 
   it('through the cutting proxy it reconnects with Last-Event-ID after every cut and sees each id once', async () => {
-    const seed = testSeed();
+    const seed = seedFromEnv();
     await withSeed(seed, async () => {
       // minBytes covers the head and the open frame, so the client learns `retry:` first.
       proxy = await startCuttingProxy({ target: server.baseUrl, seed, minBytes: 600, maxBytes: 1_500 });

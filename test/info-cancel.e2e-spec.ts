@@ -9,7 +9,7 @@ import {
   type CreatedTask,
   type TaskInfoBody,
 } from './utils/api';
-import { dataOf, eventFrames, idOf, parseFrames } from './utils/sse-frames';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

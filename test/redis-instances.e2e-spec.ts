@@ -1,8 +1,8 @@
 import { cancelTask, createTask, getInfo, openStream, readStream } from './utils/api';
 import { startCuttingProxy, type CuttingProxy } from './utils/cutting-proxy';
-import { openRaw } from './utils/raw-http';
-import { dataOf, parseFrames, type SseFrame } from './utils/sse-frames';
-import { createRng, testSeed } from './utils/rng';
+import { openRaw } from '@app/sse-resume/testing/raw-http';
+import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
+import { Random, seedFromEnv } from '@app/sse-resume/testing/prng';
 import { startApp, type RunningApp } from './utils/start-app';
 import { type ChildApp, killChildApp, startChildApp } from './utils/child-app';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './utils/redis';
@@ -36,8 +36,8 @@ describe('two instances, one Redis', () => {
   });
 
   it('streams a task started on A from B, resuming alternately on A and B through cutting proxies', async () => {
-    const seed = testSeed();
-    const rng = createRng(seed);
+    const seed = seedFromEnv();
+    const rng = new Random(seed);
     const proxies: CuttingProxy[] = await Promise.all(
       [a.url, b.baseUrl].map((target, i) =>
         startCuttingProxy({

@@ -1,59 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { createTask, openStream } from './utils/api';
-import { eventFrames, idOf, parseFrames } from './utils/sse-frames';
+import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter } from './utils/start-app';
+import { type ChildApp, startChildApp } from './utils/child-app';
 
-const ROOT = resolve(__dirname, '..');
 /** `scripts/start.js` builds first when dist/ is older than the sources (`nest build`, ~10-20 s). */
 const START_TIMEOUT_MS = 120_000;
 const SHUTDOWN_LIMIT_MS = 10_000;
 
-interface Started {
-  child: ChildProcess;
-  /** PID of the app process (`dist/src/main.js`), which start.js runs as its own child. */
-  appPid: number;
-  url: string;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 /** Runs `node scripts/start.js` (the `npm start` entry) on a free port; resolves when it listens. */
-async function startProcess(adapter: Adapter): Promise<Started> {
-  const child = spawn(process.execPath, ['scripts/start.js'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', HTTP_ADAPTER: adapter, NO_COLOR: '1', REDIS_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (data: Buffer) => (output += data.toString()));
-  child.stderr.on('data', (data: Buffer) => (output += data.toString()));
-  const exited = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
-  const listening = new Promise<{ url: string; appPid: number }>((resolveListening, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`start.js did not listen within ${START_TIMEOUT_MS} ms:\n${output}`)),
-      START_TIMEOUT_MS,
-    );
-    const check = (): void => {
-      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://127.0.0.1:33931 (...)"
-      const match = /\[Nest\] (\d+) .*listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolveListening({ appPid: Number(match[1]), url: match[2]! });
-      }
-    };
-    child.stdout.on('data', check);
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`start.js exited (${code ?? signal}) before listening:\n${output}`));
-    });
-  });
-  const { url, appPid } = await listening;
-  return { child, appPid, url, output: () => output, exited };
+function startProcess(adapter: Adapter): Promise<ChildApp> {
+  return startChildApp(
+    { HTTP_ADAPTER: adapter },
+    { script: 'scripts/start.js', timeoutMs: START_TIMEOUT_MS },
+  );
 }
 
 function isAlive(pid: number): boolean {
@@ -66,7 +25,7 @@ function isAlive(pid: number): boolean {
 }
 
 describe.each(ADAPTERS)('SIGTERM to `node scripts/start.js` (%s)', (adapter: Adapter) => {
-  let started: Started | undefined;
+  let started: ChildApp | undefined;
 
   afterEach(() => {
     // Only if the test failed half-way: kill exactly the processes this test started.

@@ -7,8 +7,15 @@ import {
   waitForInfo,
   type CreatedTask,
 } from './utils/api';
-import type { RawResponse } from './utils/raw-http';
-import { commentFrames, dataOf, eventFrames, idOf, parseFrames, type SseFrame } from './utils/sse-frames';
+import type { RawResponse } from '@app/sse-resume/testing/raw-http';
+import {
+  commentFrames,
+  dataOf,
+  eventFrames,
+  idOf,
+  parseFrames,
+  type SseFrame,
+} from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from './utils/start-app';
 
 interface ErrorBody {

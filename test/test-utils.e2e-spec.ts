@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { startCuttingProxy } from './utils/cutting-proxy';
-import { rawRequest } from './utils/raw-http';
-import { createRng } from './utils/rng';
-import { commentFrames, eventFrames, parseFrames } from './utils/sse-frames';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
+import { Random } from '@app/sse-resume/testing/prng';
+import { commentFrames, eventFrames, parseFrames } from '@app/sse-resume/testing/sse';
 
 /** The e2e tools are trusted by every other test: check them against known input first. */
 describe('test utilities', () => {
@@ -97,7 +97,7 @@ describe('test utilities', () => {
       const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
       const seed = 1234;
       const proxy = await startCuttingProxy({ target: targetUrl, seed, minBytes: 1_000, maxBytes: 5_000 });
-      const expected = createRng(seed);
+      const expected = new Random(seed);
       try {
         for (let i = 0; i < 4; i++) {
           const budget = expected.int(1_000, 5_000);

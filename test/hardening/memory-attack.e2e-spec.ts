@@ -1,7 +1,7 @@
 import { TaskStore } from '@app/sse-resume';
 import type { InMemoryTaskStore } from '@app/sse-resume';
 import { type CreatedTask, readStream, requestJson, waitForInfo } from '../utils/api';
-import { eventFrames, parseFrames } from '../utils/sse-frames';
+import { eventFrames, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
 
 const MIB = 1024 * 1024;

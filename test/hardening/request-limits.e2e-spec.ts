@@ -1,5 +1,5 @@
 import { cancelTask, createTask, getInfo, readStream, requestJson } from '../utils/api';
-import { eventFrames, parseFrames } from '../utils/sse-frames';
+import { eventFrames, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
 
 interface ErrorBody {

@@ -31,7 +31,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observable } from 'rxjs';
 import { requestJson } from '../utils/api';
-import { dataOf, eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter } from '../utils/start-app';
 
 /**

@@ -1,5 +1,5 @@
 import { type CutStressOptions, formatCutResult, runCutStress } from '../../scripts/stress';
-import { testSeed, withSeed } from '../utils/rng';
+import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
 import { TEST_REDIS_URL } from '../utils/redis';
 
 /**
@@ -9,7 +9,7 @@ import { TEST_REDIS_URL } from '../utils/redis';
  * must get ids 1..N+1 exactly once, in order, with the right data. Redis mode runs two
  * instances (Express + Fastify) on one Redis, each behind its own proxy; clients resume on
  * either, and sometimes pass the resume point as `?lastEventId=` instead of the header.
- * Rerun a failure with E2E_SEED=<seed>.
+ * Rerun a failure with SSE_RESUME_SEED=<seed>.
  */
 describe('no loss, no duplicates across cuts (seeded `npm run stress`)', () => {
   it.each<[string, Omit<CutStressOptions, 'seed'>]>([
@@ -20,7 +20,7 @@ describe('no loss, no duplicates across cuts (seeded `npm run stress`)', () => {
       { mode: 'redis', tasks: 4, events: 150, cuts: 80, redisUrl: TEST_REDIS_URL },
     ],
   ])('%s: 4 tasks x 150 events, 80 cuts: every id once, in order', async (_name, options) => {
-    const seed = testSeed();
+    const seed = seedFromEnv();
     await withSeed(seed, async () => {
       const result = await runCutStress({ ...options, seed });
       const summary = formatCutResult(result);

@@ -9,9 +9,9 @@ import {
   requestJson,
   waitForInfo,
 } from '../utils/api';
-import { rawRequest } from '../utils/raw-http';
-import { eventFrames, idOf, parseFrames } from '../utils/sse-frames';
-import { testSeed } from '../utils/rng';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
+import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
+import { seedFromEnv } from '@app/sse-resume/testing/prng';
 import { type Adapter, type RunningApp, startApp } from '../utils/start-app';
 import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';
 
@@ -129,7 +129,7 @@ function isValidBody(text: string): boolean {
  * bodies. Every answer is the valid one when the input happens to be valid, else a 4xx with
  * a JSON error body; never a 5xx; the server goes on serving; and without the right key no
  * request sees a task's data or learns more than "exists" (403) or "not found" (404): the
- * answer is the same for a running and a finished task. Rerun a failure with E2E_SEED=<seed>.
+ * answer is the same for a running and a finished task. Rerun a failure with SSE_RESUME_SEED=<seed>.
  */
 describe.each(CONFIGS)('fuzzing ($name)', ({ adapter, redis }: Config) => {
   const prefix = `e2e-fuzz:${process.pid}:${Date.now()}:${adapter}:`;
@@ -144,7 +144,7 @@ describe.each(CONFIGS)('fuzzing ($name)', ({ adapter, redis }: Config) => {
   let seed: number;
 
   beforeAll(async () => {
-    seed = testSeed();
+    seed = seedFromEnv();
     server = await startApp(adapter, redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix } : {});
     base = server.baseUrl;
     done = await createTask(base, { steps: 3, intervalMs: 0 });

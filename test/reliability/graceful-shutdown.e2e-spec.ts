@@ -1,6 +1,6 @@
 import { createTask, type CreatedTask, getInfo, openStream, requestJson } from '../utils/api';
-import { rawRequest } from '../utils/raw-http';
-import { dataOf, eventFrames, idOf, parseFrames, type SseFrame } from '../utils/sse-frames';
+import { rawRequest } from '@app/sse-resume/testing/raw-http';
+import { dataOf, eventFrames, idOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type RunningApp, startApp } from '../utils/start-app';
 import { type ChildApp, killChildApp, startChildApp } from '../utils/child-app';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../utils/redis';

@@ -1,48 +1,15 @@
-import { Controller, Logger, type MessageEvent, Param, Sse } from '@nestjs/common';
-import {
-  InMemoryTaskStore,
-  LastEventId,
-  ResumeKey,
-  SseResume,
-  SseTaskService,
-  StoreUnavailableError,
-} from '@app/sse-resume';
+import { Logger } from '@nestjs/common';
+import { InMemoryTaskStore, StoreUnavailableError } from '@app/sse-resume';
 import { FaultyTaskStore, type FaultyMethod } from '@app/sse-resume/testing/faulty-store';
 import { type Adapter, startTestApp, type TestApp } from '@app/sse-resume/testing/nest-app';
+import { TaskStreamController } from '@app/sse-resume/testing/stream-controller';
 import { Redis } from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Observable } from 'rxjs';
-import { openRaw, rawRequest } from '../utils/raw-http';
-import { freePort, PrivateRedis } from '../utils/redis';
-import { parseFrames } from '../utils/sse-frames';
-
-@Controller('tasks')
-class StreamController {
-  constructor(private readonly tasks: SseTaskService) {}
-
-  /** The library's writer: guard before the head, interceptor writing frames itself. */
-  @Sse(':taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-
-  /** A plain @Sse(): Nest writes every message, and would turn an error into `event: error`. */
-  @Sse(':taskId/nest-events')
-  nestEvents(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-}
+import { openRaw, rawRequest } from '@app/sse-resume/testing/raw-http';
+import { freePort, PrivateRedis } from '@app/sse-resume/testing/private-redis';
+import { parseFrames } from '@app/sse-resume/testing/sse';
 
 /** Events per replay read: 5 events + end = 3 reads. */
 const CHUNK = 2;
@@ -120,7 +87,7 @@ describe.each(SETUPS)(
       jest.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown, stack?: unknown) => {
         loggedErrors.push(`${String(message)} ${String(stack)}`);
       });
-      testApp = await startTestApp(adapter, [StreamController], {
+      testApp = await startTestApp(adapter, [TaskStreamController], {
         store: (limits) =>
           (store = new FaultyTaskStore(new InMemoryTaskStore(limits), { replayChunk: CHUNK, frames })),
       });
@@ -234,7 +201,7 @@ describe('pub/sub connections killed around subscription time (Redis, express)',
     redis = new PrivateRedis(await freePort(), mkdtempSync(join(tmpdir(), 'sse-redis-')));
     await redis.start();
     killer = new Redis(redis.url);
-    testApp = await startTestApp('express', [StreamController], {
+    testApp = await startTestApp('express', [TaskStreamController], {
       store: 'redis',
       redis: { url: redis.url, keyPrefix: 'late:' },
     });

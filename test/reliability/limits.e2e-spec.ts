@@ -21,7 +21,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Observable } from 'rxjs';
 import { cancelTask, createTask, openStream, readStream, requestJson, waitForInfo } from '../utils/api';
-import { dataOf, eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
 import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';
 

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTask, getInfo, openStream, readStream, requestJson, waitForInfo } from '../utils/api';
-import { freePort, PrivateRedis } from '../utils/redis';
-import { dataOf, eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import { freePort, PrivateRedis } from '@app/sse-resume/testing/private-redis';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { type RunningApp, startApp } from '../utils/start-app';
 
 /**

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { createTask, getInfo, openStream, readStream, waitForInfo } from '../utils/api';
-import type { RawHttpConnection } from '../utils/raw-http';
-import { dataOf, eventFrames, idOf, parseFrames } from '../utils/sse-frames';
+import type { RawHttpConnection } from '@app/sse-resume/testing/raw-http';
+import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
 
 /** A low bound, so that a stalled client is cut off after ~4-5 MB (kernel buffers + this). */

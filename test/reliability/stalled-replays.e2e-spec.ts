@@ -1,25 +1,9 @@
-import { Controller, Logger, type MessageEvent, Param, Sse } from '@nestjs/common';
-import { LastEventId, ResumeKey, SseResume, SseTaskService } from '@app/sse-resume';
+import { Logger } from '@nestjs/common';
 import { waitForMs } from '@app/sse-resume/testing/async';
 import { type Adapter, startTestApp, type TestApp } from '@app/sse-resume/testing/nest-app';
-import type { Observable } from 'rxjs';
-import { openRaw, rawRequest } from '../utils/raw-http';
-import { eventFrames, idOf, parseFrames } from '../utils/sse-frames';
-
-@Controller('tasks')
-class StreamController {
-  constructor(private readonly tasks: SseTaskService) {}
-
-  @Sse(':taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-}
+import { TaskStreamController } from '@app/sse-resume/testing/stream-controller';
+import { openRaw, rawRequest } from '@app/sse-resume/testing/raw-http';
+import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 
 /** ~10.5 MB of history: more than the loopback kernel buffers of a client that reads nothing take. */
 const EVENTS = 640;
@@ -42,7 +26,7 @@ describe.each<Adapter>(['express', 'fastify'])('stalled replay readers (%s)', (a
     jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => {
       warnings.push(String(message));
     });
-    testApp = await startTestApp(adapter, [StreamController], {
+    testApp = await startTestApp(adapter, [TaskStreamController], {
       slowConsumerTimeoutMs: SLOW_CONSUMER_TIMEOUT_MS,
       heartbeatMs: 50, // heartbeats keep coming to the stalled streams: they must not keep them
       historyBytes: 32 * 1024 * 1024,

@@ -1,5 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openRaw, rawRequest, type RawHttpConnection, type RawResponse } from './raw-http';
+import {
+  openRaw,
+  rawRequest,
+  type RawHttpConnection,
+  type RawResponse,
+} from '@app/sse-resume/testing/raw-http';
 
 /** Body of `POST /tasks` (all optional; the server fills in defaults). */
 export interface TaskBody {

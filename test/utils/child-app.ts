@@ -8,6 +8,8 @@ const START_TIMEOUT_MS = 30_000;
 /** The example app in a process of its own, so that a test can SIGTERM or SIGKILL it. */
 export interface ChildApp {
   child: ChildProcess;
+  /** PID of the process that listens (the Nest log line's), `child.pid` unless a launcher runs it. */
+  appPid: number;
   /** `http://127.0.0.1:<port>` */
   url: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -17,11 +19,15 @@ export interface ChildApp {
 
 /**
  * Runs `node dist/src/main.js` (built beforehand: the e2e global setup, or
- * `scripts/build-if-stale.js`) on a free port with `env` on top of this process's
- * environment (`REDIS_URL` cleared unless given); resolves once it listens.
+ * `scripts/build-if-stale.js`), or another `script` that starts it, on a free port with `env`
+ * on top of this process's environment (`REDIS_URL` cleared unless given); resolves once it
+ * listens.
  */
-export async function startChildApp(env: Record<string, string> = {}): Promise<ChildApp> {
-  const child = spawn(process.execPath, [resolve(ROOT, 'dist/src/main.js')], {
+export async function startChildApp(
+  env: Record<string, string> = {},
+  { script = 'dist/src/main.js', timeoutMs = START_TIMEOUT_MS }: { script?: string; timeoutMs?: number } = {},
+): Promise<ChildApp> {
+  const child = spawn(process.execPath, [resolve(ROOT, script)], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', NO_COLOR: '1', REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,22 +39,26 @@ export async function startChildApp(env: Record<string, string> = {}): Promise<C
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
   }));
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the app did not start:\n${output}`)), START_TIMEOUT_MS);
+  const { url, appPid } = await new Promise<{ url: string; appPid: number }>((resolveUrl, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${script} did not listen within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
     const check = (): void => {
-      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
+      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://127.0.0.1:33931 (...)"
+      const match = /\[Nest\] (\d+) .*listening on http:\/\/[^:]+:(\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolveUrl(`http://127.0.0.1:${match[1]}`);
+        resolveUrl({ url: `http://127.0.0.1:${match[2]}`, appPid: Number(match[1]) });
       }
     };
     child.stdout.on('data', check);
-    void exited.then(() => {
+    void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`the app exited before listening:\n${output}`));
+      reject(new Error(`${script} exited (${code ?? signal}) before listening:\n${output}`));
     });
   });
-  return { child, url, exited, output: () => output };
+  return { child, appPid, url, exited, output: () => output };
 }
 
 /** SIGKILLs the app if it still runs, and waits for it to be gone. */

@@ -1,5 +1,5 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
-import { createRng, type Rng } from './rng';
+import { Random } from '@app/sse-resume/testing/prng';
 
 export type CutKind = 'fin' | 'reset';
 
@@ -49,7 +49,7 @@ const REQUEST_LINE = /^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+ HTTP\/1\.[
  */
 export async function startCuttingProxy(options: CuttingProxyOptions): Promise<CuttingProxy> {
   const target = new URL(options.target);
-  const rng: Rng = createRng(options.seed);
+  const rng = new Random(options.seed);
   const cuts: CutRecord[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;

@@ -1,6 +1,6 @@
 import { openStream } from './api';
-import type { RawEnd } from './raw-http';
-import { parseFrames, type SseFrame } from './sse-frames';
+import type { RawEnd } from '@app/sse-resume/testing/raw-http';
+import { parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 
 export interface AttemptRecord {
   /** Last-Event-ID sent, `undefined` on the first attempt. */

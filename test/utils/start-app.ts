@@ -1,10 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
-import type { Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type Adapter, listenOnLoopback } from '@app/sse-resume/testing/nest-app';
 import { createApp } from '../../src/app.factory';
 import { loadConfig } from '../../src/config';
 
-export type Adapter = 'express' | 'fastify';
+export type { Adapter };
 export const ADAPTERS: readonly Adapter[] = ['express', 'fastify'];
 
 export interface RunningApp {
@@ -21,7 +20,8 @@ export interface RunningApp {
 const CLOSE_GRACE_MS = 2_000;
 
 /**
- * Boots the example app in this process on a free loopback port, through the same
+ * Boots the example app in this process (the library's own small test app is
+ * `startTestApp` in `@app/sse-resume/testing/nest-app`) on a free loopback port, through the same
  * `createApp(loadConfig(env))` path as `src/main.ts`, without logs.
  */
 export async function startApp(
@@ -30,25 +30,16 @@ export async function startApp(
 ): Promise<RunningApp> {
   const config = loadConfig({ HTTP_ADAPTER: adapter, PORT: '0', ...envOverrides });
   const app = await createApp(config, { logger: false });
-  const server = app.getHttpServer() as Server;
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await app.listen(0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
+  const { port, url, destroySockets } = await listenOnLoopback(app);
   let closing: Promise<void> | undefined;
   return {
     app,
     adapter,
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: url,
     port,
     close: () =>
       (closing ??= (async () => {
-        const timer = setTimeout(() => {
-          for (const socket of sockets) socket.destroy();
-        }, CLOSE_GRACE_MS);
+        const timer = setTimeout(destroySockets, CLOSE_GRACE_MS);
         try {
           await app.close();
         } finally {

@@ -1,26 +1,14 @@
-import {
-  Controller,
-  Get,
-  type INestApplication,
-  Logger,
-  type MessageEvent,
-  Param,
-  Sse,
-} from '@nestjs/common';
+import { Controller, Get, type INestApplication, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { Observable } from 'rxjs';
 import { StoreUnavailableError, TaskNotFoundError, TooManyTasksError } from './errors';
-import { LastEventId, ResumeKey, SseResume } from './sse-resume.decorators';
 import { SseResumeExceptionFilter } from './sse-resume-exception.filter';
-import { SseTaskService } from './sse-task.service';
 import { deferred, waitForMs } from './testing/async';
-import { httpRequest, StreamingResponse } from './testing/http-client';
+import { openStream, rawRequest } from './testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from './testing/nest-app';
+import { TaskStreamController } from './testing/stream-controller';
 
 @Controller()
 class FailingController {
-  constructor(private readonly tasks: SseTaskService) {}
-
   @Get('tasks-full')
   tasksFull(): never {
     throw new TooManyTasksError(10, 42);
@@ -35,16 +23,6 @@ class FailingController {
   notFound(): never {
     throw new TaskNotFoundError('t1');
   }
-
-  @Sse('tasks/:taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
 }
 
 const useFilter = (app: INestApplication) =>
@@ -55,7 +33,12 @@ describe.each<Adapter>(['express', 'fastify'])('SseResumeExceptionFilter (%s)', 
 
   beforeAll(async () => {
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    testApp = await startTestApp(adapter, [FailingController], { maxSubscribersPerTask: 1 }, useFilter);
+    testApp = await startTestApp(
+      adapter,
+      [FailingController, TaskStreamController],
+      { maxSubscribersPerTask: 1 },
+      useFilter,
+    );
   });
 
   afterAll(async () => {
@@ -67,10 +50,10 @@ describe.each<Adapter>(['express', 'fastify'])('SseResumeExceptionFilter (%s)', 
     ['/tasks-full', 503, '42', 'TOO_MANY_TASKS'],
     ['/store-down', 503, '5', 'STORE_UNAVAILABLE'],
   ])('%s answers %i with Retry-After %s and the usual JSON body', async (path, status, retryAfter, code) => {
-    const reply = await httpRequest(`${testApp.url}${path}`);
+    const reply = await rawRequest(`${testApp.url}${path}`);
     expect(reply.status).toBe(status);
     expect(reply.headers['retry-after']).toBe(retryAfter);
-    expect(JSON.parse(reply.body)).toEqual({
+    expect(JSON.parse(reply.text)).toEqual({
       statusCode: status,
       error: 'Service Unavailable',
       message: expect.any(String),
@@ -79,10 +62,10 @@ describe.each<Adapter>(['express', 'fastify'])('SseResumeExceptionFilter (%s)', 
   });
 
   it('adds no Retry-After to errors that a retry cannot cure', async () => {
-    const reply = await httpRequest(`${testApp.url}/not-found`);
+    const reply = await rawRequest(`${testApp.url}/not-found`);
     expect(reply.status).toBe(404);
     expect(reply.headers['retry-after']).toBeUndefined();
-    expect(JSON.parse(reply.body)).toEqual({
+    expect(JSON.parse(reply.text)).toEqual({
       statusCode: 404,
       error: 'Not Found',
       message: 'task t1 not found',
@@ -94,12 +77,12 @@ describe.each<Adapter>(['express', 'fastify'])('SseResumeExceptionFilter (%s)', 
     const release = deferred();
     const started = await testApp.tasks.start(() => release.promise);
     const streamUrl = `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
-    const first = await StreamingResponse.open(streamUrl);
-    await waitForMs(() => first.frames.length === 1 && testApp.tasks.stats.openStreams === 1);
-    const second = await httpRequest(streamUrl);
+    const first = await openStream(streamUrl);
+    await waitForMs(() => first.frames().length === 1 && testApp.tasks.stats.openStreams === 1);
+    const second = await rawRequest(streamUrl);
     expect(second.status).toBe(429);
     expect(second.headers['retry-after']).toBe('5');
-    expect(JSON.parse(second.body)).toMatchObject({ statusCode: 429, code: 'TOO_MANY_SUBSCRIBERS' });
+    expect(JSON.parse(second.text)).toMatchObject({ statusCode: 429, code: 'TOO_MANY_SUBSCRIBERS' });
     release.resolve();
     await first.closed;
     expect(first.ended).toBe(true);

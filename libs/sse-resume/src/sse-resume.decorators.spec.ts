@@ -6,7 +6,7 @@ import { SSE_RESUME_ROUTE_OPTIONS } from './access/sse-resume.request';
 import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
-import { httpRequest } from './testing/http-client';
+import { rawRequest } from './testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from './testing/nest-app';
 
 class Decorated {
@@ -72,8 +72,8 @@ describe.each<Adapter>(['express', 'fastify'])('parameter decorators over HTTP (
   afterAll(() => testApp.close());
 
   const echo = async (query = '', headers: Record<string, string> = {}) => {
-    const reply = await httpRequest(`${testApp.url}/echo/params${query}`, { headers });
-    return { status: reply.status, body: JSON.parse(reply.body) as Record<string, unknown> };
+    const reply = await rawRequest(`${testApp.url}/echo/params${query}`, { headers });
+    return { status: reply.status, body: JSON.parse(reply.text) as Record<string, unknown> };
   };
 
   it('@LastEventId(): the Last-Event-ID header, else ?lastEventId, else undefined', async () => {
@@ -108,13 +108,13 @@ describe.each<Adapter>(['express', 'fastify'])('parameter decorators over HTTP (
   it('@TaskAccess() guards a non-stream route: 200, 403, 404', async () => {
     const started = await testApp.tasks.start(async () => 'done');
     const info = (taskId: string, key?: string) =>
-      httpRequest(`${testApp.url}/echo/tasks/${taskId}${key === undefined ? '' : `?key=${key}`}`);
+      rawRequest(`${testApp.url}/echo/tasks/${taskId}${key === undefined ? '' : `?key=${key}`}`);
     const ok = await info(started.taskId, started.resumeKey);
     expect(ok.status).toBe(200);
-    expect(['running', 'completed']).toContain((JSON.parse(ok.body) as { status: string }).status);
+    expect(['running', 'completed']).toContain((JSON.parse(ok.text) as { status: string }).status);
     const wrong = await info(started.taskId, 'wrong');
     expect(wrong.status).toBe(403);
-    expect(JSON.parse(wrong.body)).toMatchObject({ code: 'RESUME_KEY_INVALID' });
+    expect(JSON.parse(wrong.text)).toMatchObject({ code: 'RESUME_KEY_INVALID' });
     expect((await info(started.taskId)).status).toBe(403);
     expect((await info('nope', started.resumeKey)).status).toBe(404);
   });

@@ -8,7 +8,7 @@ import { type OpenMessage, SUBSCRIPTION_HANDLE } from './streams/task-subscripti
 import { nextTurn, turns, waitFor } from './testing/async';
 import { Random, SEED_ENV, seedFromEnv } from './testing/prng';
 import { createService, shutDown } from './testing/service';
-import { messageToFrame, parseSse, type SseFrame } from './testing/sse';
+import { fieldsOf, messageToFrame, parseFrames, type SseFields } from './testing/sse';
 
 /**
  * Randomized: a task emits thousands of events in bursts while subscribers join, drop and
@@ -93,8 +93,8 @@ class Subscriber {
     this.subscription?.unsubscribe();
   }
 
-  get frames(): SseFrame[] {
-    return this.sink ? parseSse(this.sink.text).frames : this.messages.map(messageToFrame);
+  get frames(): SseFields[] {
+    return (this.sink ? parseFrames(this.sink.text).frames : this.messages.map(messageToFrame)).map(fieldsOf);
   }
 
   /** The id a reconnecting EventSource would send: the last id it received. */

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ResponseSink } from './response-sink';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
-import { StreamingResponse } from '../testing/http-client';
+import { openStream, type RawHttpConnection } from '../testing/raw-http';
 import { StalledResponse } from '../testing/stalled-response';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -20,7 +20,7 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
   let url: string;
   let handler: Handler;
   let logger: { error: jest.Mock; warn: jest.Mock };
-  const clients: StreamingResponse[] = [];
+  const clients: RawHttpConnection[] = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => handler(req, res));
@@ -38,16 +38,16 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
   });
 
   afterEach(() => {
-    for (const client of clients.splice(0)) client.destroy();
+    for (const client of clients.splice(0)) void client.close();
   });
 
   /** Opens a request; resolves with the client and the sink the server built for it. */
   async function connect(
     setUp: (res: ServerResponse) => ResponseSink,
-  ): Promise<{ client: StreamingResponse; sink: ResponseSink; res: ServerResponse }> {
+  ): Promise<{ client: RawHttpConnection; sink: ResponseSink; res: ServerResponse }> {
     const made = deferred<{ sink: ResponseSink; res: ServerResponse }>();
     handler = (_req, res) => made.resolve({ sink: setUp(res), res });
-    const clientPromise = StreamingResponse.open(url);
+    const clientPromise = openStream(url);
     const { sink, res } = await made.promise;
     const client = await clientPromise;
     clients.push(client);
@@ -127,7 +127,7 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
       void sink.whenWritable().then(() => settled++);
       made.resolve(sink);
     };
-    const response = StreamingResponse.open(url).then(
+    const response = openStream(url).then(
       () => 'response',
       () => 'socket closed',
     );
@@ -211,7 +211,7 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     const chunk = Buffer.alloc(1024 * 1024, 'z');
     while (!res.writableNeedDrain) sink.write(chunk);
     const writable = sink.whenWritable();
-    client.destroy();
+    void client.close();
     await writable;
     await waitForMs(() => sink.closed, 'the sink to notice');
     expect(sink.write('x')).toBe(false);

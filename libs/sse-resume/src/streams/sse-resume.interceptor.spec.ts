@@ -6,7 +6,6 @@ import {
   Logger,
   type NestInterceptor,
   type MessageEvent,
-  Param,
   ServiceUnavailableException,
   Sse,
   UseInterceptors,
@@ -14,39 +13,17 @@ import {
 import type { ServerResponse } from 'node:http';
 import { mergeMap, Observable, of, throwError, timer } from 'rxjs';
 import type { TaskContext } from '../interfaces/task-context.interface';
-import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { SseTaskService } from '../sse-task.service';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
-import { httpRequest, StreamingResponse } from '../testing/http-client';
+import { openStream, rawRequest } from '../testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
-import { parseSse } from '../testing/sse';
+import { TaskStreamController } from '../testing/stream-controller';
+import { fieldsOf, parseFrames } from '../testing/sse';
 
+/** Routes beyond the test app's task streams ({@link TaskStreamController}). */
 @Controller('tasks')
 class StreamController {
-  constructor(private readonly tasks: SseTaskService) {}
-
-  /** The library's way: guard + interceptor writing frames itself. */
-  @Sse(':taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-
-  /** Without @SseResume(): Nest writes every MessageEvent itself. */
-  @Sse(':taskId/nest-events')
-  nestEvents(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-
   /** Fails after Nest sent the head (its head timer runs before this one). */
   @Sse('late-error')
   @UseInterceptors(SseResumeInterceptor)
@@ -99,7 +76,7 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
   beforeAll(async () => {
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    testApp = await startTestApp(adapter, [StreamController], {
+    testApp = await startTestApp(adapter, [TaskStreamController, StreamController], {
       maxPendingBytes: 64 * 1024,
       historyBytes: 64 * 1024 * 1024,
     });
@@ -113,39 +90,39 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
 
   it('answers 200 text/event-stream with the exact frames: open, events, end', async () => {
     const started = await finishedTask(tasks, 3);
-    const reply = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
+    const reply = await rawRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
     expect(reply.status).toBe(200);
     expect(reply.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(reply.headers['cache-control']).toContain('no-transform');
     expect(reply.headers['x-accel-buffering']).toBe('no');
-    expect(reply.body).toBe(expectedBody(3));
+    expect(reply.text).toBe(expectedBody(3));
   });
 
   it("writes byte for byte what Nest's own pipeline writes for the same stream", async () => {
     const started = await finishedTask(tasks, 5);
-    const ours = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
-    const nests = await httpRequest(`${url}/tasks/${started.taskId}/nest-events?key=${started.resumeKey}`);
-    expect(ours.body).toBe(nests.body);
-    expect(ours.body).toBe(expectedBody(5));
+    const ours = await rawRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
+    const nests = await rawRequest(`${url}/tasks/${started.taskId}/nest-events?key=${started.resumeKey}`);
+    expect(ours.text).toBe(nests.text);
+    expect(ours.text).toBe(expectedBody(5));
   });
 
   it('resumes after Last-Event-ID (header first, else ?lastEventId)', async () => {
     const started = await finishedTask(tasks, 4);
     const base = `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
-    expect((await httpRequest(base, { headers: { 'Last-Event-ID': '2' } })).body).toBe(expectedBody(4, 2));
-    expect((await httpRequest(`${base}&lastEventId=3`)).body).toBe(expectedBody(4, 3));
-    expect((await httpRequest(`${base}&lastEventId=1`, { headers: { 'last-event-id': '4' } })).body).toBe(
+    expect((await rawRequest(base, { headers: { 'Last-Event-ID': '2' } })).text).toBe(expectedBody(4, 2));
+    expect((await rawRequest(`${base}&lastEventId=3`)).text).toBe(expectedBody(4, 3));
+    expect((await rawRequest(`${base}&lastEventId=1`, { headers: { 'last-event-id': '4' } })).text).toBe(
       expectedBody(4, 4),
     );
   });
 
   it('takes the key from the x-resume-key header too', async () => {
     const started = await finishedTask(tasks, 1);
-    const reply = await httpRequest(`${url}/tasks/${started.taskId}/events`, {
+    const reply = await rawRequest(`${url}/tasks/${started.taskId}/events`, {
       headers: { 'x-resume-key': started.resumeKey },
     });
     expect(reply.status).toBe(200);
-    expect(reply.body).toBe(expectedBody(1));
+    expect(reply.text).toBe(expectedBody(1));
   });
 
   it('streams live events as they happen, then ends the response after end', async () => {
@@ -156,13 +133,11 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
       await release.promise;
       return 'live';
     });
-    const client = await StreamingResponse.open(
-      `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
-    );
+    const client = await openStream(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
     expect(client.status).toBe(200);
     await waitForMs(() => client.text === `\n${OPEN}`, 'the open frame');
     await context!.emit('first');
-    await waitForMs(() => client.frames.length === 2, 'the first event');
+    await waitForMs(() => client.frames().length === 2, 'the first event');
     await context!.emit({ second: true }, { event: 'stage' });
     release.resolve();
     await client.closed;
@@ -204,10 +179,10 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
     it.each(cases)('%s: %i', async (_name, request, status, code) => {
       const started = await finishedTask(tasks, 1);
       const [path, headers] = request(started.taskId, started.resumeKey);
-      const reply = await httpRequest(`${url}${path}`, { headers });
+      const reply = await rawRequest(`${url}${path}`, { headers });
       expect(reply.status).toBe(status);
       expect(reply.headers['content-type']).toMatch(/^application\/json/);
-      expect(JSON.parse(reply.body)).toEqual({
+      expect(JSON.parse(reply.text)).toEqual({
         statusCode: status,
         error: expect.any(String),
         message: expect.any(String),
@@ -218,22 +193,22 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
     it("a resume point ahead of a running task's last event: 400", async () => {
       const release = deferred();
       const started = await tasks.start(() => release.promise);
-      const reply = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
+      const reply = await rawRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
         headers: { 'Last-Event-ID': '1' },
       });
       release.resolve();
       expect(reply.status).toBe(400);
-      expect(JSON.parse(reply.body)).toMatchObject({ statusCode: 400, code: 'INVALID_RESUME_POINT' });
+      expect(JSON.parse(reply.text)).toMatchObject({ statusCode: 400, code: 'INVALID_RESUME_POINT' });
     });
 
     it('a resume point at or past the end: 204 with no body and no stream headers', async () => {
       const started = await finishedTask(tasks, 2);
       for (const lastEventId of ['3', '99']) {
-        const reply = await httpRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
+        const reply = await rawRequest(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
           headers: { 'Last-Event-ID': lastEventId },
         });
         expect(reply.status).toBe(204);
-        expect(reply.body).toBe('');
+        expect(reply.text).toBe('');
         expect(reply.headers['content-type'] ?? '').not.toMatch(/event-stream/);
       }
     });
@@ -241,9 +216,9 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
 
   it('ends a stream that fails after the head without a frame (no `event: error`, no id, no error text)', async () => {
     const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    const reply = await httpRequest(`${url}/tasks/late-error`);
+    const reply = await rawRequest(`${url}/tasks/late-error`);
     expect(reply.status).toBe(200);
-    expect(reply.body).toBe('\n');
+    expect(reply.text).toBe('\n');
     expect(error).toHaveBeenCalledWith(
       expect.stringContaining('failed after its response head'),
       expect.stringContaining('connection pool exhausted'),
@@ -251,15 +226,15 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
   });
 
   it('passes an error before the head to Nest, which answers with its status', async () => {
-    const reply = await httpRequest(`${url}/tasks/early-error`);
+    const reply = await rawRequest(`${url}/tasks/early-error`);
     expect(reply.status).toBe(503);
-    expect(JSON.parse(reply.body)).toMatchObject({ statusCode: 503, message: 'not now' });
+    expect(JSON.parse(reply.text)).toMatchObject({ statusCode: 503, message: 'not now' });
   });
 
   it('passes streams that are not library streams through untouched', async () => {
-    const reply = await httpRequest(`${url}/tasks/plain`);
+    const reply = await rawRequest(`${url}/tasks/plain`);
     expect(reply.status).toBe(200);
-    expect(reply.body).toBe('\nid: 1\ndata: x\n\nevent: custom\nid: 2\ndata: {"y":1}\n\n');
+    expect(reply.text).toBe('\nid: 1\ndata: x\n\nevent: custom\nid: 2\ndata: {"y":1}\n\n');
   });
 
   it('closes the stream when the client goes, and the task runs on', async () => {
@@ -269,12 +244,10 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
       context = ctx;
       await release.promise;
     });
-    const client = await StreamingResponse.open(
-      `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
-    );
-    await waitForMs(() => client.frames.length === 1);
+    const client = await openStream(`${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
+    await waitForMs(() => client.frames().length === 1);
     await waitForMs(() => tasks.stats.openStreams >= 1);
-    client.destroy();
+    void client.close();
     await waitForMs(() => tasks.stats.openStreams === 0, 'the server to notice');
     expect(context!.signal.aborted).toBe(false);
     expect(await context!.emit('still running')).toBe(1);
@@ -292,8 +265,8 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
       return 'survived';
     });
     const streamUrl = `${url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
-    const slow = await StreamingResponse.open(streamUrl);
-    await waitForMs(() => slow.frames.length === 1, 'the open frame');
+    const slow = await openStream(streamUrl);
+    await waitForMs(() => slow.frames().length === 1, 'the open frame');
     slow.pause();
     for (let i = 1; i <= total && !slow.aborted; i++) {
       void context!.emit({ i, payload });
@@ -314,11 +287,15 @@ describe.each<Adapter>(['express', 'fastify'])('@SseResume() over HTTP (%s)', (a
     expect(slow.ended).toBe(false);
 
     // Resume like EventSource: from the last complete frame's id.
-    const got = parseSse(slow.text).frames.filter((f) => f.event !== undefined);
+    const got = parseFrames(slow.text)
+      .frames.map(fieldsOf)
+      .filter((f) => f.event !== undefined);
     const lastId = Number(got[got.length - 1]?.id ?? 0);
     expect(lastId).toBeLessThan(total);
-    const rest = await httpRequest(streamUrl, { headers: { 'Last-Event-ID': String(lastId) } });
-    const more = parseSse(rest.body).frames.filter((f) => f.event !== undefined);
+    const rest = await rawRequest(streamUrl, { headers: { 'Last-Event-ID': String(lastId) } });
+    const more = parseFrames(rest.text)
+      .frames.map(fieldsOf)
+      .filter((f) => f.event !== undefined);
     const ids = [...got, ...more].map((f) => Number(f.id));
     expect(ids).toEqual(Array.from({ length: total + 1 }, (_, i) => i + 1));
     expect(more[more.length - 1]).toMatchObject({
@@ -337,15 +314,12 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
   });
 
   it('sends the gap event when history no longer reaches back', async () => {
-    testApp = await startTestApp('express', [StreamController], { historyLimit: 3 });
+    testApp = await startTestApp('express', [TaskStreamController, StreamController], { historyLimit: 3 });
     const started = await finishedTask(testApp.tasks, 5);
-    const reply = await httpRequest(
-      `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
-      {
-        headers: { 'Last-Event-ID': '1' },
-      },
-    );
-    expect(reply.body).toBe(
+    const reply = await rawRequest(`${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`, {
+      headers: { 'Last-Event-ID': '1' },
+    });
+    expect(reply.text).toBe(
       `\nid: 1\nretry: 2000\n\n${frame('gap', 3, '{"from":2,"to":3}')}${expectedBody(5, 3).slice(
         '\nid: 3\nretry: 2000\n\n'.length,
       )}`,
@@ -353,23 +327,21 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
   });
 
   it('sends heartbeat comments on an idle stream, without ids', async () => {
-    testApp = await startTestApp('express', [StreamController], { heartbeatMs: 60 });
+    testApp = await startTestApp('express', [TaskStreamController, StreamController], { heartbeatMs: 60 });
     const release = deferred();
     let context: TaskContext | undefined;
     const started = await testApp.tasks.start(async (ctx) => {
       context = ctx;
       await release.promise;
     });
-    const client = await StreamingResponse.open(
-      `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
-    );
+    const client = await openStream(`${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
     await waitForMs(() => client.text.includes(': ping\n\n'), 'a heartbeat');
     await context!.emit('after');
     await waitForMs(() => client.text.includes('"after"'), 'the event');
     release.resolve();
     await client.closed;
     expect(client.text.startsWith(`\n${OPEN}: ping\n\n`)).toBe(true);
-    const frames = client.frames;
+    const frames = client.frames().map(fieldsOf);
     for (const f of frames.filter((x) => x.comments.length > 0)) {
       expect(f).toEqual({ comments: ['ping'] });
     }
@@ -377,20 +349,23 @@ describe('@SseResume() over HTTP: history, heartbeats and expiry (express)', () 
   });
 
   it('answers 410 with the JSON body for an expired task', async () => {
-    testApp = await startTestApp('express', [StreamController], { ttl: 30, expiredRetentionMs: 60_000 });
+    testApp = await startTestApp('express', [TaskStreamController, StreamController], {
+      ttl: 30,
+      expiredRetentionMs: 60_000,
+    });
     const started = await finishedTask(testApp.tasks, 1);
     const streamUrl = `${testApp.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`;
     await new Promise((resolve) => setTimeout(resolve, 40));
-    const gone = await httpRequest(streamUrl);
+    const gone = await rawRequest(streamUrl);
     expect(gone.status).toBe(410);
-    expect(JSON.parse(gone.body)).toEqual({
+    expect(JSON.parse(gone.text)).toEqual({
       statusCode: 410,
       error: 'Gone',
       message: `task ${started.taskId} has expired`,
       code: 'TASK_EXPIRED',
     });
     // The key is still checked first.
-    expect((await httpRequest(streamUrl.replace(started.resumeKey, 'wrong'))).status).toBe(403);
+    expect((await rawRequest(streamUrl.replace(started.resumeKey, 'wrong'))).status).toBe(403);
   });
 });
 

@@ -40,6 +40,32 @@ export async function startTestApp(
     app = moduleRef.createNestApplication({ logger: false });
   }
   configure?.(app);
+  const listening = await listenOnLoopback(app);
+  return {
+    app,
+    tasks: app.get(SseTaskService),
+    url: listening.url,
+    close: async () => {
+      listening.destroySockets();
+      await app.close();
+    },
+  };
+}
+
+/** A Nest app listening on a free loopback port, with the sockets it has open. */
+export interface LoopbackListener {
+  port: number;
+  /** `http://127.0.0.1:<port>`, no trailing slash. */
+  url: string;
+  /** Cuts every open connection (streams would otherwise hold `app.close()` up). */
+  destroySockets(): void;
+}
+
+/**
+ * `app.listen(0, '127.0.0.1')`, tracking the server's sockets so that a test can cut open
+ * streams when it closes the app. Used by {@link startTestApp} and the e2e `startApp`.
+ */
+export async function listenOnLoopback(app: INestApplication): Promise<LoopbackListener> {
   const server = app.getHttpServer() as Server;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -49,12 +75,10 @@ export async function startTestApp(
   await app.listen(0, '127.0.0.1');
   const { port } = server.address() as AddressInfo;
   return {
-    app,
-    tasks: app.get(SseTaskService),
+    port,
     url: `http://127.0.0.1:${port}`,
-    close: async () => {
+    destroySockets: () => {
       for (const socket of sockets) socket.destroy();
-      await app.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Seeded pseudo-random numbers for randomized tests (test helper, not part of the public API).
- * The seed comes from `SSE_RESUME_SEED` when set, so a failing run can be replayed exactly.
+ * Seeded pseudo-random numbers for randomized tests, unit and e2e, and the stress and soak
+ * scripts (test helper, not part of the public API). The seed comes from `SSE_RESUME_SEED`
+ * when set, so a failing run can be replayed exactly.
  */
 export const SEED_ENV = 'SSE_RESUME_SEED';
 
@@ -47,5 +48,19 @@ export class Random {
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new Error('pick() from an empty list');
     return items[this.int(0, items.length - 1)]!;
+  }
+}
+
+/** Runs `body`; if it throws, the error message names the seed (rerun with `SSE_RESUME_SEED=<seed>`). */
+export async function withSeed<T>(seed: number, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    const note = `[seed ${seed}: rerun with ${SEED_ENV}=${seed}] `;
+    if (error instanceof Error) {
+      error.message = note + error.message;
+      throw error;
+    }
+    throw new Error(note + String(error));
   }
 }

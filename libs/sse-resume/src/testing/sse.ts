@@ -1,77 +1,149 @@
 import type { MessageEvent } from '@nestjs/common';
 
-/** One SSE frame as a client sees it (test helper, not part of the public API). */
+/**
+ * The one SSE parser of the tests, unit and e2e (test helper, not part of the public API):
+ * strict, for SSE text as our server writes it (`\n` line ends). It keeps every line exactly
+ * as sent so tests can assert `id:` / `event:` / `retry:` / `data:` lines and comments byte
+ * for byte. Only frames terminated by a blank line count; an unterminated tail (a cut
+ * connection) is returned as `rest`, as a browser would discard it.
+ */
 export interface SseFrame {
-  event?: string;
+  /** The frame's lines, exactly as sent, without the terminating blank line. */
+  lines: string[];
+  /** Values of the fields; `undefined` when the frame has no such line. */
   id?: string;
+  event?: string;
   retry?: string;
-  data?: string;
-  /** Comment lines (`: text`), without the leading `: `. */
+  /** Every `data:` line's value (several lines = several entries). */
+  data: string[];
+  /** Comment lines (`: ping` → `ping`). */
   comments: string[];
 }
 
-/**
- * Parses SSE text line by line (WHATWG rules for the fields used here): a blank line ends
- * a frame; blank lines with nothing before them (like Nest's leading "\n") yield nothing.
- * `rest` is an incomplete trailing frame.
- */
-export function parseSse(text: string): { frames: SseFrame[]; rest: string } {
+export interface ParsedFrames {
+  frames: SseFrame[];
+  /** Text after the last complete frame. */
+  rest: string;
+}
+
+export function parseFrames(text: string): ParsedFrames {
   const frames: SseFrame[] = [];
-  let current: SseFrame = { comments: [] };
-  let empty = true;
-  let consumed = 0;
+  let lines: string[] = [];
   let start = 0;
-  for (;;) {
-    const newline = text.indexOf('\n', start);
-    if (newline < 0) break;
+  let restStart = 0;
+  for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
     const line = text.slice(start, newline);
     start = newline + 1;
-    if (line === '') {
-      if (!empty) frames.push(current);
-      current = { comments: [] };
-      empty = true;
-      consumed = start;
+    if (line !== '') {
+      lines.push(line);
       continue;
     }
-    empty = false;
+    // A blank line ends a frame; a blank line with nothing before it (Nest's leading "\n")
+    // is no frame.
+    if (lines.length > 0) frames.push(frameOf(lines));
+    lines = [];
+    restStart = start;
+  }
+  return { frames, rest: text.slice(restStart) };
+}
+
+function frameOf(lines: string[]): SseFrame {
+  const frame: SseFrame = { lines, data: [], comments: [] };
+  for (const line of lines) {
     if (line.startsWith(':')) {
-      current.comments.push(line.slice(1).replace(/^ /, ''));
+      frame.comments.push(line.slice(1).replace(/^ /, ''));
       continue;
     }
     const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'event') current.event = value;
-    else if (field === 'id') current.id = value;
-    else if (field === 'retry') current.retry = value;
-    else if (field === 'data')
-      current.data = current.data === undefined ? value : `${current.data}\n${value}`;
+    const name = colon === -1 ? line : line.slice(0, colon);
+    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (name === 'data') frame.data.push(value);
+    else if (name === 'id') frame.id = value;
+    else if (name === 'event') frame.event = value;
+    else if (name === 'retry') frame.retry = value;
+    else throw new Error(`unexpected SSE field ${JSON.stringify(name)} in line ${JSON.stringify(line)}`);
   }
-  return { frames, rest: text.slice(consumed) };
+  return frame;
+}
+
+/** Frames that carry an event (an `event:` line), i.e. not the open frame or heartbeats. */
+export function eventFrames(frames: readonly SseFrame[]): SseFrame[] {
+  return frames.filter((frame) => frame.event !== undefined);
+}
+
+/** Frames that are only comments (heartbeats). */
+export function commentFrames(frames: readonly SseFrame[]): SseFrame[] {
+  return frames.filter((frame) => frame.comments.length > 0 && frame.comments.length === frame.lines.length);
+}
+
+/** The data as an EventSource delivers it (`data:` lines joined by `\n`); `undefined` without any. */
+export function dataText(frame: SseFrame): string | undefined {
+  return frame.data.length === 0 ? undefined : frame.data.join('\n');
+}
+
+/** A frame's fields as an EventSource delivers them: no raw lines, `data:` lines joined. */
+export interface SseFields {
+  event?: string;
+  id?: string;
+  retry?: string;
+  /** The `data:` lines joined by `\n`; absent without any. */
+  data?: string;
+  comments: string[];
+}
+
+export function fieldsOf(frame: SseFrame): SseFields {
+  const fields: SseFields = { comments: frame.comments };
+  if (frame.event !== undefined) fields.event = frame.event;
+  if (frame.id !== undefined) fields.id = frame.id;
+  if (frame.retry !== undefined) fields.retry = frame.retry;
+  const data = dataText(frame);
+  if (data !== undefined) fields.data = data;
+  return fields;
+}
+
+/** The JSON of a frame's single `data:` line. */
+export function dataOf<T = unknown>(frame: SseFrame): T {
+  if (frame.data.length !== 1) throw new Error(`expected one data line, got ${frame.data.length}`);
+  return JSON.parse(frame.data[0]!) as T;
+}
+
+/** The frame's `id:` as a number (throws when missing or not an integer). */
+export function idOf(frame: SseFrame): number {
+  if (frame.id === undefined || !/^[0-9]+$/.test(frame.id)) {
+    throw new Error(`frame has no numeric id: ${JSON.stringify(frame.lines)}`);
+  }
+  return Number(frame.id);
 }
 
 /** A Nest `MessageEvent` as the frame Nest would write for it (explicit fields only). */
 export function messageToFrame(message: MessageEvent): SseFrame {
-  const frame: SseFrame = { comments: [] };
+  const data =
+    message.data === undefined
+      ? []
+      : (typeof message.data === 'string' ? message.data : JSON.stringify(message.data)).split('\n');
+  const frame: SseFrame = { lines: [], data, comments: [] };
+  if (message.comment !== undefined) frame.comments.push(message.comment);
   if (message.type !== undefined) frame.event = message.type;
   if (message.id !== undefined) frame.id = message.id;
   if (message.retry !== undefined) frame.retry = String(message.retry);
-  if (message.comment !== undefined) frame.comments.push(message.comment);
-  if (message.data !== undefined) {
-    frame.data = typeof message.data === 'string' ? message.data : JSON.stringify(message.data);
-  }
+  frame.lines = [
+    ...frame.comments.map((comment) => `: ${comment}`),
+    ...(frame.event === undefined ? [] : [`event: ${frame.event}`]),
+    ...(frame.id === undefined ? [] : [`id: ${frame.id}`]),
+    ...(frame.retry === undefined ? [] : [`retry: ${frame.retry}`]),
+    ...data.map((line) => `data: ${line}`),
+  ];
   return frame;
 }
 
 /** Short text for a frame, handy in `toEqual` lists: `open:0`, `progress:3:{...}`, `ping`. */
 export function describeFrame(frame: SseFrame): string {
-  if (frame.event === undefined && frame.data === undefined && frame.retry === undefined) {
-    return frame.id === undefined ? frame.comments.join('|') : `id:${frame.id}`;
+  const { event, id, retry, data, comments } = fieldsOf(frame);
+  if (event === undefined && data === undefined && retry === undefined) {
+    return id === undefined ? comments.join('|') : `id:${id}`;
   }
-  if (frame.retry !== undefined && frame.event === undefined && frame.data === undefined) {
-    return `open:${frame.id ?? ''}`;
-  }
-  return `${frame.event ?? 'message'}:${frame.id ?? ''}:${frame.data ?? ''}`;
+  if (retry !== undefined && event === undefined && data === undefined) return `open:${id ?? ''}`;
+  return `${event ?? 'message'}:${id ?? ''}:${data ?? ''}`;
 }
 
 export function describeMessages(messages: readonly MessageEvent[]): string[] {

@@ -15,7 +15,13 @@ import { describeMessages } from '../../testing/sse';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';
 import { InMemoryTaskStore } from './in-memory-task-store';
 
-describeTaskStoreContract('InMemoryTaskStore', (limits) => new InMemoryTaskStore(limits));
+describeTaskStoreContract('InMemoryTaskStore', {
+  makeStore: (limits) => new InMemoryTaskStore(limits),
+  describe,
+  it,
+  beforeEach,
+  afterEach,
+});
 
 const LIMITS: TaskStoreLimits = {
   ttl: 10_000,

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,10 +103,16 @@ afterAll(async () => {
   await admin.quit();
 });
 
-describeTaskStoreContract('RedisTaskStore', async (limits) => {
-  const store = new RedisTaskStore(limits, { url: REDIS_URL, keyPrefix: newPrefix() });
-  await store.init();
-  return store;
+describeTaskStoreContract('RedisTaskStore', {
+  makeStore: async (limits) => {
+    const store = new RedisTaskStore(limits, { url: REDIS_URL, keyPrefix: newPrefix() });
+    await store.init();
+    return store;
+  },
+  describe,
+  it,
+  beforeEach,
+  afterEach,
 });
 
 function newTask(n = Math.random()) {

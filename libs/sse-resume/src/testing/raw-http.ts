@@ -1,11 +1,13 @@
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseFrames, type SseFrame } from './sse-frames';
+import { parseFrames, type SseFrame } from './sse';
 
 /**
- * An HTTP/1.1 client on a bare `node:net` socket: sends exactly the request line and
- * headers it is given, and records the status line, headers and the exact body bytes
- * (de-chunked) as they arrive, with their arrival times. For SSE it parses frames.
+ * The one HTTP client of the tests, unit and e2e (test helper, not part of the public API):
+ * HTTP/1.1 on a bare `node:net` socket. It sends exactly the request line and headers it is
+ * given, and records the status line, headers and the exact body bytes (de-chunked) as they
+ * arrive, with their arrival times. For SSE it parses frames; a stream can be paused to play
+ * a client that stops reading.
  */
 export interface RawRequestOptions {
   method?: string;
@@ -59,6 +61,8 @@ export class RawHttpConnection {
   endedBy: RawEnd | undefined;
   error: Error | undefined;
   readonly done: Promise<RawResponse>;
+  /** Settles (never rejects) when the connection is over, however it ended. */
+  readonly closed: Promise<void>;
 
   private readonly method: string;
   private pending: Buffer = Buffer.alloc(0);
@@ -81,6 +85,10 @@ export class RawHttpConnection {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined); // callers that only use waitFor() must not see it unhandled
+    this.closed = this.done.then(
+      () => undefined,
+      () => undefined,
+    );
     const headers: Record<string, string> = { Host: target.host, ...options.headers };
     const names = new Set(Object.keys(headers).map((name) => name.toLowerCase()));
     if (!names.has('connection')) headers.Connection = 'close';
@@ -127,6 +135,34 @@ export class RawHttpConnection {
 
   get text(): string {
     return this.body.toString('utf8');
+  }
+
+  /** The status code; 0 before the head arrived. */
+  get status(): number {
+    return this.head?.status ?? 0;
+  }
+
+  get bytesReceived(): number {
+    return this.chunks.reduce((sum, chunk) => sum + chunk.bytes.length, 0);
+  }
+
+  /** The whole body arrived (the server ended the response). */
+  get ended(): boolean {
+    return this.endedBy === 'complete';
+  }
+
+  /** The connection closed before the body was complete. */
+  get aborted(): boolean {
+    return this.endedBy !== undefined && this.endedBy !== 'complete';
+  }
+
+  /** Stops reading: the server's writes back up in the socket buffers, as with a stalled client. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   /** Complete SSE frames received so far. */
@@ -307,6 +343,17 @@ function parseHead(text: string): RawHead {
 /** Opens a raw connection (see {@link RawHttpConnection}); read it while it streams. */
 export function openRaw(url: string, options: RawRequestOptions = {}): RawHttpConnection {
   return new RawHttpConnection(url, options);
+}
+
+/**
+ * Opens a streaming request and resolves once the response head has arrived (rejects if the
+ * connection ends first). Default timeout 60 s, for streams held open by the test.
+ */
+export async function openStream(url: string, options: RawRequestOptions = {}): Promise<RawHttpConnection> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const connection = new RawHttpConnection(url, { ...options, timeoutMs });
+  await connection.waitFor((c) => c.head !== undefined, 'the response head', timeoutMs);
+  return connection;
 }
 
 /** One raw request, resolved when the response is complete or the connection ends. */

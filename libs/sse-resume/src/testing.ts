@@ -1,0 +1,9 @@
+/**
+ * Test kit for store authors, the `nest-sse-resume/testing` entry point: the contract suite
+ * every `TaskStore` must pass, runnable with any test runner that has describe/it/hooks.
+ */
+export {
+  describeTaskStoreContract,
+  type TaskStoreContractOptions,
+  type TestRunnerFunctions,
+} from './testing/task-store-contract';
