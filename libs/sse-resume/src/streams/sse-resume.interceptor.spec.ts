@@ -421,12 +421,12 @@ describe.each<Adapter>(['express', 'fastify'])(
     afterAll(() => server.close());
 
     it('writes only what an interceptor passes on (the open message handing over the subscription)', async () => {
-      const reply = await httpRequest(`${server.url}/pipeline`);
-      expect(reply.body).toBe('\nid: 7\ndata: sent\n\n');
+      const reply = await rawRequest(`${server.url}/pipeline`);
+      expect(reply.text).toBe('\nid: 7\ndata: sent\n\n');
     });
 
     it('commits the head from a setTimeout(0) armed before an interceptor is subscribed', async () => {
-      await httpRequest(`${server.url}/pipeline`);
+      await rawRequest(`${server.url}/pipeline`);
       expect(HeadTimingInterceptor.seen).toEqual({
         timerArmedBefore: true,
         atSubscribe: false,

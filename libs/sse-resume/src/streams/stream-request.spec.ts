@@ -15,7 +15,7 @@ import type { AuthorizedStream } from '../interfaces/stream-options.interface';
 import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
 import { SseTaskService } from '../sse-task.service';
 import { TaskStore } from '../interfaces/task-store.interface';
-import { httpRequest } from '../testing/http-client';
+import { rawRequest } from '../testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
 import {
   currentStreamRequest,
@@ -100,14 +100,14 @@ describe.each<Adapter>(['express', 'fastify'])('the request a handler serves (%s
   it.each(['sync', 'async'])(
     'Nest runs a %s handler in the async context of its interceptor',
     async (path) => {
-      const reply = await httpRequest(`${server.url}/${path}`);
-      expect(JSON.parse(reply.body)).toEqual({ marker: 'seen by the handler' });
+      const reply = await rawRequest(`${server.url}/${path}`);
+      expect(JSON.parse(reply.text)).toEqual({ marker: 'seen by the handler' });
     },
   );
 
   it('and outside an interceptor there is no request in that context', async () => {
-    const reply = await httpRequest(`${server.url}/outside`);
-    expect(JSON.parse(reply.body)).toEqual({});
+    const reply = await rawRequest(`${server.url}/outside`);
+    expect(JSON.parse(reply.text)).toEqual({});
   });
 
   it('a @SseResume() stream is checked once, by its guard, not again by the stream', async () => {
@@ -118,11 +118,9 @@ describe.each<Adapter>(['express', 'fastify'])('the request a handler serves (%s
     const store = server.app.get<TaskStore>(TaskStore);
     const lookup = jest.spyOn(store, 'lookup');
     try {
-      const reply = await httpRequest(
-        `${server.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`,
-      );
+      const reply = await rawRequest(`${server.url}/tasks/${started.taskId}/events?key=${started.resumeKey}`);
       expect(reply.status).toBe(200);
-      expect(reply.body).toContain('event: end');
+      expect(reply.text).toContain('event: end');
       expect(lookup).toHaveBeenCalledTimes(1);
     } finally {
       lookup.mockRestore();
