@@ -39,7 +39,7 @@ import { Random } from '@app/sse-resume/testing/prng';
 import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type Adapter, type RunningApp, startApp } from '../test/utils/start-app';
 import { type ChildApp, startChildApp } from '../test/utils/child-app';
-import { deleteKeys } from '../test/utils/redis';
+import { deleteKeys } from '../libs/sse-resume/src/testing/redis';
 import {
   formatMemoryAttack,
   formatStall,

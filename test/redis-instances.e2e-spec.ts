@@ -5,7 +5,7 @@ import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse'
 import { Random, seedFromEnv } from '@app/sse-resume/testing/prng';
 import { startApp, type RunningApp } from './utils/start-app';
 import { type ChildApp, killChildApp, startChildApp } from './utils/child-app';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from './utils/redis';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '@app/sse-resume/testing/redis';
 
 /**
  * Two instances of the example app share one Redis: instance A runs in its own process

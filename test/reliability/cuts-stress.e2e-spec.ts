@@ -1,6 +1,6 @@
 import { type CutStressOptions, formatCutResult, runCutStress } from '../../scripts/stress';
 import { seedFromEnv, withSeed } from '@app/sse-resume/testing/prng';
-import { TEST_REDIS_URL } from '../utils/redis';
+import { TEST_REDIS_URL } from '@app/sse-resume/testing/redis';
 
 /**
  * Guarantee 1, small and seeded (the full run is `npm run stress`): tasks stream to resuming

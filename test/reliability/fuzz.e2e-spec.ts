@@ -13,7 +13,7 @@ import { rawRequest } from '@app/sse-resume/testing/raw-http';
 import { eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { seedFromEnv } from '@app/sse-resume/testing/prng';
 import { type Adapter, type RunningApp, startApp } from '../utils/start-app';
-import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';
+import { deleteKeys, TEST_REDIS_URL } from '@app/sse-resume/testing/redis';
 
 /** Property runs per property and configuration (FUZZ_RUNS to run more). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);

@@ -3,7 +3,7 @@ import { rawRequest } from '@app/sse-resume/testing/raw-http';
 import { dataOf, eventFrames, idOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { type RunningApp, startApp } from '../utils/start-app';
 import { type ChildApp, killChildApp, startChildApp } from '../utils/child-app';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../utils/redis';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '@app/sse-resume/testing/redis';
 
 /** Instance A: the task's owner, in a process of its own. */
 function startOwner(): Promise<ChildApp> {

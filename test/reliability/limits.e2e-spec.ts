@@ -23,7 +23,7 @@ import type { Observable } from 'rxjs';
 import { cancelTask, createTask, openStream, readStream, requestJson, waitForInfo } from '../utils/api';
 import { dataOf, eventFrames, idOf, parseFrames } from '@app/sse-resume/testing/sse';
 import { ADAPTERS, type Adapter, type RunningApp, startApp } from '../utils/start-app';
-import { deleteKeys, TEST_REDIS_URL } from '../utils/redis';
+import { deleteKeys, TEST_REDIS_URL } from '@app/sse-resume/testing/redis';
 
 interface ErrorBody {
   statusCode: number;

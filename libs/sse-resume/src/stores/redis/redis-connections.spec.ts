@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { StoreUnavailableError, TaskNotFoundError } from '../../errors';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { RedisConnections } from './redis-connections';
+import { TEST_REDIS_URL, testStoreLimits } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 60_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits();
 
 describe('RedisConnections', () => {
-  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
 
   beforeAll(() => connections.connect(5_000));
   afterAll(() => connections.close());

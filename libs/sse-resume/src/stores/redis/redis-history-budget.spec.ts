@@ -1,26 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { RedisConnections } from './redis-connections';
 import { RedisHistoryBudget } from './redis-history-budget';
 import { RedisKeys } from './redis-keys';
 import { RedisTaskStore } from './redis-task-store';
+import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TTL_MS = 100;
-const LIMITS: TaskStoreLimits = {
-  ttl: TTL_MS,
-  expiredRetentionMs: 60_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits({ ttl: TTL_MS });
 
 describe('RedisHistoryBudget', () => {
-  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
-  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const keys = new RedisKeys(uniquePrefix('test'));
+  const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const budget = new RedisHistoryBudget(connections, keys);
-  const store = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: keys.prefix });
+  const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
   const redis = connections.client;
   const counter = async () => Number((await redis.get(keys.key('bytes'))) ?? 0);
 

@@ -1,12 +1,11 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { LUA_KEY_NAMES, RedisKeys } from './redis-keys';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { TEST_REDIS_URL } from '../../testing/redis';
 
 describe('RedisKeys', () => {
   const keys = new RedisKeys('app:');
-  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
 
   afterAll(() => redis.disconnect());
 

@@ -1,23 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { TaskNotFoundError } from '../../errors';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import type { TaskEvent } from '../../task-event';
 import { waitForMs } from '../../testing/async';
 import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { decodeLiveEvents, RedisLiveEvents } from './redis-live-events';
 import { RedisTaskStore } from './redis-task-store';
+import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 60_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits();
 
 describe('decodeLiveEvents', () => {
   it('splits a published message into its events (seq, type, data lines), empty data included', () => {
@@ -31,12 +23,12 @@ describe('decodeLiveEvents', () => {
 });
 
 describe('RedisLiveEvents', () => {
-  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
-  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const keys = new RedisKeys(uniquePrefix('test'));
+  const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const ended: string[] = [];
   const live = new RedisLiveEvents(connections, keys, (taskId, status) => ended.push(`${taskId}:${status}`));
-  const store = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: keys.prefix });
-  const admin = new Redis(REDIS_URL);
+  const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
+  const admin = new Redis(TEST_REDIS_URL);
   /** Subscriptions of a channel, once the subscriber connection has handled what was sent before. */
   const subscribers = async (channel: string) => {
     await connections.subscriber.ping();

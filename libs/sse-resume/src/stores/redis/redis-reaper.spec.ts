@@ -1,24 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { RedisOrphanReaper } from './redis-reaper';
 import { SCRIPTS } from './redis-scripts';
+import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 30_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits({ expiredRetentionMs: 30_000 });
 
 describe('RedisOrphanReaper', () => {
-  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
-  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const keys = new RedisKeys(uniquePrefix('test'));
+  const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const reaper = new RedisOrphanReaper(connections, keys, LIMITS);
   const redis = connections.client;
 

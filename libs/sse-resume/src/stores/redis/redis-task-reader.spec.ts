@@ -1,25 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { RedisTaskReader } from './redis-task-reader';
 import { RedisTaskStore } from './redis-task-store';
+import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 60_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits();
 
 describe('RedisTaskReader', () => {
-  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
-  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const keys = new RedisKeys(uniquePrefix('test'));
+  const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const reader = new RedisTaskReader(connections, keys);
-  const store = new RedisTaskStore(LIMITS, { url: REDIS_URL, keyPrefix: keys.prefix });
+  const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
   const redis = connections.client;
 
   beforeAll(() => Promise.all([connections.connect(5_000), store.init()]));

@@ -18,16 +18,9 @@ import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';
 import { RedisTaskStore } from './redis-task-store';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
+import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 60_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits();
 
 /** Every test gets its own key prefix; all its keys are deleted afterwards. */
 const prefixes: string[] = [];
@@ -35,7 +28,7 @@ const stores: RedisTaskStore[] = [];
 let admin: Redis;
 
 function newPrefix(): string {
-  const prefix = `test:${process.pid}:${Math.random().toString(36).slice(2)}:`;
+  const prefix = uniquePrefix('test');
   prefixes.push(prefix);
   return prefix;
 }
@@ -46,7 +39,7 @@ async function openStore(
 ): Promise<RedisTaskStore> {
   const store = new RedisTaskStore(
     { ...LIMITS, ...limits },
-    { url: REDIS_URL, keyPrefix: newPrefix(), ...options },
+    { url: TEST_REDIS_URL, keyPrefix: newPrefix(), ...options },
   );
   stores.push(store);
   await store.init();
@@ -61,7 +54,7 @@ async function openPeer(
   const store = new RedisTaskStore(
     { ...LIMITS, ...limits },
     {
-      url: REDIS_URL,
+      url: TEST_REDIS_URL,
       keyPrefix: prefixes[prefixes.length - 1],
       ...options,
     },
@@ -91,7 +84,7 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 3_000)
 }
 
 beforeAll(() => {
-  admin = new Redis(REDIS_URL);
+  admin = new Redis(TEST_REDIS_URL);
 });
 
 afterEach(async () => {
@@ -105,7 +98,7 @@ afterAll(async () => {
 
 describeTaskStoreContract('RedisTaskStore', {
   makeStore: async (limits) => {
-    const store = new RedisTaskStore(limits, { url: REDIS_URL, keyPrefix: newPrefix() });
+    const store = new RedisTaskStore(limits, { url: TEST_REDIS_URL, keyPrefix: newPrefix() });
     await store.init();
     return store;
   },
@@ -432,7 +425,7 @@ describe('RedisTaskStore review regressions', () => {
   });
 
   it('never resolves a watch that the subscriber connection lost while it was being set up', async () => {
-    const client = new Redis(REDIS_URL, { lazyConnect: true });
+    const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
     let subscriber: Redis | undefined;
     const duplicate = client.duplicate.bind(client);
     client.duplicate = (override) => (subscriber = duplicate(override));
@@ -446,7 +439,7 @@ describe('RedisTaskStore review regressions', () => {
 
 describe('RedisTaskStore, notices lost while the subscriber reconnects', () => {
   it('asks for the status of its own tasks once the subscriber is back', async () => {
-    const client = new Redis(REDIS_URL, { lazyConnect: true });
+    const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
     let subscriber: Redis | undefined;
     const duplicate = client.duplicate.bind(client);
     client.duplicate = (override) => (subscriber = duplicate(override));

@@ -1,26 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TaskNotRunningError } from '../../errors';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { RedisTaskWriter } from './redis-task-writer';
+import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 60_000,
-  historyLimit: 100,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits();
 
 describe('RedisTaskWriter', () => {
-  const keys = new RedisKeys(`test:${process.pid}:${Math.random().toString(36).slice(2)}:`);
-  const connections = new RedisConnections({ url: REDIS_URL }, LIMITS);
+  const keys = new RedisKeys(uniquePrefix('test'));
+  const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const leases = new RedisLeases(connections, keys, 10_000);
   const writer = new RedisTaskWriter(connections, keys, LIMITS, leases, 1_000);
   const redis = connections.client;

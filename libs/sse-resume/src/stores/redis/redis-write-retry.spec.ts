@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError, TaskNotRunningError } from '../../errors';
-import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { hashResumeKey } from '../../access/resume-key';
 import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { RedisTaskStore } from './redis-task-store';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
+import { testStoreLimits } from '../../testing/redis';
 
 describe('retryWrite', () => {
   afterEach(() => {
@@ -77,14 +77,7 @@ describe('retryWrite', () => {
   });
 });
 
-const LIMITS: TaskStoreLimits = {
-  ttl: 60_000,
-  expiredRetentionMs: 60_000,
-  historyLimit: 1_000,
-  historyBytes: 1_000_000,
-  historyBudgetBytes: 1 << 30,
-  maxTasks: 100,
-};
+const LIMITS = testStoreLimits({ historyLimit: 1_000 });
 
 /** A TCP relay that can drop the reply to the next script call, and the connection with it. */
 class ReplyDroppingProxy {
