@@ -6,17 +6,10 @@ import type { FrameSink } from '../interfaces/frame-sink.interface';
 import type { AuthorizedStream, StreamOptions } from '../interfaces/stream-options.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
 import { readHistoryChunk, type ReplayChunk } from './history-reader';
-import {
-  EventBatch,
-  framesOf,
-  gapFrame,
-  gapMessage,
-  HEARTBEAT_FRAME,
-  HEARTBEAT_MESSAGE,
-  openFrame,
-  openMessage,
-} from './sse-frames';
-import type { TaskEvent } from '../task-event';
+import { MessageOutput } from './message-output';
+import { SinkOutput } from './sink-output';
+import { type EventBatch, openMessage } from './sse-frames';
+import type { SubscriberOutput } from './subscriber-output';
 
 function noop(): void {}
 
@@ -56,10 +49,11 @@ export interface SubscriptionContext {
 type State = 'opening' | 'replaying' | 'live' | 'closed';
 
 /**
- * One subscriber of one task: checks access, subscribes to live events, replays history
- * from the resume point, then goes live, dropping duplicates by id. Emits Nest
- * `MessageEvent`s, or, once `SseResumeInterceptor` attached a {@link FrameSink}, writes
- * the frames itself (shared per-turn buffers, backpressure-aware replay).
+ * One subscriber of one task, deciding what to send: checks access, subscribes to live
+ * events, replays history from the resume point, then goes live, dropping duplicates by id
+ * and sending gaps, heartbeats and the end. How it goes out is its {@link SubscriberOutput}:
+ * Nest `MessageEvent`s, or, once `SseResumeInterceptor` attached a {@link FrameSink}, frames
+ * written to it.
  */
 export class TaskSubscription {
   private state: State = 'opening';
@@ -69,9 +63,9 @@ export class TaskSubscription {
   private pendingLiveBytes = 0;
   /** Live events were dropped during the replay: the replay reads on until it has them. */
   private pendingLiveDropped = false;
-  private sink: FrameSink | undefined;
+  /** Nest messages until the interceptor attaches a sink, on the open message. */
+  private output: SubscriberOutput;
   private leave: (() => void) | undefined;
-  private wroteSinceTick = false;
   /** The open frame (resume point + retry) went out: heartbeats may follow, never precede it. */
   private opened = false;
   /**
@@ -81,7 +75,6 @@ export class TaskSubscription {
    */
   private headMayBeOut = false;
   private headTimer: NodeJS.Timeout | undefined;
-
   private generatedId: string | undefined;
 
   constructor(
@@ -94,7 +87,9 @@ export class TaskSubscription {
     readonly options?: StreamOptions,
     /** Access already checked for this very stream (by the `@SseResume()` guard): not asked again. */
     private readonly authorized?: AuthorizedStream,
-  ) {}
+  ) {
+    this.output = new MessageOutput(rx, this);
+  }
 
   get subscriberId(): string {
     return this.givenId ?? (this.generatedId ??= randomUUID());
@@ -144,9 +139,8 @@ export class TaskSubscription {
     };
     this.opened = true;
     this.clearHeadTimer();
-    this.wroteSinceTick = true;
     this.rx.next(open); // the interceptor may call attachSink() right here
-    if (this.sink) this.write(openFrame(resumePoint, this.context.retryMs));
+    this.output.opened(resumePoint, this.context.retryMs);
 
     try {
       await this.replay();
@@ -162,8 +156,10 @@ export class TaskSubscription {
 
   /** Called by `SseResumeInterceptor` while it handles the open message. */
   attachSink(sink: FrameSink): void {
-    if (this.state !== 'replaying' || this.sink) throw new Error('a sink can only be attached on open');
-    this.sink = sink;
+    if (this.state !== 'replaying' || this.output instanceof SinkOutput) {
+      throw new Error('a sink can only be attached on open');
+    }
+    this.output = new SinkOutput(sink, this.rx, this.context.replayWriteChars, this);
   }
 
   /** A turn's worth of live events of the task (from the hub). */
@@ -185,12 +181,7 @@ export class TaskSubscription {
   /** Called by the hub's ticker twice per heartbeat period; writes one if nothing went out since. */
   heartbeat(): void {
     if (!this.opened || (this.state !== 'live' && this.state !== 'replaying')) return;
-    if (this.wroteSinceTick) {
-      this.wroteSinceTick = false;
-      return;
-    }
-    if (this.sink) this.write(HEARTBEAT_FRAME);
-    else this.rx.next(HEARTBEAT_MESSAGE);
+    this.output.heartbeat();
   }
 
   /** Ends the stream without a terminal event (shutdown, store failure): the client resumes. */
@@ -205,7 +196,6 @@ export class TaskSubscription {
     this.clearHeadTimer();
     this.pendingLive = [];
     this.pendingLiveBytes = 0;
-    this.sink = undefined;
     const leave = this.leave;
     this.leave = undefined;
     leave?.();
@@ -248,12 +238,9 @@ export class TaskSubscription {
         reading.catch(noop); // awaited below, unless the stream ends first
       }
       if (chunk.count > 0) {
-        if (chunk.text !== undefined) {
-          this.write(chunk.text);
-          this.lastSent = chunk.lastId;
-        } else {
-          await this.sendReplay(chunk.events!);
-        }
+        if (chunk.text !== undefined) this.output.replayText(chunk.text);
+        else await this.output.replayEvents(chunk.events!);
+        this.lastSent = chunk.lastId;
         if (this.closed) return;
         if (chunk.ended) return this.finish();
       }
@@ -263,7 +250,7 @@ export class TaskSubscription {
         reading = this.readChunk(this.lastSent);
         continue;
       }
-      await this.pause();
+      await this.output.pause();
       if (this.closed) return;
     }
     this.state = 'live';
@@ -285,79 +272,27 @@ export class TaskSubscription {
       );
       this.sendGap(batch.firstId - 1);
     }
-    const events = batch.events;
-    const from = this.lastSent + 1 - batch.firstId;
-    if (this.sink) {
-      this.write(from === 0 ? batch.buffer : framesOf(events, from));
-    } else {
-      for (let i = from; i < events.length && !this.closed; i++) this.rx.next(events[i]!);
-      this.wroteSinceTick = true;
-    }
+    this.output.batch(batch, this.lastSent + 1 - batch.firstId);
     this.lastSent = batch.lastId;
-    if (events[events.length - 1]!.type === END_EVENT) this.finish();
+    if (batch.events[batch.events.length - 1]!.type === END_EVENT) this.finish();
   }
 
-  /** The history after `afterId`, as SSE text when writing to a sink (see readHistoryChunk). */
+  /** The history after `afterId`, as SSE text when the output writes text (see readHistoryChunk). */
   private readChunk(afterId: number): Promise<ReplayChunk> {
     const { store, replayChunk, replayWriteChars } = this.context;
-    return readHistoryChunk(store, this.taskId, afterId, {
-      asFrames: this.sink !== undefined,
-      limit: replayChunk,
-      maxChars: replayWriteChars,
-    });
-  }
-
-  /** Replays events, in writes of bounded size that wait for the socket to drain. */
-  private async sendReplay(events: readonly TaskEvent[]): Promise<void> {
-    if (!this.sink) {
-      for (const event of events) {
-        if (this.closed) return;
-        this.rx.next(event);
-      }
-      this.wroteSinceTick = true;
-      this.lastSent = events[events.length - 1]!.seq;
-      return;
-    }
-    let text = '';
-    for (const event of events) {
-      text += event.frame;
-      this.lastSent = event.seq;
-      if (text.length >= this.context.replayWriteChars) {
-        this.write(text);
-        text = '';
-        await this.pause();
-        if (this.closed) return;
-      }
-    }
-    if (text) this.write(text);
+    const options = { asFrames: this.output.writesText, limit: replayChunk, maxChars: replayWriteChars };
+    return readHistoryChunk(store, this.taskId, afterId, options);
   }
 
   private sendGap(to: number): void {
-    const from = this.lastSent + 1;
-    if (this.sink) this.write(gapFrame(from, to));
-    else this.rx.next(gapMessage(from, to));
-    this.wroteSinceTick = true;
+    this.output.gap(this.lastSent + 1, to);
     this.lastSent = to;
   }
 
-  private write(chunk: string | Buffer): void {
-    this.wroteSinceTick = true;
-    // A sink that refuses (connection gone or dropped as too slow) ends the subscription.
-    if (!this.sink!.write(chunk)) this.end();
-  }
-
-  /** Waits for the client (sink) or at least one turn of the event loop (Nest pipeline). */
-  private pause(): Promise<void> {
-    if (this.sink) return this.sink.whenWritable();
-    return new Promise((resolve) => setImmediate(resolve));
-  }
-
-  /** Completes the Observable (Nest then ends the response) once the sink has written everything. */
+  /** Completes the Observable (Nest then ends the response) once the output has written everything. */
   private finish(): void {
     if (this.closed) return;
-    const sink = this.sink;
     this.close();
-    if (sink) void sink.flushed().then(() => this.rx.complete());
-    else this.rx.complete();
+    this.output.complete();
   }
 }
