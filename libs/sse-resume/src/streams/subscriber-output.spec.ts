@@ -2,7 +2,7 @@ import type { MessageEvent } from '@nestjs/common';
 import { Observable, type Subscriber } from 'rxjs';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
 import { collect, type Collected } from '../testing/async';
-import { describeFrame, describeMessages, parseSse } from '../testing/sse';
+import { describeFrame, describeMessages, parseFrames } from '../testing/sse';
 import { TaskEvent } from '../task-event';
 import { MessageOutput } from './message-output';
 import { SinkOutput } from './sink-output';
@@ -33,7 +33,10 @@ function toSink(): Harness {
     flushed: () => Promise.resolve(),
   };
   const parts = subscribed((rx, owner) => new SinkOutput(sink, rx, 1_000, owner));
-  return { ...parts, sent: () => parseSse(writes.join('')).frames.map(describeFrame) };
+  return {
+    ...parts,
+    sent: () => parseFrames(writes.join('')).frames.map(describeFrame),
+  };
 }
 
 function toNest(): Harness {
