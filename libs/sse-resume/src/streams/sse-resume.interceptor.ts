@@ -48,8 +48,10 @@ export class SseResumeInterceptor implements NestInterceptor {
       let attached = false;
       // The handler runs in this context, so that SseTaskService.stream() can read what the
       // guard left on the request (see stream-request.ts).
-      const inner = runWithStreamRequest(request, () => next.handle()).subscribe({
+      const { result: handled, release } = runWithStreamRequest(request, () => next.handle());
+      const inner = handled.subscribe({
         next: (value) => {
+          release();
           if (!attached && isOpenMessage(value)) {
             attached = true;
             const subscription = value[SUBSCRIPTION_HANDLE];
@@ -70,6 +72,7 @@ export class SseResumeInterceptor implements NestInterceptor {
           subscriber.next(value);
         },
         error: (err: unknown) => {
+          release();
           // Before the head Nest answers with the error's status. After it, Nest would write an
           // `event: error` frame with an id of its own counter and the error's text: end instead.
           if (!res.headersSent) return subscriber.error(err);
@@ -79,9 +82,15 @@ export class SseResumeInterceptor implements NestInterceptor {
           );
           subscriber.complete();
         },
-        complete: () => subscriber.complete(),
+        complete: () => {
+          release();
+          subscriber.complete();
+        },
       });
-      return () => inner.unsubscribe();
+      return () => {
+        release();
+        inner.unsubscribe();
+      };
     });
   }
 }

@@ -18,13 +18,39 @@ import { TaskStore } from '../interfaces/task-store.interface';
 import { rawRequest } from '../testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
 import {
-  currentStreamRequest,
   rememberAuthorizedStream,
   runWithStreamRequest,
   takeAuthorizedStream,
+  takeStreamRequest,
 } from './stream-request';
 
 const checked = { task: { taskId: 't1' }, resumePoint: 3 } as unknown as AuthorizedStream;
+
+describe('the current stream request', () => {
+  it('is there while the work runs and its async continuations, until released', async () => {
+    const request = {};
+    const { result } = runWithStreamRequest(request, async () => {
+      await Promise.resolve();
+      return takeStreamRequest();
+    });
+    expect(await result).toBe(request);
+    // Read once: released, and with no other stream opening the storage is off again.
+    expect(takeStreamRequest()).toBeUndefined();
+  });
+
+  it('stays on for one stream while another releases', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const readLater = () => gate.then(() => takeStreamRequest());
+    const first = runWithStreamRequest({ name: 'first' }, readLater);
+    const second = runWithStreamRequest({ name: 'second' }, readLater);
+    first.release();
+    open();
+    expect(await second.result).toEqual({ name: 'second' });
+    expect(await first.result).toEqual({ name: 'first' }); // released, but its context lives on while another opens
+    expect(takeStreamRequest()).toBeUndefined();
+  });
+});
 
 describe('the guard result on the request', () => {
   it('serves the stream of the same task, key and resume point, once', () => {
@@ -49,12 +75,12 @@ class MarkRequestInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<{ marker?: string }>();
     request.marker = 'seen by the handler';
-    return runWithStreamRequest(request, () => next.handle());
+    return runWithStreamRequest(request, () => next.handle()).result;
   }
 }
 
 function markerOfCurrentRequest(): string | undefined {
-  return (currentStreamRequest() as { marker?: string } | undefined)?.marker;
+  return (takeStreamRequest() as { marker?: string } | undefined)?.marker;
 }
 
 @Controller()

@@ -6,7 +6,7 @@ import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.
 import type { StreamOptions } from '../interfaces/stream-options.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
 import type { TaskHub } from './task-hub';
-import { currentStreamRequest, takeAuthorizedStream } from './stream-request';
+import { takeAuthorizedStream, takeStreamRequest } from './stream-request';
 import { type SubscriptionContext, TaskSubscription } from './task-subscription';
 
 /** Replay writes of at most this many characters before waiting for the socket. */
@@ -51,7 +51,7 @@ export class TaskStreams {
    * checked, so a stream of that very task, key and resume point skips checking again.
    */
   stream(taskId: string, options: StreamOptions): Observable<MessageEvent> {
-    const authorized = takeAuthorizedStream(currentStreamRequest(), taskId, options);
+    const authorized = takeAuthorizedStream(takeStreamRequest(), taskId, options);
     return new Observable<MessageEvent>((rx) => {
       const subscription = new TaskSubscription(
         taskId,
