@@ -7,7 +7,39 @@ import {
   readTaskId,
   type ResumeRequest,
   routeOptions,
+  type SseResumeRouteOptions,
 } from './sse-resume.request';
+
+/**
+ * What both guards share: read the route's settings and the task id, then run the check.
+ * Subclasses override `check` (a protected extension point, as nestjs/throttler's guard has).
+ * Decorated so that its constructor's parameter types are emitted for Nest to inject.
+ */
+@Injectable()
+abstract class TaskRouteGuard implements CanActivate {
+  /** Names the decorator in the message of a route without a task id parameter. */
+  protected abstract readonly decorator: string;
+
+  constructor(
+    protected readonly tasks: SseTaskService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const options = routeOptions(this.reflector, context);
+    const request = context.switchToHttp().getRequest<ResumeRequest>();
+    await this.check(request, readTaskId(request, options, this.decorator), options);
+    return true;
+  }
+
+  /** Throws the library's typed error when the request may not proceed. */
+  protected abstract check(
+    request: ResumeRequest,
+    taskId: string,
+    options: SseResumeRouteOptions,
+  ): Promise<void>;
+}
 
 /**
  * Checks an SSE request before Nest sends the first byte. Nest commits an `@Sse()`
@@ -16,21 +48,19 @@ import {
  * stream. Guards run before that, so their errors keep their status.
  */
 @Injectable()
-export class SseResumeGuard implements CanActivate {
-  constructor(
-    private readonly tasks: SseTaskService,
-    private readonly reflector: Reflector,
-  ) {}
+export class SseResumeGuard extends TaskRouteGuard {
+  protected readonly decorator = '@SseResume()';
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'http') return true;
-    const options = routeOptions(this.reflector, context);
-    const request = context.switchToHttp().getRequest<ResumeRequest>();
-    const taskId = readTaskId(request, options, '@SseResume()');
-    const lastEventId = readLastEventId(request);
-    const resumeKey = readResumeKey(request, options.keyQuery);
-    await this.tasks.authorizeStream(taskId, { resumeKey, lastEventId }, request);
-    return true;
+  protected async check(
+    request: ResumeRequest,
+    taskId: string,
+    options: SseResumeRouteOptions,
+  ): Promise<void> {
+    const streamOptions = {
+      resumeKey: readResumeKey(request, options.keyQuery),
+      lastEventId: readLastEventId(request),
+    };
+    await this.tasks.authorizeStream(taskId, streamOptions, request);
   }
 }
 
@@ -39,18 +69,14 @@ export class SseResumeGuard implements CanActivate {
  * such as a status or cancel endpoint. Use it through `@TaskAccess()`.
  */
 @Injectable()
-export class TaskAccessGuard implements CanActivate {
-  constructor(
-    private readonly tasks: SseTaskService,
-    private readonly reflector: Reflector,
-  ) {}
+export class TaskAccessGuard extends TaskRouteGuard {
+  protected readonly decorator = '@TaskAccess()';
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'http') return true;
-    const options = routeOptions(this.reflector, context);
-    const request = context.switchToHttp().getRequest<ResumeRequest>();
-    const taskId = readTaskId(request, options, '@TaskAccess()');
+  protected async check(
+    request: ResumeRequest,
+    taskId: string,
+    options: SseResumeRouteOptions,
+  ): Promise<void> {
     await this.tasks.authorizeRequest(request, taskId, readResumeKey(request, options.keyQuery));
-    return true;
   }
 }

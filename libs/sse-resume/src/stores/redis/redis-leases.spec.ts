@@ -5,7 +5,7 @@ import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { finishArgs } from './redis-write-scripts';
-import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
 const LIMITS = testStoreLimits();
 const LEASE_MS = 5_000;
@@ -33,11 +33,7 @@ describe('RedisLeases', () => {
   beforeAll(() => connections.connect(5_000));
   afterAll(async () => {
     leases.stop();
-    await redis.eval(
-      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
-      0,
-      `${keys.prefix}*`,
-    );
+    await deleteKeys(keys.prefix);
     await connections.close();
   });
 

@@ -4,7 +4,7 @@ import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { RedisOrphanReaper } from './redis-reaper';
 import { SCRIPTS } from './redis-scripts';
-import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
 const LIMITS = testStoreLimits({ expiredRetentionMs: 30_000 });
 
@@ -32,11 +32,7 @@ describe('RedisOrphanReaper', () => {
 
   beforeAll(() => connections.connect(5_000));
   afterAll(async () => {
-    await redis.eval(
-      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
-      0,
-      `${keys.prefix}*`,
-    );
+    await deleteKeys(keys.prefix);
     await connections.close();
   });
 

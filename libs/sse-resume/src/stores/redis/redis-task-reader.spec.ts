@@ -3,7 +3,7 @@ import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { RedisTaskReader } from './redis-task-reader';
 import { RedisTaskStore } from './redis-task-store';
-import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
 const LIMITS = testStoreLimits();
 
@@ -16,11 +16,7 @@ describe('RedisTaskReader', () => {
 
   beforeAll(() => Promise.all([connections.connect(5_000), store.init()]));
   afterAll(async () => {
-    await redis.eval(
-      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
-      0,
-      `${keys.prefix}*`,
-    );
+    await deleteKeys(keys.prefix);
     await Promise.all([connections.close(), store.close()]);
   });
 

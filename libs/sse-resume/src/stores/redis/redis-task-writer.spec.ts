@@ -6,7 +6,7 @@ import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { RedisTaskWriter } from './redis-task-writer';
-import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
 const LIMITS = testStoreLimits();
 
@@ -36,11 +36,7 @@ describe('RedisTaskWriter', () => {
 
   beforeAll(() => connections.connect(5_000));
   afterAll(async () => {
-    await redis.eval(
-      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
-      0,
-      `${keys.prefix}*`,
-    );
+    await deleteKeys(keys.prefix);
     await connections.close();
   });
 

@@ -4,7 +4,7 @@ import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { SCRIPTS } from './redis-scripts';
 import { appendArgs, finishArgs } from './redis-write-scripts';
-import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
 
 const LIMITS = testStoreLimits({ expiredRetentionMs: 30_000 });
 const DONE = { status: 'completed' as const, data: '{"status":"completed"}' };
@@ -30,11 +30,7 @@ describe('appendArgs and finishArgs', () => {
 
   beforeAll(() => connections.connect(5_000));
   afterAll(async () => {
-    await redis.eval(
-      `for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end`,
-      0,
-      `${keys.prefix}*`,
-    );
+    await deleteKeys(keys.prefix);
     await connections.close();
   });
 
