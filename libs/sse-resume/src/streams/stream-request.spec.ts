@@ -4,19 +4,15 @@ import {
   type ExecutionContext,
   Get,
   Injectable,
-  type MessageEvent,
   type NestInterceptor,
-  Param,
-  Sse,
   UseInterceptors,
 } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import type { AuthorizedStream } from '../interfaces/stream-options.interface';
-import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
-import { SseTaskService } from '../sse-task.service';
 import { TaskStore } from '../interfaces/task-store.interface';
 import { rawRequest } from '../testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
+import { TaskStreamController } from '../testing/stream-controller';
 import {
   rememberAuthorizedStream,
   runWithStreamRequest,
@@ -85,8 +81,6 @@ function markerOfCurrentRequest(): string | undefined {
 
 @Controller()
 class ContextController {
-  constructor(private readonly tasks: SseTaskService) {}
-
   @Get('sync')
   @UseInterceptors(MarkRequestInterceptor)
   sync(): { marker: string | undefined } {
@@ -104,22 +98,12 @@ class ContextController {
   outside(): { marker: string | undefined } {
     return { marker: markerOfCurrentRequest() };
   }
-
-  @Sse('tasks/:taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
 }
 
 describe.each<Adapter>(['express', 'fastify'])('the request a handler serves (%s)', (adapter) => {
   let server: TestApp;
   beforeAll(async () => {
-    server = await startTestApp(adapter, [ContextController], { heartbeatMs: 60_000 });
+    server = await startTestApp(adapter, [ContextController, TaskStreamController], { heartbeatMs: 60_000 });
   });
   afterAll(() => server.close());
 
