@@ -6,6 +6,7 @@ import { TaskHub } from './task-hub';
 import type { TaskSubscription } from './task-subscription';
 import { FAKE_TIMERS, deferred, nextTurn, turns } from '../testing/async';
 import { ObservedTaskStore } from '../testing/observed-store';
+import { testStoreLimits } from '../testing/limits';
 
 /** Stands in for a TaskSubscription: records what the hub does to it. */
 interface FakeSubscription {
@@ -57,14 +58,7 @@ describe('TaskHub', () => {
   }
 
   beforeEach(() => {
-    memory = new InMemoryTaskStore({
-      ttl: 60_000,
-      expiredRetentionMs: 60_000,
-      historyLimit: 1_000,
-      historyBytes: 1_000_000,
-      historyBudgetBytes: 1 << 30,
-      maxTasks: 100,
-    });
+    memory = new InMemoryTaskStore(testStoreLimits({ historyLimit: 1_000 }));
     store = new ObservedTaskStore(memory);
     logger = { error: jest.fn(), warn: jest.fn() };
     hub = makeHub();

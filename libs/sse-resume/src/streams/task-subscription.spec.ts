@@ -18,6 +18,7 @@ import {
 import { collect, type Collected, deferred, type Deferred, nextTurn, turns, waitFor } from '../testing/async';
 import { describeMessages } from '../testing/sse';
 import { StalledResponse } from '../testing/stalled-response';
+import { testStoreLimits } from '../testing/limits';
 
 /** A FrameSink whose readiness and flushing the test controls. */
 class ControlledSink implements FrameSink {
@@ -59,14 +60,7 @@ describe('TaskSubscription', () => {
   let created = 0;
 
   beforeEach(async () => {
-    memory = new InMemoryTaskStore({
-      ttl: 60_000,
-      expiredRetentionMs: 60_000,
-      historyLimit: 1_000,
-      historyBytes: 1_000_000,
-      historyBudgetBytes: 1 << 30,
-      maxTasks: 100,
-    });
+    memory = new InMemoryTaskStore(testStoreLimits({ historyLimit: 1_000 }));
     logger = { error: jest.fn(), warn: jest.fn() };
     hub = new TaskHub(
       memory,

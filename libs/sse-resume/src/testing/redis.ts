@@ -1,5 +1,4 @@
 import { Redis } from 'ioredis';
-import type { TaskStoreLimits } from '../interfaces/task-store.interface';
 
 /**
  * The shared Redis of the tests and scripts (test helpers, not part of the public API). A private redis-server that a test may crash:
@@ -27,17 +26,4 @@ export async function deleteKeys(prefix: string, redisUrl: string = TEST_REDIS_U
   } finally {
     redis.disconnect();
   }
-}
-
-/** Store limits of the Redis specs: roomy, so that only what a test sets itself bites. */
-export function testStoreLimits(overrides: Partial<TaskStoreLimits> = {}): TaskStoreLimits {
-  return {
-    ttl: 60_000,
-    expiredRetentionMs: 60_000,
-    historyLimit: 100,
-    historyBytes: 1_000_000,
-    historyBudgetBytes: 1 << 30,
-    maxTasks: 100,
-    ...overrides,
-  };
 }

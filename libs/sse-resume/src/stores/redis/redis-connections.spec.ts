@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { StoreUnavailableError, TaskNotFoundError } from '../../errors';
 import { RedisConnections } from './redis-connections';
-import { TEST_REDIS_URL, testStoreLimits } from '../../testing/redis';
+import { TEST_REDIS_URL } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits();
 

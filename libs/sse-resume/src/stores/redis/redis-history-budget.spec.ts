@@ -3,7 +3,8 @@ import { RedisConnections } from './redis-connections';
 import { RedisHistoryBudget } from './redis-history-budget';
 import { RedisKeys } from './redis-keys';
 import { RedisTaskStore } from './redis-task-store';
-import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const TTL_MS = 100;
 const LIMITS = testStoreLimits({ ttl: TTL_MS });

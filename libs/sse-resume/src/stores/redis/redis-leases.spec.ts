@@ -5,7 +5,8 @@ import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { finishArgs } from './redis-write-scripts';
-import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits();
 const LEASE_MS = 5_000;

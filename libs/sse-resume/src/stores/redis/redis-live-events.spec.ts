@@ -7,7 +7,8 @@ import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { decodeLiveEvents, RedisLiveEvents } from './redis-live-events';
 import { RedisTaskStore } from './redis-task-store';
-import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits();
 

@@ -3,7 +3,8 @@ import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { RedisTaskReader } from './redis-task-reader';
 import { RedisTaskStore } from './redis-task-store';
-import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits();
 

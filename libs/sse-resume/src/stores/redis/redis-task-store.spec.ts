@@ -18,7 +18,8 @@ import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { describeTaskStoreContract } from '../../testing/task-store-contract';
 import { RedisTaskStore } from './redis-task-store';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
-import { TEST_REDIS_URL, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits();
 

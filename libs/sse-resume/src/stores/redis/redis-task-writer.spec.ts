@@ -6,7 +6,8 @@ import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { RedisTaskWriter } from './redis-task-writer';
-import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits();
 

@@ -10,7 +10,7 @@ import { hashResumeKey } from '../../access/resume-key';
 import { freePort, startRedis, stopRedis } from '../../testing/private-redis';
 import { RedisTaskStore } from './redis-task-store';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
-import { testStoreLimits } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 describe('retryWrite', () => {
   afterEach(() => {

@@ -4,7 +4,8 @@ import { RedisConnections } from './redis-connections';
 import { RedisKeys } from './redis-keys';
 import { SCRIPTS } from './redis-scripts';
 import { appendArgs, finishArgs } from './redis-write-scripts';
-import { TEST_REDIS_URL, deleteKeys, testStoreLimits, uniquePrefix } from '../../testing/redis';
+import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
+import { testStoreLimits } from '../../testing/limits';
 
 const LIMITS = testStoreLimits({ expiredRetentionMs: 30_000 });
 const DONE = { status: 'completed' as const, data: '{"status":"completed"}' };
