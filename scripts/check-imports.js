@@ -8,14 +8,16 @@
  * - `interfaces/` imports nothing from `stores/` (the main entry's types must not reach a
  *   store's dependencies);
  * - only `stores/redis/`, the `redis` entry and the test kit (`testing/`, not shipped but for
- *   the contract suite) import `ioredis`, an optional peer.
+ *   the contract suite) import `ioredis`, an optional peer;
+ * - the client (`libs/sse-resume-client/src`) imports only its own files: no runtime
+ *   dependencies, not even Node built-ins, since it runs in browsers too.
  */
 const { readdirSync, readFileSync, existsSync, statSync } = require('node:fs');
 const { dirname, join, relative, resolve } = require('node:path');
 const ts = require('typescript');
 
 const ROOT = resolve(__dirname, '..');
-const DIRS = ['libs/sse-resume/src', 'src'].map((dir) => join(ROOT, dir));
+const DIRS = ['libs/sse-resume/src', 'libs/sse-resume-client/src', 'src'].map((dir) => join(ROOT, dir));
 
 function sources(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -32,12 +34,19 @@ function resolveImport(from, specifier) {
 }
 
 const LIB = join(ROOT, 'libs/sse-resume/src');
+const CLIENT = join(ROOT, 'libs/sse-resume-client/src');
 const layering = [];
 const graph = new Map();
 for (const file of DIRS.flatMap(sources)) {
   const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
   const targets = importedFiles.map((imported) => resolveImport(file, imported.fileName)).filter((t) => t);
   graph.set(file, targets);
+  if (!relative(CLIENT, file).startsWith('..')) {
+    for (const { fileName } of importedFiles) {
+      if (!fileName.startsWith('.')) layering.push(`client ${relative(CLIENT, file)} imports ${fileName}`);
+    }
+    continue;
+  }
   if (!file.startsWith(LIB)) continue;
   const inLib = relative(LIB, file);
   if (inLib.startsWith('interfaces/')) {

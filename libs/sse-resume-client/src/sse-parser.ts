@@ -1,0 +1,265 @@
+/**
+ * A streaming parser for `text/event-stream` bodies, following the WHATWG HTML rules for
+ * parsing and interpreting an event stream (section "Server-sent events").
+ *
+ * No runtime dependencies: it needs only `TextDecoder`, present in browsers and Node >= 20.
+ */
+
+/** One dispatched event, as an `EventSource` would deliver it as a `MessageEvent`. */
+export interface SseEvent {
+  /** The `event:` field, or `"message"` when the event had none (or an empty one). */
+  readonly type: string;
+  /** The `data:` lines joined with `"\n"` (no trailing newline). */
+  readonly data: string;
+  /**
+   * The last event ID when the event was dispatched: the value of the most recent valid
+   * `id:` line in the stream, whether or not it belonged to this event (`""` when none was
+   * seen, or after an empty `id:`).
+   */
+  readonly lastEventId: string;
+}
+
+/** Where the parser reports what it finds. Called synchronously from `push()`. */
+export interface SseParserHandlers {
+  /** A complete event (one ended by a blank line and carrying at least one `data` line). */
+  onEvent(event: SseEvent): void;
+  /**
+   * A valid `retry:` line (ASCII digits only): the new reconnection time in milliseconds.
+   * Reported as soon as the line ends, not at the next dispatch.
+   */
+  onRetry?(milliseconds: number): void;
+  /**
+   * A comment line (one starting with `:`); `text` is everything after that colon, unchanged
+   * (a leading space is kept). Servers send these as heartbeats.
+   */
+  onComment?(text: string): void;
+}
+
+/** Options of {@link SseParser}. */
+export interface SseParserOptions {
+  /**
+   * Initial value of the last event ID buffer; `""` (the spec's initial value) by default.
+   * A client reconnecting with `Last-Event-ID` passes the previous parser's `lastEventId`
+   * so events of the new stream that carry no `id:` keep reporting it.
+   */
+  readonly lastEventId?: string;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const BOM = '\ufeff';
+
+/**
+ * Parses an event stream fed in chunks of any size, cut anywhere: inside a line, between the
+ * CR and LF of a CRLF pair, or inside a multi-byte UTF-8 character. The events, retries and
+ * comments it reports do not depend on where the cuts fall.
+ *
+ * ```ts
+ * const parser = new SseParser({ onEvent: (e) => console.log(e.type, e.data, e.lastEventId) });
+ * for await (const chunk of response.body) parser.push(chunk);
+ * parser.end();
+ * ```
+ *
+ * Rules applied (WHATWG HTML, "Parsing an event stream" and "Interpreting an event stream"):
+ * - bytes are decoded as UTF-8 (invalid sequences become U+FFFD); one BOM at the very start
+ *   of the stream is dropped;
+ * - lines end with CRLF, LF or CR; an empty line dispatches the event being built;
+ * - a line starting with `:` is a comment;
+ * - otherwise the field name is the text before the first `:` and the value the text after
+ *   it, minus one leading space; a line without `:` is a field named by the whole line with
+ *   an empty value;
+ * - `event` sets the type; `data` appends a line to the data; `id` sets the last event ID
+ *   unless the value contains U+0000 (an empty value resets it to `""`; it persists across
+ *   events); `retry` with ASCII digits only sets the reconnection time; other fields are
+ *   ignored;
+ * - an event without `data` lines is not dispatched, but its type is reset all the same;
+ * - at the end of the stream, an incomplete line and an undispatched event are discarded.
+ *
+ * One parser reads one stream. String chunks are taken as already decoded text and may be
+ * mixed with byte chunks (a UTF-8 sequence left incomplete by a byte chunk then becomes
+ * U+FFFD). Handlers run synchronously inside `push()`; if one throws, the exception
+ * propagates and the rest of that chunk is not parsed.
+ */
+export class SseParser {
+  private readonly handlers: SseParserHandlers;
+  /** `ignoreBOM`: the BOM is stripped here, once, for byte and string chunks alike. */
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  /** Text of the current line received so far (it holds no CR or LF). */
+  private pending = '';
+  /** The stream's first character has not been seen yet (it may be a BOM to drop). */
+  private atStart = true;
+  /** The previous character was a CR that ended a line: an LF right after it is skipped. */
+  private afterCR = false;
+  /** A byte chunk may have left an incomplete UTF-8 sequence in the decoder. */
+  private decoderUsed = false;
+  private ended = false;
+
+  private eventType = '';
+  private data = '';
+  private hasData = false;
+  private lastEventIdBuffer: string;
+  private lastDispatchedId: string;
+  private reconnectionTime: number | undefined;
+
+  constructor(handlers: SseParserHandlers, options: SseParserOptions = {}) {
+    this.handlers = handlers;
+    this.lastEventIdBuffer = options.lastEventId ?? '';
+    this.lastDispatchedId = this.lastEventIdBuffer;
+  }
+
+  /**
+   * The event source's last event ID string: the last event ID as of the latest dispatch
+   * (an empty line), which is what a reconnecting client sends as `Last-Event-ID`. An `id:`
+   * line followed by no empty line before the stream ends does not change it.
+   */
+  get lastEventId(): string {
+    return this.lastDispatchedId;
+  }
+
+  /** The latest valid `retry:` value in milliseconds, or `undefined` if none was seen. */
+  get retry(): number | undefined {
+    return this.reconnectionTime;
+  }
+
+  /**
+   * Feeds the next chunk of the stream: bytes (UTF-8) or already decoded text.
+   * @throws Error after {@link end}.
+   */
+  push(chunk: Uint8Array | string): void {
+    if (this.ended) throw new Error('SseParser: push() after end()');
+    let text: string;
+    if (typeof chunk === 'string') {
+      // Text after bytes: whatever the decoder holds is an incomplete sequence, U+FFFD.
+      text = this.decoderUsed ? this.flushDecoder() + chunk : chunk;
+    } else {
+      if (chunk.length === 0) return;
+      this.decoderUsed = true;
+      text = this.decoder.decode(chunk, { stream: true });
+    }
+    if (text.length === 0) return;
+    if (this.atStart) {
+      this.atStart = false;
+      if (text.charCodeAt(0) === 0xfeff) {
+        text = text.slice(BOM.length);
+        if (text.length === 0) return;
+      }
+    }
+    this.scan(text);
+  }
+
+  /**
+   * Ends the stream: an incomplete last line and an event not yet ended by an empty line
+   * are discarded, as the spec requires. Later calls do nothing; `push()` then throws.
+   */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.decoderUsed) this.flushDecoder();
+    this.pending = '';
+    this.data = '';
+    this.hasData = false;
+    this.eventType = '';
+  }
+
+  private flushDecoder(): string {
+    this.decoderUsed = false;
+    return this.decoder.decode();
+  }
+
+  /** Splits `text` into lines, carrying an unterminated tail over in `pending`. */
+  private scan(text: string): void {
+    const length = text.length;
+    let start = 0;
+    if (this.afterCR) {
+      this.afterCR = false;
+      if (text.charCodeAt(0) === LF) start = 1;
+    }
+    for (let i = start; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code !== LF && code !== CR) continue;
+      let line = text.slice(start, i);
+      if (this.pending.length > 0) {
+        line = this.pending + line;
+        this.pending = '';
+      }
+      if (code === CR) {
+        if (i + 1 === length) this.afterCR = true;
+        else if (text.charCodeAt(i + 1) === LF) i++;
+      }
+      start = i + 1;
+      this.line(line);
+    }
+    if (start < length) this.pending += start === 0 ? text : text.slice(start);
+  }
+
+  private line(line: string): void {
+    if (line.length === 0) {
+      this.dispatch();
+      return;
+    }
+    const colon = line.indexOf(':');
+    if (colon === 0) {
+      this.handlers.onComment?.(line.slice(1));
+      return;
+    }
+    let field: string;
+    let value: string;
+    if (colon < 0) {
+      field = line;
+      value = '';
+    } else {
+      field = line.slice(0, colon);
+      const valueStart = line.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1;
+      value = line.slice(valueStart);
+    }
+    switch (field) {
+      case 'event':
+        this.eventType = value;
+        break;
+      case 'data':
+        if (this.hasData) this.data += '\n' + value;
+        else {
+          this.data = value;
+          this.hasData = true;
+        }
+        break;
+      case 'id':
+        if (!value.includes('\0')) this.lastEventIdBuffer = value;
+        break;
+      case 'retry':
+        this.setRetry(value);
+        break;
+      default:
+      // Unknown fields are ignored.
+    }
+  }
+
+  private setRetry(value: string): void {
+    const length = value.length;
+    if (length === 0) return;
+    for (let i = 0; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code < 0x30 || code > 0x39) return;
+    }
+    const milliseconds = Number(value);
+    // Beyond 2^53 the integer cannot be represented exactly: ignored rather than rounded.
+    if (!Number.isSafeInteger(milliseconds)) return;
+    this.reconnectionTime = milliseconds;
+    this.handlers.onRetry?.(milliseconds);
+  }
+
+  private dispatch(): void {
+    this.lastDispatchedId = this.lastEventIdBuffer;
+    const type = this.eventType;
+    this.eventType = '';
+    if (!this.hasData) return;
+    const event: SseEvent = {
+      type: type === '' ? 'message' : type,
+      data: this.data,
+      lastEventId: this.lastDispatchedId,
+    };
+    this.data = '';
+    this.hasData = false;
+    this.handlers.onEvent(event);
+  }
+}
