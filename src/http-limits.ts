@@ -16,6 +16,7 @@ export const MAX_PARAM_LENGTH = 16 * 1024;
 const STATUS_BY_CODE: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
   HPE_URI_TOO_LONG: 414,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
 /**
@@ -26,15 +27,19 @@ const STATUS_BY_CODE: Record<string, number> = {
 export function answerClientErrorsWithJson(server: Server): void {
   server.removeAllListeners('clientError');
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // A reset or timeout leaves nothing to answer; a socket that already got bytes cannot take a status.
-    if (err.code === 'ECONNRESET' || !socket.writable || (socket as { bytesWritten?: number }).bytesWritten) {
+    // A reset leaves nothing to answer (as in Node's own example of this event).
+    if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
     const status = (err.code && STATUS_BY_CODE[err.code]) ?? 400;
     const error = STATUS_CODES[status] ?? 'Bad Request';
     const message =
-      status === 431 ? 'the request line and headers exceed 16 KiB' : 'the request could not be parsed';
+      status === 431
+        ? 'the request line and headers exceed 16 KiB'
+        : status === 408
+          ? 'the request took too long to arrive'
+          : 'the request could not be parsed';
     const body = JSON.stringify({ statusCode: status, error, message });
     socket.end(
       `HTTP/1.1 ${status} ${error}\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -52,6 +52,16 @@ export class ResponseSink implements FrameSink {
     }
   }
 
+  /**
+   * The response answers with an error instead (Nest sends it when the stream fails before
+   * the head): drop what waits for the head and write nothing more, without closing it.
+   */
+  abandon(): void {
+    this.dropped = true;
+    this.beforeHead = undefined;
+    this.releaseHeadWaiters();
+  }
+
   get closed(): boolean {
     return this.dropped || this.gone;
   }

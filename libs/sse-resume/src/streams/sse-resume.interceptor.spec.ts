@@ -5,15 +5,17 @@ import {
   Injectable,
   Logger,
   type NestInterceptor,
+  Param,
   type MessageEvent,
   ServiceUnavailableException,
   Sse,
   UseInterceptors,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { mergeMap, Observable, of, throwError, timer } from 'rxjs';
+import { asyncScheduler, mergeMap, Observable, observeOn, of, throwError, timer } from 'rxjs';
 import type { TaskContext } from '../interfaces/task-context.interface';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
+import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
 import { SseTaskService } from '../sse-task.service';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
 import { openStream, rawRequest } from '../testing/raw-http';
@@ -435,3 +437,39 @@ describe.each<Adapter>(['express', 'fastify'])(
     });
   },
 );
+
+@Controller('piped')
+class PipedStreamController {
+  constructor(private readonly tasks: SseTaskService) {}
+
+  /** An operator that delays every message, the open message included, to a later turn. */
+  @Sse(':taskId/events')
+  @SseResume()
+  events(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+    @LastEventId() lastEventId: number | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey, lastEventId }).pipe(observeOn(asyncScheduler));
+  }
+}
+
+describe('an async operator between stream() and @SseResume()', () => {
+  it("keeps the stream on Nest's writer, with every id once and in order, and throws nothing", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    const server = await startTestApp('express', [PipedStreamController]);
+    try {
+      const started = await finishedTask(server.tasks, 5);
+      const reply = await rawRequest(`${server.url}/piped/${started.taskId}/events?key=${started.resumeKey}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(reply.status).toBe(200);
+      expect(reply.text).toBe(expectedBody(5));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await server.close();
+    }
+  });
+});

@@ -46,6 +46,7 @@ export class SseResumeInterceptor implements NestInterceptor {
     const request = context.switchToHttp().getRequest<object>();
     return new Observable<unknown>((subscriber) => {
       let attached = false;
+      let sink: ResponseSink | undefined;
       // The handler runs in this context, so that SseTaskService.stream() can read what the
       // guard left on the request (see stream-request.ts).
       const { result: handled, release } = runWithStreamRequest(request, () => next.handle());
@@ -56,18 +57,21 @@ export class SseResumeInterceptor implements NestInterceptor {
             attached = true;
             const subscription = value[SUBSCRIPTION_HANDLE];
             const describe = () => `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
-            subscription.attachSink(
-              new ResponseSink(
-                res,
-                {
-                  maxPendingBytes: this.options.maxPendingBytes,
-                  slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs,
-                },
-                this.logger,
-                describe,
-              ),
+            const responseSink = new ResponseSink(
+              res,
+              {
+                maxPendingBytes: this.options.maxPendingBytes,
+                slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs,
+              },
+              this.logger,
+              describe,
             );
-            return;
+            if (subscription.attachSink(responseSink)) {
+              sink = responseSink;
+              return;
+            }
+            // Too late (an operator delayed the message): Nest writes this stream, open frame first.
+            responseSink.abandon();
           }
           subscriber.next(value);
         },
@@ -75,7 +79,10 @@ export class SseResumeInterceptor implements NestInterceptor {
           release();
           // Before the head Nest answers with the error's status. After it, Nest would write an
           // `event: error` frame with an id of its own counter and the error's text: end instead.
-          if (!res.headersSent) return subscriber.error(err);
+          if (!res.headersSent) {
+            sink?.abandon(); // Nest answers with the error: no frame may follow it
+            return subscriber.error(err);
+          }
           this.logger.error(
             'an SSE stream failed after its response head; ending it so the client resumes',
             err instanceof Error ? err.stack : String(err),

@@ -70,7 +70,8 @@ export function takeAuthorizedStream(
  * opens while it is off only loses the shortcut, never correctness.
  */
 interface StreamRequestContext {
-  request: object;
+  /** Cleared on release: async resources made meanwhile keep this context, not the request. */
+  request: object | undefined;
   /** Ends this request's need for the storage (idempotent). */
   release: () => void;
 }
@@ -85,14 +86,17 @@ let opening = 0;
  */
 export function runWithStreamRequest<T>(request: object, work: () => T): { result: T; release: () => void } {
   opening++;
+  const context: StreamRequestContext = { request, release: () => undefined };
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
+    context.request = undefined;
     if (--opening === 0) currentRequest.disable();
   };
+  context.release = release;
   try {
-    return { result: currentRequest.run({ request, release }, work), release };
+    return { result: currentRequest.run(context, work), release };
   } catch (err) {
     release();
     throw err;
@@ -102,6 +106,7 @@ export function runWithStreamRequest<T>(request: object, work: () => T): { resul
 /** The request the current handler serves, if an interceptor set one; reading it releases it. */
 export function takeStreamRequest(): object | undefined {
   const context = currentRequest.getStore();
+  const request = context?.request;
   context?.release();
-  return context?.request;
+  return request;
 }

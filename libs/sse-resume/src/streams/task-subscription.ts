@@ -75,6 +75,8 @@ export class TaskSubscription {
    */
   private headMayBeOut = false;
   private headTimer: NodeJS.Timeout | undefined;
+  /** True only while the open message is being handed to `rx.next` (see attachSink). */
+  private acceptingSink = false;
   private generatedId: string | undefined;
 
   constructor(
@@ -139,7 +141,15 @@ export class TaskSubscription {
     };
     this.opened = true;
     this.clearHeadTimer();
-    this.rx.next(open); // the interceptor may call attachSink() right here
+    // The interceptor may call attachSink() right here, and only here: an operator between
+    // stream() and the interceptor that delays the message (observeOn, delay) would hand the
+    // sink over after output went to Nest, so it is refused then and Nest writes everything.
+    this.acceptingSink = true;
+    try {
+      this.rx.next(open);
+    } finally {
+      this.acceptingSink = false;
+    }
     this.output.opened(resumePoint, this.context.retryMs);
 
     try {
@@ -154,12 +164,15 @@ export class TaskSubscription {
     }
   }
 
-  /** Called by `SseResumeInterceptor` while it handles the open message. */
-  attachSink(sink: FrameSink): void {
-    if (this.state !== 'replaying' || this.output instanceof SinkOutput) {
-      throw new Error('a sink can only be attached on open');
-    }
+  /**
+   * Called by `SseResumeInterceptor` while it handles the open message. Returns false (and
+   * changes nothing) when the message reached it later than that: the stream then goes on
+   * through Nest's writer.
+   */
+  attachSink(sink: FrameSink): boolean {
+    if (!this.acceptingSink || this.state !== 'replaying' || this.output instanceof SinkOutput) return false;
     this.output = new SinkOutput(sink, this.rx, this.context.replayWriteChars, this);
+    return true;
   }
 
   /** A turn's worth of live events of the task (from the hub). */

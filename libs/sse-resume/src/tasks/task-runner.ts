@@ -23,6 +23,7 @@ import type { TaskAccessChecker } from '../access/task-access-checker';
 import { EmitPacer } from './emit-pacer';
 import { checkMetadata, type Outcome, publicMessage, TaskSerializer } from './task-serializer';
 import { runSource } from './task-sources';
+import type { TaskEvent } from '../task-event';
 
 /** A task running in this process. */
 interface LocalTask {
@@ -206,7 +207,13 @@ export class TaskRunner {
       void this.endLocal(task, { status: 'failed', error: overloaded.message }, abort);
       throw overloaded;
     }
-    const appended = this.store.append(task.taskId, type, json).then(
+    let stored: Promise<TaskEvent>;
+    try {
+      stored = this.store.append(task.taskId, type, json);
+    } catch (err) {
+      stored = Promise.reject(err); // a store whose append throws at once: released and reported too
+    }
+    const appended = stored.then(
       (event) => event.seq,
       (err: unknown) => {
         this.onEmitFailed(task, err);

@@ -411,4 +411,16 @@ describe('InMemoryTaskStore', () => {
     expect(await store.lookup(taskId)).toEqual({ state: 'missing' });
     expect(seen).toEqual([1]);
   });
+
+  it('admits at most maxTasks of concurrent creates while the budget check awaits an eviction', async () => {
+    const store = makeStore({ maxTasks: 2, historyBudgetBytes: 1_000, historyBytes: 10_000 });
+    await store.create({ taskId: 'a', keyHash: 'ha', createdAt: 1 });
+    await store.append('a', 'progress', JSON.stringify('x'.repeat(985)));
+    await store.finish('a', { status: 'completed', data: '{}' });
+    const results = await Promise.allSettled(
+      ['c', 'd', 'e'].map((id) => store.create({ taskId: id, keyHash: `h${id}`, createdAt: 1 })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(store.stats().tasks).toBe(2);
+  });
 });

@@ -68,6 +68,10 @@ export class InMemoryTaskStore implements TaskStore {
       this.shed(budget - 1);
       if (this.historyTotal >= budget) throw new StoreFullError(budget, STORE_FULL_RETRY_SECONDS);
     }
+    // Checked again: the awaits above let concurrent creates pass the first check together.
+    if (this.tasks.size >= this.limits.maxTasks) {
+      throw new TooManyTasksError(this.limits.maxTasks, this.secondsUntilRoom());
+    }
     if (this.tasks.has(init.taskId)) throw new Error(`task ${init.taskId} exists already`);
     const record: TaskRecord = {
       taskId: init.taskId,
