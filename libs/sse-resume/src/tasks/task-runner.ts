@@ -211,7 +211,8 @@ export class TaskRunner {
     try {
       stored = this.store.append(task.taskId, type, json);
     } catch (err) {
-      stored = Promise.reject(err); // a store whose append throws at once: released and reported too
+      // A store whose append throws at once: released and reported like a rejection.
+      stored = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const appended = stored.then(
       (event) => event.seq,
