@@ -77,7 +77,7 @@ export function commentFrames(frames: readonly SseFrame[]): SseFrame[] {
 }
 
 /** The data as an EventSource delivers it (`data:` lines joined by `\n`); `undefined` without any. */
-export function dataText(frame: SseFrame): string | undefined {
+function dataText(frame: SseFrame): string | undefined {
   return frame.data.length === 0 ? undefined : frame.data.join('\n');
 }
 
