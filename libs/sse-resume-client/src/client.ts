@@ -1,0 +1,245 @@
+import { resolveReconnect, parseRetryAfter, type ReconnectOptions } from './backoff.js';
+import { httpError, ProtocolError } from './errors.js';
+import { defaultStorage, memoryStorage, TaskRecord, type ResumeStorage } from './storage.js';
+import { TaskStream, type Credentials, type StreamContext, type StreamOptions } from './task-stream.js';
+import type { AnyTaskEvents, StartedTask, TaskEndEvent, TaskGapEvent, TaskStreamEvent } from './types.js';
+
+/** The app's routes, relative to `baseUrl`. The defaults are the example app's. */
+export interface TaskRoutes {
+  /** POST: starts a task, answers `{ taskId, resumeKey }`. Default `tasks`. */
+  start?: string;
+  /** GET: the task's event stream. Default `tasks/<taskId>/events`. */
+  events?: (taskId: string) => string;
+  /** GET: status; DELETE: cancel. Default `tasks/<taskId>`. */
+  task?: (taskId: string) => string;
+}
+
+export interface SseResumeClientOptions {
+  /**
+   * What the routes are relative to. Default in a browser: the page's URL, so that an app
+   * served under a path prefix (`/sse/`) works unchanged; required elsewhere.
+   */
+  baseUrl?: string | URL;
+  routes?: TaskRoutes;
+  /** Where resume keys and last ids are kept. Default: `sessionStorage` in a browser, else memory. */
+  storage?: ResumeStorage;
+  /** Prefix of the storage entries. Default `sse-resume:`. */
+  storagePrefix?: string;
+  /** Headers sent with every request (e.g. your own auth), or a function returning them. */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  /** `fetch`'s credentials mode. Default `same-origin` (cookies to your own origin only). */
+  credentials?: Credentials;
+  /** Reconnect delays and limits. */
+  reconnect?: ReconnectOptions;
+  /**
+   * A connection that brings no byte (not even a heartbeat) for this long is dropped and
+   * resumed: it died without a FIN (a NAT or proxy forgot it). Keep it above the server's
+   * `heartbeatMs` (15 s by default). Default 45000; 0 disables.
+   */
+  idleTimeoutMs?: number;
+  /** The `fetch` to use. Default: the global one. */
+  fetch?: typeof fetch;
+  /** Random source of the backoff jitter (tests). */
+  random?: () => number;
+}
+
+/** Callbacks of {@link SseResumeClient.subscribe}; all optional. */
+export interface TaskHandlers<E, R> {
+  /** Every event, in order: the task's own, `gap` and `end`. */
+  onEvent?(event: TaskStreamEvent<E, R>): void;
+  onGap?(event: TaskGapEvent): void;
+  onEnd?(event: TaskEndEvent<R>): void;
+  /** A failure that stopped the stream (typed: see the errors). Not called for `close()`. */
+  onError?(error: unknown): void;
+}
+
+export interface TaskSubscription<R> {
+  /** Stops streaming (the task goes on); `done` then resolves. */
+  close(): void;
+  /** The `end` event; `undefined` when closed, or when the task had already ended before (204). Rejects like `onError`. */
+  readonly done: Promise<TaskEndEvent<R> | undefined>;
+  readonly stream: TaskStream<unknown, R>;
+}
+
+/** The header telling the start route which path the client really posts to (see `@ResumeCookie()`). */
+const COOKIE_PATH_HEADER = 'x-resume-cookie-path';
+
+/**
+ * Starts, streams, resumes and cancels tasks of a `nest-sse-resume` server.
+ *
+ * ```ts
+ * const client = new SseResumeClient();            // in a browser: routes relative to the page
+ * const task = await client.start<ExportEvents, ExportResult>({ steps: 20 });
+ * for await (const event of task) {
+ *   if (event.type === 'progress') render(event.data.done, event.data.total);
+ *   if (event.type === 'end') show(event.status, event.result);
+ * }
+ * ```
+ */
+export class SseResumeClient {
+  private readonly base: string | URL;
+  private readonly storage: ResumeStorage;
+  private readonly prefix: string;
+  private readonly fetch: typeof fetch;
+
+  constructor(private readonly options: SseResumeClientOptions = {}) {
+    const page = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
+    let base = options.baseUrl ?? page.document?.baseURI ?? page.location?.href;
+    if (base === undefined) throw new TypeError('SseResumeClient: baseUrl is required outside a browser');
+    if (options.baseUrl !== undefined) {
+      const url = new URL(base);
+      if (!url.pathname.endsWith('/')) url.pathname += '/';
+      base = url;
+    }
+    this.base = base;
+    this.storage = options.storage ?? (page.location ? defaultStorage() : memoryStorage());
+    this.prefix = options.storagePrefix ?? 'sse-resume:';
+    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    resolveReconnect(options.reconnect);
+  }
+
+  /**
+   * Posts `body` (JSON) to the start route and returns the new task's stream; its key is
+   * kept in storage, so `stream(taskId)` after a reload finds it. A refusal throws the typed
+   * error (429/503 carry `retryAfterMs`); a start is not retried, as it is not idempotent.
+   */
+  async start<E = AnyTaskEvents, R = unknown>(
+    body: unknown,
+    options: Omit<StreamOptions, 'resumeKey' | 'lastEventId'> = {},
+  ): Promise<TaskStream<E, R> & { readonly resumeKey: string }> {
+    const url = this.url(this.options.routes?.start ?? 'tasks');
+    const response = await this.fetch(url, {
+      method: 'POST',
+      headers: {
+        ...this.headers(),
+        'content-type': 'application/json',
+        accept: 'application/json',
+        [COOKIE_PATH_HEADER]: new URL(url).pathname,
+      },
+      body: JSON.stringify(body),
+      credentials: this.options.credentials ?? 'same-origin',
+      signal: options.signal,
+    });
+    if (!response.ok) throw await httpError(response, parseRetryAfter(response.headers.get('retry-after')));
+    const started = (await response.json()) as Partial<StartedTask>;
+    if (typeof started.taskId !== 'string' || typeof started.resumeKey !== 'string') {
+      throw new ProtocolError('the start route did not answer { taskId, resumeKey }');
+    }
+    return this.stream<E, R>(started.taskId, { ...options, resumeKey: started.resumeKey }) as TaskStream<
+      E,
+      R
+    > & {
+      readonly resumeKey: string;
+    };
+  }
+
+  /** The task's events from where this client (or this tab, before a reload) left off. */
+  stream<E = AnyTaskEvents, R = unknown>(taskId: string, options: StreamOptions = {}): TaskStream<E, R> {
+    const record = this.record(taskId);
+    const context: StreamContext = {
+      url: this.url(this.eventsPath(taskId)),
+      fetch: this.fetch,
+      headers: () => this.headers(),
+      credentials: this.options.credentials ?? 'same-origin',
+      reconnect: resolveReconnect(this.options.reconnect),
+      idleTimeoutMs: this.options.idleTimeoutMs ?? 45_000,
+      record,
+      random: this.options.random,
+      cancel: (resumeKey) => this.cancel(taskId, { resumeKey }),
+    };
+    return new TaskStream<E, R>(taskId, context, options);
+  }
+
+  /** Callback style: `stream()` driven for you. */
+  subscribe<E = AnyTaskEvents, R = unknown>(
+    taskId: string,
+    handlers: TaskHandlers<E, R>,
+    options: StreamOptions = {},
+  ): TaskSubscription<R> {
+    const stream = this.stream<E, R>(taskId, options);
+    const done = (async () => {
+      try {
+        for await (const event of stream) {
+          handlers.onEvent?.(event);
+          if (event.type === 'gap') handlers.onGap?.(event as TaskGapEvent);
+          else if (event.type === 'end') handlers.onEnd?.(event as TaskEndEvent<R>);
+        }
+        return stream.end;
+      } catch (error) {
+        handlers.onError?.(error);
+        throw error;
+      }
+    })();
+    done.catch(() => undefined); // reported through onError; `done` still rejects for who awaits it
+    return { close: () => stream.close(), done, stream: stream as TaskStream<unknown, R> };
+  }
+
+  /**
+   * Cancels a task (key from the options, else storage, else a cookie). True when cancelled,
+   * false when it had already ended.
+   */
+  async cancel(taskId: string, options: { resumeKey?: string; signal?: AbortSignal } = {}): Promise<boolean> {
+    const response = await this.taskRequest('DELETE', taskId, options);
+    if (response.status === 409) {
+      await response.body?.cancel();
+      return false;
+    }
+    if (!response.ok) throw await httpError(response);
+    await response.body?.cancel();
+    return true;
+  }
+
+  /** The task's status (`GET` on the task route). */
+  async info<T = Record<string, unknown>>(
+    taskId: string,
+    options: { resumeKey?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const response = await this.taskRequest('GET', taskId, options);
+    if (!response.ok) throw await httpError(response);
+    return (await response.json()) as T;
+  }
+
+  /** The resume key kept for a task, if any (from `start()` or a stream given one). */
+  resumeKeyOf(taskId: string): string | undefined {
+    return this.record(taskId).resumeKey;
+  }
+
+  /** Drops what storage keeps about a task. */
+  forget(taskId: string): void {
+    this.record(taskId).forget();
+  }
+
+  private taskRequest(
+    method: string,
+    taskId: string,
+    options: { resumeKey?: string; signal?: AbortSignal },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...this.headers(), accept: 'application/json' };
+    const key = options.resumeKey ?? this.resumeKeyOf(taskId);
+    if (key !== undefined) headers['x-resume-key'] = key;
+    const path = this.options.routes?.task?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}`;
+    return this.fetch(this.url(path), {
+      method,
+      headers,
+      credentials: this.options.credentials ?? 'same-origin',
+      signal: options.signal,
+    });
+  }
+
+  private eventsPath(taskId: string): string {
+    return this.options.routes?.events?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}/events`;
+  }
+
+  private record(taskId: string): TaskRecord {
+    return new TaskRecord(this.storage, this.prefix, taskId);
+  }
+
+  private headers(): Record<string, string> {
+    const headers = this.options.headers;
+    return typeof headers === 'function' ? headers() : { ...headers };
+  }
+
+  private url(path: string): string {
+    return new URL(path, this.base).href;
+  }
+}

@@ -1,0 +1,29 @@
+export { SseResumeClient } from './client.js';
+export type { SseResumeClientOptions, TaskHandlers, TaskRoutes, TaskSubscription } from './client.js';
+export { TaskStream } from './task-stream.js';
+export type { ReconnectInfo, StreamOptions } from './task-stream.js';
+export type { ReconnectOptions } from './backoff.js';
+export { defaultStorage, memoryStorage } from './storage.js';
+export type { ResumeStorage } from './storage.js';
+export {
+  ProtocolError,
+  RetriesExhaustedError,
+  SseClientError,
+  TaskBadRequestError,
+  TaskExpiredError,
+  TaskForbiddenError,
+  TaskHttpError,
+  TaskNotFoundError,
+} from './errors.js';
+export { SseParser } from './sse-parser.js';
+export type { SseEvent, SseParserHandlers, SseParserOptions } from './sse-parser.js';
+export type {
+  AnyTaskEvents,
+  ReservedEventName,
+  StartedTask,
+  TaskDataEvent,
+  TaskEndEvent,
+  TaskGapEvent,
+  TaskStreamEvent,
+  TerminalStatus,
+} from './types.js';
