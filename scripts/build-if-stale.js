@@ -4,6 +4,7 @@
 // Jest's workers run in parallel). Spec files do not count: they are not part of the build.
 'use strict';
 const { spawnSync } = require('node:child_process');
+const { buildClientIfStale } = require('./build-client.js');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -23,8 +24,9 @@ function newestMtime(dir) {
   return newest;
 }
 
-/** Returns the entry file; throws if the build fails. */
+/** Returns the entry file; throws if the build fails. The demo page's client bundle too. */
 function buildIfStale({ quiet = false } = {}) {
+  buildClientIfStale({ quiet });
   const sources = Math.max(newestMtime(path.join(root, 'src')), newestMtime(path.join(root, 'libs')));
   const built = fs.existsSync(entry) ? fs.statSync(entry).mtimeMs : 0;
   if (built < sources) {

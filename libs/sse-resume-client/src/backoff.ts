@@ -25,10 +25,10 @@ export function resolveReconnect(options: ReconnectOptions = {}): ResolvedReconn
     factor: options.factor ?? 2,
     maxRetries: options.maxRetries ?? Infinity,
   };
-  for (const name of ['initialDelayMs', 'maxDelayMs', 'factor', 'maxRetries'] as const) {
-    if (!(resolved[name] >= 0)) throw new RangeError(`reconnect.${name} must be a number >= 0`);
+  const { initialDelayMs, maxDelayMs, factor, maxRetries } = resolved;
+  if (!(initialDelayMs >= 0 && maxDelayMs >= 0 && maxRetries >= 0 && factor >= 1)) {
+    throw new RangeError('reconnect: initialDelayMs, maxDelayMs and maxRetries must be >= 0, factor >= 1');
   }
-  if (resolved.factor < 1) throw new RangeError('reconnect.factor must be >= 1');
   return resolved;
 }
 

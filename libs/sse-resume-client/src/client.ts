@@ -1,4 +1,9 @@
-import { resolveReconnect, parseRetryAfter, type ReconnectOptions } from './backoff.js';
+import {
+  parseRetryAfter,
+  resolveReconnect,
+  type ReconnectOptions,
+  type ResolvedReconnect,
+} from './backoff.js';
 import { httpError, ProtocolError } from './errors.js';
 import { defaultStorage, memoryStorage, TaskRecord, type ResumeStorage } from './storage.js';
 import { TaskStream, type Credentials, type StreamContext, type StreamOptions } from './task-stream.js';
@@ -77,25 +82,29 @@ const COOKIE_PATH_HEADER = 'x-resume-cookie-path';
  * ```
  */
 export class SseResumeClient {
-  private readonly base: string | URL;
-  private readonly storage: ResumeStorage;
-  private readonly prefix: string;
-  private readonly fetch: typeof fetch;
+  readonly #base: string | URL;
+  readonly #storage: ResumeStorage;
+  readonly #prefix: string;
+  readonly #fetch: typeof fetch;
+  readonly #reconnect: ResolvedReconnect;
 
-  constructor(private readonly options: SseResumeClientOptions = {}) {
+  readonly #options: SseResumeClientOptions;
+
+  constructor(options: SseResumeClientOptions = {}) {
+    this.#options = options;
     const page = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
     let base = options.baseUrl ?? page.document?.baseURI ?? page.location?.href;
-    if (base === undefined) throw new TypeError('SseResumeClient: baseUrl is required outside a browser');
+    if (base === undefined) throw new TypeError('baseUrl is required outside a browser');
     if (options.baseUrl !== undefined) {
       const url = new URL(base);
       if (!url.pathname.endsWith('/')) url.pathname += '/';
       base = url;
     }
-    this.base = base;
-    this.storage = options.storage ?? (page.location ? defaultStorage() : memoryStorage());
-    this.prefix = options.storagePrefix ?? 'sse-resume:';
-    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    resolveReconnect(options.reconnect);
+    this.#base = base;
+    this.#storage = options.storage ?? (page.location ? defaultStorage() : memoryStorage());
+    this.#prefix = options.storagePrefix ?? 'sse-resume:';
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#reconnect = resolveReconnect(options.reconnect);
   }
 
   /**
@@ -107,23 +116,21 @@ export class SseResumeClient {
     body: unknown,
     options: Omit<StreamOptions, 'resumeKey' | 'lastEventId'> = {},
   ): Promise<TaskStream<E, R> & { readonly resumeKey: string }> {
-    const url = this.url(this.options.routes?.start ?? 'tasks');
-    const response = await this.fetch(url, {
-      method: 'POST',
-      headers: {
-        ...this.headers(),
+    const url = this.#url(this.#options.routes?.start ?? 'tasks');
+    const response = await this.#request(
+      'POST',
+      url,
+      options.signal,
+      {
         'content-type': 'application/json',
-        accept: 'application/json',
         [COOKIE_PATH_HEADER]: new URL(url).pathname,
       },
-      body: JSON.stringify(body),
-      credentials: this.options.credentials ?? 'same-origin',
-      signal: options.signal,
-    });
+      JSON.stringify(body),
+    );
     if (!response.ok) throw await httpError(response, parseRetryAfter(response.headers.get('retry-after')));
     const started = (await response.json()) as Partial<StartedTask>;
     if (typeof started.taskId !== 'string' || typeof started.resumeKey !== 'string') {
-      throw new ProtocolError('the start route did not answer { taskId, resumeKey }');
+      throw new ProtocolError('start: no { taskId, resumeKey } in the answer');
     }
     return this.stream<E, R>(started.taskId, { ...options, resumeKey: started.resumeKey }) as TaskStream<
       E,
@@ -135,16 +142,16 @@ export class SseResumeClient {
 
   /** The task's events from where this client (or this tab, before a reload) left off. */
   stream<E = AnyTaskEvents, R = unknown>(taskId: string, options: StreamOptions = {}): TaskStream<E, R> {
-    const record = this.record(taskId);
+    const record = this.#record(taskId);
     const context: StreamContext = {
-      url: this.url(this.eventsPath(taskId)),
-      fetch: this.fetch,
-      headers: () => this.headers(),
-      credentials: this.options.credentials ?? 'same-origin',
-      reconnect: resolveReconnect(this.options.reconnect),
-      idleTimeoutMs: this.options.idleTimeoutMs ?? 45_000,
+      url: this.#url(this.#eventsPath(taskId)),
+      fetch: this.#fetch,
+      headers: () => this.#headers(),
+      credentials: this.#options.credentials ?? 'same-origin',
+      reconnect: this.#reconnect,
+      idleTimeoutMs: this.#options.idleTimeoutMs ?? 45_000,
       record,
-      random: this.options.random,
+      random: this.#options.random,
       cancel: (resumeKey) => this.cancel(taskId, { resumeKey }),
     };
     return new TaskStream<E, R>(taskId, context, options);
@@ -179,7 +186,7 @@ export class SseResumeClient {
    * false when it had already ended.
    */
   async cancel(taskId: string, options: { resumeKey?: string; signal?: AbortSignal } = {}): Promise<boolean> {
-    const response = await this.taskRequest('DELETE', taskId, options);
+    const response = await this.#taskRequest('DELETE', taskId, options);
     if (response.status === 409) {
       await response.body?.cancel();
       return false;
@@ -194,52 +201,66 @@ export class SseResumeClient {
     taskId: string,
     options: { resumeKey?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
-    const response = await this.taskRequest('GET', taskId, options);
+    const response = await this.#taskRequest('GET', taskId, options);
     if (!response.ok) throw await httpError(response);
     return (await response.json()) as T;
   }
 
   /** The resume key kept for a task, if any (from `start()` or a stream given one). */
   resumeKeyOf(taskId: string): string | undefined {
-    return this.record(taskId).resumeKey;
+    return this.#record(taskId).resumeKey;
   }
 
   /** Drops what storage keeps about a task. */
   forget(taskId: string): void {
-    this.record(taskId).forget();
+    this.#record(taskId).forget();
   }
 
-  private taskRequest(
+  #taskRequest(
     method: string,
     taskId: string,
     options: { resumeKey?: string; signal?: AbortSignal },
   ): Promise<Response> {
-    const headers: Record<string, string> = { ...this.headers(), accept: 'application/json' };
     const key = options.resumeKey ?? this.resumeKeyOf(taskId);
-    if (key !== undefined) headers['x-resume-key'] = key;
-    const path = this.options.routes?.task?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}`;
-    return this.fetch(this.url(path), {
+    const path = this.#options.routes?.task?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}`;
+    return this.#request(
       method,
-      headers,
-      credentials: this.options.credentials ?? 'same-origin',
-      signal: options.signal,
+      this.#url(path),
+      options.signal,
+      key === undefined ? {} : { 'x-resume-key': key },
+    );
+  }
+
+  #request(
+    method: string,
+    url: string,
+    signal: AbortSignal | undefined,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<Response> {
+    return this.#fetch(url, {
+      method,
+      headers: { ...this.#headers(), accept: 'application/json', ...headers },
+      body,
+      credentials: this.#options.credentials ?? 'same-origin',
+      signal,
     });
   }
 
-  private eventsPath(taskId: string): string {
-    return this.options.routes?.events?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}/events`;
+  #eventsPath(taskId: string): string {
+    return this.#options.routes?.events?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}/events`;
   }
 
-  private record(taskId: string): TaskRecord {
-    return new TaskRecord(this.storage, this.prefix, taskId);
+  #record(taskId: string): TaskRecord {
+    return new TaskRecord(this.#storage, this.#prefix, taskId);
   }
 
-  private headers(): Record<string, string> {
-    const headers = this.options.headers;
+  #headers(): Record<string, string> {
+    const headers = this.#options.headers;
     return typeof headers === 'function' ? headers() : { ...headers };
   }
 
-  private url(path: string): string {
-    return new URL(path, this.base).href;
+  #url(path: string): string {
+    return new URL(path, this.#base).href;
   }
 }

@@ -46,13 +46,8 @@ export class RetriesExhaustedError extends SseClientError {
     readonly attempts: number,
     cause: unknown,
   ) {
-    super(`gave up after ${attempts} failed attempts: ${describe(cause)}`, { cause });
+    super(`gave up after ${attempts} failed attempts`, { cause });
   }
-}
-
-/** One line describing any thrown value. */
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 const BY_STATUS: Record<number, typeof TaskHttpError> = {

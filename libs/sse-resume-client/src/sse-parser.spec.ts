@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { SseParser, type SseEvent, type SseParserOptions } from './sse-parser';
+import { SseParser, type SseEvent, type SseParserOptions } from './sse-parser.js';
 
 interface Parsed {
   events: SseEvent[];

@@ -81,30 +81,30 @@ const BOM = '\ufeff';
  * propagates and the rest of that chunk is not parsed.
  */
 export class SseParser {
-  private readonly handlers: SseParserHandlers;
+  readonly #handlers: SseParserHandlers;
   /** `ignoreBOM`: the BOM is stripped here, once, for byte and string chunks alike. */
-  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   /** Text of the current line received so far (it holds no CR or LF). */
-  private pending = '';
+  #pending = '';
   /** The stream's first character has not been seen yet (it may be a BOM to drop). */
-  private atStart = true;
+  #atStart = true;
   /** The previous character was a CR that ended a line: an LF right after it is skipped. */
-  private afterCR = false;
+  #afterCR = false;
   /** A byte chunk may have left an incomplete UTF-8 sequence in the decoder. */
-  private decoderUsed = false;
-  private ended = false;
+  #decoderUsed = false;
+  #ended = false;
 
-  private eventType = '';
-  private data = '';
-  private hasData = false;
-  private lastEventIdBuffer: string;
-  private lastDispatchedId: string;
-  private reconnectionTime: number | undefined;
+  #eventType = '';
+  #data = '';
+  #hasData = false;
+  #lastEventIdBuffer: string;
+  #lastDispatchedId: string;
+  #reconnectionTime: number | undefined;
 
   constructor(handlers: SseParserHandlers, options: SseParserOptions = {}) {
-    this.handlers = handlers;
-    this.lastEventIdBuffer = options.lastEventId ?? '';
-    this.lastDispatchedId = this.lastEventIdBuffer;
+    this.#handlers = handlers;
+    this.#lastEventIdBuffer = options.lastEventId ?? '';
+    this.#lastDispatchedId = this.#lastEventIdBuffer;
   }
 
   /**
@@ -113,12 +113,12 @@ export class SseParser {
    * line followed by no empty line before the stream ends does not change it.
    */
   get lastEventId(): string {
-    return this.lastDispatchedId;
+    return this.#lastDispatchedId;
   }
 
   /** The latest valid `retry:` value in milliseconds, or `undefined` if none was seen. */
   get retry(): number | undefined {
-    return this.reconnectionTime;
+    return this.#reconnectionTime;
   }
 
   /**
@@ -126,25 +126,25 @@ export class SseParser {
    * @throws Error after {@link end}.
    */
   push(chunk: Uint8Array | string): void {
-    if (this.ended) throw new Error('SseParser: push() after end()');
+    if (this.#ended) throw new Error('SseParser: push() after end()');
     let text: string;
     if (typeof chunk === 'string') {
       // Text after bytes: whatever the decoder holds is an incomplete sequence, U+FFFD.
-      text = this.decoderUsed ? this.flushDecoder() + chunk : chunk;
+      text = this.#decoderUsed ? this.#flushDecoder() + chunk : chunk;
     } else {
       if (chunk.length === 0) return;
-      this.decoderUsed = true;
-      text = this.decoder.decode(chunk, { stream: true });
+      this.#decoderUsed = true;
+      text = this.#decoder.decode(chunk, { stream: true });
     }
     if (text.length === 0) return;
-    if (this.atStart) {
-      this.atStart = false;
+    if (this.#atStart) {
+      this.#atStart = false;
       if (text.charCodeAt(0) === 0xfeff) {
         text = text.slice(BOM.length);
         if (text.length === 0) return;
       }
     }
-    this.scan(text);
+    this.#scan(text);
   }
 
   /**
@@ -152,54 +152,54 @@ export class SseParser {
    * are discarded, as the spec requires. Later calls do nothing; `push()` then throws.
    */
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.decoderUsed) this.flushDecoder();
-    this.pending = '';
-    this.data = '';
-    this.hasData = false;
-    this.eventType = '';
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#decoderUsed) this.#flushDecoder();
+    this.#pending = '';
+    this.#data = '';
+    this.#hasData = false;
+    this.#eventType = '';
   }
 
-  private flushDecoder(): string {
-    this.decoderUsed = false;
-    return this.decoder.decode();
+  #flushDecoder(): string {
+    this.#decoderUsed = false;
+    return this.#decoder.decode();
   }
 
   /** Splits `text` into lines, carrying an unterminated tail over in `pending`. */
-  private scan(text: string): void {
+  #scan(text: string): void {
     const length = text.length;
     let start = 0;
-    if (this.afterCR) {
-      this.afterCR = false;
+    if (this.#afterCR) {
+      this.#afterCR = false;
       if (text.charCodeAt(0) === LF) start = 1;
     }
     for (let i = start; i < length; i++) {
       const code = text.charCodeAt(i);
       if (code !== LF && code !== CR) continue;
       let line = text.slice(start, i);
-      if (this.pending.length > 0) {
-        line = this.pending + line;
-        this.pending = '';
+      if (this.#pending.length > 0) {
+        line = this.#pending + line;
+        this.#pending = '';
       }
       if (code === CR) {
-        if (i + 1 === length) this.afterCR = true;
+        if (i + 1 === length) this.#afterCR = true;
         else if (text.charCodeAt(i + 1) === LF) i++;
       }
       start = i + 1;
-      this.line(line);
+      this.#line(line);
     }
-    if (start < length) this.pending += start === 0 ? text : text.slice(start);
+    if (start < length) this.#pending += start === 0 ? text : text.slice(start);
   }
 
-  private line(line: string): void {
+  #line(line: string): void {
     if (line.length === 0) {
-      this.dispatch();
+      this.#dispatch();
       return;
     }
     const colon = line.indexOf(':');
     if (colon === 0) {
-      this.handlers.onComment?.(line.slice(1));
+      this.#handlers.onComment?.(line.slice(1));
       return;
     }
     let field: string;
@@ -214,27 +214,27 @@ export class SseParser {
     }
     switch (field) {
       case 'event':
-        this.eventType = value;
+        this.#eventType = value;
         break;
       case 'data':
-        if (this.hasData) this.data += '\n' + value;
+        if (this.#hasData) this.#data += '\n' + value;
         else {
-          this.data = value;
-          this.hasData = true;
+          this.#data = value;
+          this.#hasData = true;
         }
         break;
       case 'id':
-        if (!value.includes('\0')) this.lastEventIdBuffer = value;
+        if (!value.includes('\0')) this.#lastEventIdBuffer = value;
         break;
       case 'retry':
-        this.setRetry(value);
+        this.#setRetry(value);
         break;
       default:
       // Unknown fields are ignored.
     }
   }
 
-  private setRetry(value: string): void {
+  #setRetry(value: string): void {
     const length = value.length;
     if (length === 0) return;
     for (let i = 0; i < length; i++) {
@@ -244,22 +244,22 @@ export class SseParser {
     const milliseconds = Number(value);
     // Beyond 2^53 the integer cannot be represented exactly: ignored rather than rounded.
     if (!Number.isSafeInteger(milliseconds)) return;
-    this.reconnectionTime = milliseconds;
-    this.handlers.onRetry?.(milliseconds);
+    this.#reconnectionTime = milliseconds;
+    this.#handlers.onRetry?.(milliseconds);
   }
 
-  private dispatch(): void {
-    this.lastDispatchedId = this.lastEventIdBuffer;
-    const type = this.eventType;
-    this.eventType = '';
-    if (!this.hasData) return;
+  #dispatch(): void {
+    this.#lastDispatchedId = this.#lastEventIdBuffer;
+    const type = this.#eventType;
+    this.#eventType = '';
+    if (!this.#hasData) return;
     const event: SseEvent = {
       type: type === '' ? 'message' : type,
-      data: this.data,
-      lastEventId: this.lastDispatchedId,
+      data: this.#data,
+      lastEventId: this.#lastDispatchedId,
     };
-    this.data = '';
-    this.hasData = false;
-    this.handlers.onEvent(event);
+    this.#data = '';
+    this.#hasData = false;
+    this.#handlers.onEvent(event);
   }
 }

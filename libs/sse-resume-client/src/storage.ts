@@ -27,7 +27,7 @@ export function defaultStorage(): ResumeStorage {
   try {
     const session = (globalThis as { sessionStorage?: ResumeStorage }).sessionStorage;
     if (session) {
-      const probe = '__sse-resume-probe__';
+      const probe = 'sse-resume:probe';
       session.setItem(probe, '1');
       session.removeItem(probe);
       return session;
@@ -40,54 +40,53 @@ export function defaultStorage(): ResumeStorage {
 
 /** The two entries of one task in a storage; writes never throw (a full storage only loses resume). */
 export class TaskRecord {
-  private readonly keyItem: string;
-  private readonly idItem: string;
+  readonly #keyItem: string;
+  readonly #idItem: string;
 
-  constructor(
-    private readonly storage: ResumeStorage,
-    prefix: string,
-    taskId: string,
-  ) {
-    this.keyItem = `${prefix}${taskId}:key`;
-    this.idItem = `${prefix}${taskId}:id`;
+  readonly #storage: ResumeStorage;
+
+  constructor(storage: ResumeStorage, prefix: string, taskId: string) {
+    this.#storage = storage;
+    this.#keyItem = `${prefix}${taskId}:key`;
+    this.#idItem = `${prefix}${taskId}:id`;
   }
 
   get resumeKey(): string | undefined {
-    return this.read(this.keyItem) ?? undefined;
+    return this.#read(this.#keyItem) ?? undefined;
   }
 
   set resumeKey(key: string | undefined) {
-    this.write(this.keyItem, key);
+    this.#write(this.#keyItem, key);
   }
 
   /** The last id handed to the application, if a valid one is stored. */
   get lastEventId(): number | undefined {
-    const text = this.read(this.idItem);
+    const text = this.#read(this.#idItem);
     const id = text === null ? NaN : Number(text);
     return Number.isSafeInteger(id) && id >= 0 ? id : undefined;
   }
 
   set lastEventId(id: number | undefined) {
-    this.write(this.idItem, id === undefined ? undefined : String(id));
+    this.#write(this.#idItem, id === undefined ? undefined : String(id));
   }
 
   forget(): void {
-    this.write(this.keyItem, undefined);
-    this.write(this.idItem, undefined);
+    this.#write(this.#keyItem, undefined);
+    this.#write(this.#idItem, undefined);
   }
 
-  private read(item: string): string | null {
+  #read(item: string): string | null {
     try {
-      return this.storage.getItem(item);
+      return this.#storage.getItem(item);
     } catch {
       return null;
     }
   }
 
-  private write(item: string, value: string | undefined): void {
+  #write(item: string, value: string | undefined): void {
     try {
-      if (value === undefined) this.storage.removeItem(item);
-      else this.storage.setItem(item, value);
+      if (value === undefined) this.#storage.removeItem(item);
+      else this.#storage.setItem(item, value);
     } catch {
       // quota or access errors: resume after a reload is lost, the stream goes on
     }

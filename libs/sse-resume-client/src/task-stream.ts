@@ -62,59 +62,64 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
   end: TaskEndEvent<R> | undefined;
   /** Times the stream reconnected. */
   reconnects = 0;
-  private readonly closer = new AbortController();
-  private iterated = false;
+  readonly #closer = new AbortController();
+  readonly #context: StreamContext;
+  readonly #options: StreamOptions;
+  #iterated = false;
 
   constructor(
     /** The task being streamed. */
     readonly taskId: string,
-    private readonly context: StreamContext,
-    private readonly options: StreamOptions = {},
+    context: StreamContext,
+    options: StreamOptions = {},
   ) {
+    this.#context = context;
+    this.#options = options;
     if (options.resumeKey !== undefined) context.record.resumeKey = options.resumeKey;
     this.lastEventId = options.lastEventId ?? context.record.lastEventId;
   }
 
   /** The key the stream sends (from the options or storage); `undefined` when a cookie has to carry it. */
   get resumeKey(): string | undefined {
-    return this.options.resumeKey ?? this.context.record.resumeKey;
+    return this.#options.resumeKey ?? this.#context.record.resumeKey;
   }
 
   /** Ends the stream here (the task goes on): iteration finishes without an error. */
   close(): void {
-    this.closer.abort(CLOSED);
+    this.#closer.abort(CLOSED);
   }
 
   /** Cancels the task; its stream then ends with `end` status `cancelled`. False if it had already ended. */
   cancel(): Promise<boolean> {
-    return this.context.cancel(this.resumeKey);
+    return this.#context.cancel(this.resumeKey);
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
-    if (this.iterated) throw new SseClientError('a TaskStream can be iterated once');
-    this.iterated = true;
-    return this.run();
+    if (this.#iterated) throw new SseClientError('a TaskStream can be iterated once');
+    this.#iterated = true;
+    return this.#run();
   }
 
-  private async *run(): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
-    const { context, options } = this;
+  async *#run(): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
+    const context = this.#context;
+    const options = this.#options;
     let failures = 0;
     let serverRetry: number | undefined;
     for (;;) {
       const attempt = new AbortController();
       const stop = (): void => attempt.abort(options.signal?.aborted ? options.signal.reason : CLOSED);
       options.signal?.addEventListener('abort', stop);
-      this.closer.signal.addEventListener('abort', stop);
+      this.#closer.signal.addEventListener('abort', stop);
       let delivered = 0;
       let cause: unknown;
       let retryAfter: number | undefined;
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
       let idle: ReturnType<typeof setTimeout> | undefined;
       try {
-        if (options.signal?.aborted || this.closer.signal.aborted) stop();
+        if (options.signal?.aborted || this.#closer.signal.aborted) stop();
         attempt.signal.throwIfAborted();
         const response = await context.fetch(context.url, {
-          headers: this.requestHeaders(),
+          headers: this.#requestHeaders(),
           credentials: context.credentials,
           signal: attempt.signal,
         });
@@ -162,7 +167,7 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
             activity = Date.now();
             parser.push(chunk.value);
             for (let i = 0; i < parsed.length; i++) {
-              const event = this.accept(parsed[i]!);
+              const event = this.#accept(parsed[i]!);
               if (event === undefined) continue;
               delivered++;
               yield event;
@@ -170,7 +175,7 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
             }
             parsed.length = 0;
           }
-          cause = new ProtocolError('the stream closed before its end event');
+          cause = new ProtocolError('closed before end');
         }
       } catch (error) {
         if (attempt.signal.aborted) {
@@ -183,7 +188,7 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
       } finally {
         clearTimeout(idle);
         options.signal?.removeEventListener('abort', stop);
-        this.closer.signal.removeEventListener('abort', stop);
+        this.#closer.signal.removeEventListener('abort', stop);
         if (reader) {
           attempt.abort(CLOSED);
           reader.cancel().catch(() => undefined);
@@ -199,15 +204,15 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
           : reconnectDelay(failures, base, context.reconnect, context.random);
       options.onReconnect?.({ failures, delayMs, cause, lastEventId: this.lastEventId });
       this.reconnects++;
-      if (!(await this.sleep(delayMs))) return undefined;
+      if (!(await this.#sleep(delayMs))) return undefined;
     }
   }
 
   /** Turns a parsed event into an outcome, or `undefined` for one already handed out. */
-  private accept(event: SseEvent): TaskStreamEvent<E, R> | undefined {
+  #accept(event: SseEvent): TaskStreamEvent<E, R> | undefined {
     const id = Number(event.lastEventId);
     if (event.lastEventId === '' || !Number.isSafeInteger(id) || id < 0) {
-      throw new ProtocolError(`event "${event.type}" has no valid id (${JSON.stringify(event.lastEventId)})`);
+      throw new ProtocolError(`no valid id: "${event.lastEventId}"`);
     }
     if (this.lastEventId !== undefined && id <= this.lastEventId) return undefined;
     let data: unknown;
@@ -216,26 +221,22 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
     } catch {
       data = event.data;
     }
-    let outcome: TaskStreamEvent<E, R>;
-    if (event.type === 'end') {
-      const { status, result, error } = (data ?? {}) as Omit<TaskEndEvent<R>, 'type' | 'id'>;
-      const end: TaskEndEvent<R> = { type: 'end', id, status };
-      if (result !== undefined) (end as { result?: R }).result = result;
-      if (error !== undefined) (end as { error?: string }).error = error;
-      outcome = this.end = end;
-      this.context.record.forget();
-    } else {
-      outcome = (
-        event.type === 'gap' ? { ...(data as object), type: 'gap', id } : { type: event.type, id, data }
-      ) as TaskStreamEvent<E, R>;
-      this.context.record.lastEventId = id;
-    }
+    // `end` and `gap` carry their fields in data ({status, result?, error?} and {from, to}).
+    const outcome = (
+      event.type === 'end' || event.type === 'gap'
+        ? { ...(data as object), type: event.type, id }
+        : { type: event.type, id, data }
+    ) as TaskStreamEvent<E, R>;
+    if (outcome.type === 'end') {
+      this.end = outcome as TaskEndEvent<R>;
+      this.#context.record.forget();
+    } else this.#context.record.lastEventId = id;
     this.lastEventId = id;
     return outcome;
   }
 
-  private requestHeaders(): Record<string, string> {
-    const headers: Record<string, string> = { ...this.context.headers(), accept: 'text/event-stream' };
+  #requestHeaders(): Record<string, string> {
+    const headers: Record<string, string> = { ...this.#context.headers(), accept: 'text/event-stream' };
     const key = this.resumeKey;
     if (key !== undefined) headers['x-resume-key'] = key;
     if (this.lastEventId !== undefined) headers['last-event-id'] = String(this.lastEventId);
@@ -243,23 +244,22 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
   }
 
   /** Waits `ms`: true, or false if `close()` was called; rejects with the reason of an aborted signal. */
-  private sleep(ms: number): Promise<boolean> {
-    const signals = [this.options.signal, this.closer.signal].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
+  #sleep(ms: number): Promise<boolean> {
+    const signal = this.#options.signal;
+    const closer = this.#closer.signal;
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
-        for (const signal of signals) signal.removeEventListener('abort', done);
-        const aborted = signals.find((signal) => signal.aborted);
-        if (aborted === undefined) resolve(true);
-        else if (aborted.reason === CLOSED) resolve(false);
+        signal?.removeEventListener('abort', done);
+        closer.removeEventListener('abort', done);
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the signal's own reason, as fetch rejects
-        else reject(aborted.reason);
+        if (signal?.aborted) reject(signal.reason);
+        else resolve(!closer.aborted);
       };
       const timer = setTimeout(done, ms);
-      for (const signal of signals) signal.addEventListener('abort', done);
-      if (signals.some((signal) => signal.aborted)) done();
+      signal?.addEventListener('abort', done);
+      closer.addEventListener('abort', done);
+      if (signal?.aborted || closer.aborted) done();
     });
   }
 }
