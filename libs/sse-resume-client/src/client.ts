@@ -87,7 +87,7 @@ export class SseResumeClient {
     let base = options.baseUrl ?? page.document?.baseURI ?? page.location?.href;
     if (base === undefined) throw new TypeError('SseResumeClient: baseUrl is required outside a browser');
     if (options.baseUrl !== undefined) {
-      const url = new URL(base);
+      const url = new URL(base, page.document?.baseURI ?? page.location?.href); // `/api` in a browser
       if (!url.pathname.endsWith('/')) url.pathname += '/';
       base = url;
     }
@@ -121,8 +121,8 @@ export class SseResumeClient {
       signal: options.signal,
     });
     if (!response.ok) throw await httpError(response, parseRetryAfter(response.headers.get('retry-after')));
-    const started = (await response.json()) as Partial<StartedTask>;
-    if (typeof started.taskId !== 'string' || typeof started.resumeKey !== 'string') {
+    const started = (await response.json().catch(() => null)) as Partial<StartedTask> | null;
+    if (typeof started?.taskId !== 'string' || typeof started.resumeKey !== 'string') {
       throw new ProtocolError('the start route did not answer { taskId, resumeKey }');
     }
     return this.stream<E, R>(started.taskId, { ...options, resumeKey: started.resumeKey }) as TaskStream<

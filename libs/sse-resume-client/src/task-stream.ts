@@ -113,6 +113,17 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
       try {
         if (options.signal?.aborted || this.closer.signal.aborted) stop();
         attempt.signal.throwIfAborted();
+        // From the request on: a reused connection that died may never bring the headers either.
+        let activity = Date.now();
+        if (context.idleTimeoutMs > 0) {
+          const check = (): void => {
+            const quiet = Date.now() - activity;
+            if (quiet >= context.idleTimeoutMs) {
+              attempt.abort(new IdleTimeout(`no byte for ${context.idleTimeoutMs} ms`));
+            } else idle = setTimeout(check, context.idleTimeoutMs - quiet);
+          };
+          idle = setTimeout(check, context.idleTimeoutMs);
+        }
         const response = await context.fetch(context.url, {
           headers: this.requestHeaders(),
           credentials: context.credentials,
@@ -146,16 +157,6 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
             { onEvent: (event) => parsed.push(event), onRetry: (ms) => (serverRetry = ms) },
             { lastEventId: this.lastEventId === undefined ? '' : String(this.lastEventId) },
           );
-          let activity = Date.now();
-          if (context.idleTimeoutMs > 0) {
-            const check = (): void => {
-              const quiet = Date.now() - activity;
-              if (quiet >= context.idleTimeoutMs) {
-                attempt.abort(new IdleTimeout(`no byte for ${context.idleTimeoutMs} ms`));
-              } else idle = setTimeout(check, context.idleTimeoutMs - quiet);
-            };
-            idle = setTimeout(check, context.idleTimeoutMs);
-          }
           for (;;) {
             const chunk = await reader.read();
             if (chunk.done) break;
@@ -167,6 +168,8 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
               delivered++;
               yield event;
               if (event.type === 'end') return undefined;
+              // close() or an abort while the application held the event: no more of this chunk
+              attempt.signal.throwIfAborted();
             }
             parsed.length = 0;
           }
