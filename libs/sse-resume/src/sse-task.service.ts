@@ -182,11 +182,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   updateProgress<
     E extends TaskEventMap = DefaultTaskEvents,
     K extends keyof ResolvedTaskEvents<E> & string = keyof ResolvedTaskEvents<E> & string,
-  >(
-    taskId: string,
-    data: ResolvedTaskEvents<E>[K],
-    options: EmitOptions<K> & { event: K },
-  ): Promise<number>;
+  >(taskId: string, data: ResolvedTaskEvents<E>[K], options: EmitOptions<K> & { event: K }): Promise<number>;
   updateProgress(taskId: string, data: unknown, options: EmitOptions = {}): Promise<number> {
     return this.runner.updateProgress(taskId, data, options);
   }

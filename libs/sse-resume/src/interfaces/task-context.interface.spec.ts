@@ -41,7 +41,7 @@ async function typedTasks(tasks: SseTaskService): Promise<void> {
   // The map inferred from the context's annotation.
   await tasks.start(async (context: TaskContext<ExportEvents>) => {
     await context.emit(progress);
-    // @ts-expect-error
+    // @ts-expect-error the map says progress data, not a string
     await context.emit('text');
   });
 

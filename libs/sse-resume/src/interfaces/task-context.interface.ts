@@ -15,13 +15,14 @@ export type TaskEventMap = object;
 export type DefaultTaskEvents = TaskEventMap;
 
 /** The map `emit()` is typed by: `E`, or any name → any data when `E` has no keys. */
-export type ResolvedTaskEvents<E extends TaskEventMap> = [keyof E] extends [never] ? Record<string, unknown> : E;
+export type ResolvedTaskEvents<E extends TaskEventMap> = [keyof E] extends [never]
+  ? Record<string, unknown>
+  : E;
 
 /** The data of a map's `progress` event (`never` when the map has other events but not this one). */
-export type ProgressData<E extends TaskEventMap> =
-  'progress' extends keyof ResolvedTaskEvents<E>
-    ? ResolvedTaskEvents<E>['progress' & keyof ResolvedTaskEvents<E>]
-    : never;
+export type ProgressData<E extends TaskEventMap> = 'progress' extends keyof ResolvedTaskEvents<E>
+  ? ResolvedTaskEvents<E>['progress' & keyof ResolvedTaskEvents<E>]
+  : never;
 
 /**
  * The event names `emit(data, options?)` takes when `options.event` may be absent: only
