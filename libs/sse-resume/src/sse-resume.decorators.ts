@@ -71,7 +71,11 @@ const reflector = new Reflector();
 export const ResumeKey = createParamDecorator((queryName: string | undefined, context: ExecutionContext) => {
   const request = context.switchToHttp().getRequest<ResumeRequest>();
   const options = routeOptions(reflector, context);
-  return readResumeKey(request, queryName ?? options.keyQuery ?? DEFAULT_KEY_QUERY, findTaskId(request, options));
+  return readResumeKey(
+    request,
+    queryName ?? options.keyQuery ?? DEFAULT_KEY_QUERY,
+    findTaskId(request, options),
+  );
 });
 
 /**

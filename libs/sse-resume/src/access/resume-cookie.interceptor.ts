@@ -144,11 +144,17 @@ export class ResumeCookieInterceptor implements NestInterceptor {
  * else the request path; each + `/` + the task id. A client- or proxy-given path that is
  * invalid or too long is ignored.
  */
-export function cookiePath(taskId: string, request: CookieRequest, options: ResolvedResumeCookieOptions): string {
+export function cookiePath(
+  taskId: string,
+  request: CookieRequest,
+  options: ResolvedResumeCookieOptions,
+): string {
   if (options.path) {
     const path = options.path(taskId, request);
     if (typeof path !== 'string' || !isSafeCookiePath(path)) {
-      throw new Error(`${DECORATOR}: the path option returned ${JSON.stringify(path)}, not a safe cookie path`);
+      throw new Error(
+        `${DECORATOR}: the path option returned ${JSON.stringify(path)}, not a safe cookie path`,
+      );
     }
     return path;
   }

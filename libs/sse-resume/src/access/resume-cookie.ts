@@ -94,7 +94,8 @@ export function requestPath(url: string): string {
     else {
       const code = char.codePointAt(0) ?? 0;
       // Node reads a request line as latin1: a byte stays a byte.
-      safe += code < 0x100 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(char);
+      safe +=
+        code < 0x100 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(char);
     }
   }
   return trimTrailingSlashes(safe);
@@ -115,7 +116,9 @@ export interface ResumeCookieLine {
 export function formatResumeCookie(cookie: ResumeCookieLine): string {
   const name = resumeCookieName(cookie.taskId);
   if (!TOKEN.test(name)) throw new Error(`the task id ${JSON.stringify(cookie.taskId)} cannot name a cookie`);
-  const value = COOKIE_OCTETS.test(cookie.resumeKey) ? cookie.resumeKey : encodeURIComponent(cookie.resumeKey);
+  const value = COOKIE_OCTETS.test(cookie.resumeKey)
+    ? cookie.resumeKey
+    : encodeURIComponent(cookie.resumeKey);
   if (!isSafeCookiePath(cookie.path)) {
     throw new Error(`the cookie path ${JSON.stringify(cookie.path)} is not a safe Path attribute`);
   }
