@@ -35,12 +35,14 @@ describe('resolveReconnect', () => {
     ['maxRetries', NaN],
   ])('%s: %p is refused', (name, value) => {
     expect(() => resolveReconnect({ [name]: value })).toThrow(
-      new RangeError(`reconnect.${name} must be a number >= 0`),
+      new RangeError('reconnect: delays and maxRetries must be >= 0, factor >= 1'),
     );
   });
 
   it.each([0, 0.5, 0.999])('factor %p (< 1) is refused', (factor) => {
-    expect(() => resolveReconnect({ factor })).toThrow(new RangeError('reconnect.factor must be >= 1'));
+    expect(() => resolveReconnect({ factor })).toThrow(
+      new RangeError('reconnect: delays and maxRetries must be >= 0, factor >= 1'),
+    );
   });
 });
 

@@ -130,7 +130,7 @@ describe('SseResumeClient', () => {
   describe('construction and routes', () => {
     it('without baseUrl outside a browser: TypeError', () => {
       expect(() => new SseResumeClient({ fetch: fakeFetch().fetch })).toThrow(
-        new TypeError('SseResumeClient: baseUrl is required outside a browser'),
+        new TypeError('baseUrl is required outside a browser'),
       );
     });
 
@@ -229,7 +229,7 @@ describe('SseResumeClient', () => {
       expect(sent[3]!.headers.get('accept')).toBe('text/event-stream');
     });
 
-    it('headers (a function) are asked for each request; credentials default to same-origin', async () => {
+    it('headers (a function) are asked for each request; credentials left unset by default (fetch: same-origin)', async () => {
       let n = 0;
       const { client, sent } = setup(
         [json(201, { taskId: 't1', resumeKey: 'k' }), events([frame(1, {})]), empty(204)],
@@ -240,11 +240,26 @@ describe('SseResumeClient', () => {
       await tick(100);
       await done;
       expect(sent.map((s) => [s.headers.get('authorization'), s.credentials])).toEqual([
-        ['Bearer 1', 'same-origin'],
-        ['Bearer 2', 'same-origin'],
-        ['Bearer 3', 'same-origin'],
+        ['Bearer 1', undefined],
+        ['Bearer 2', undefined],
+        ['Bearer 3', undefined],
       ]);
     });
+
+    it.each(['omit', 'same-origin', 'include'] as const)(
+      'credentials %p is passed through as given to every request',
+      async (credentials) => {
+        const { client, sent } = setup(
+          [json(201, { taskId: 't1', resumeKey: 'k' }), empty(202), json(200, {}), empty(204)],
+          { credentials },
+        );
+        const stream = await client.start({});
+        await client.cancel('t1');
+        await client.info('t1');
+        await drain(stream);
+        expect(sent.map((s) => s.credentials)).toEqual(Array(4).fill(credentials));
+      },
+    );
   });
 
   describe('start()', () => {
@@ -254,7 +269,8 @@ describe('SseResumeClient', () => {
         events([frame(1, { done: 1 }), endFrame(2, { url: '/r' })]),
       ]);
       const stream = await client.start<Events, Result>({ steps: 3 });
-      expect(sent[0]).toMatchObject({ method: 'POST', body: '{"steps":3}', credentials: 'same-origin' });
+      expect(sent[0]).toMatchObject({ method: 'POST', body: '{"steps":3}' });
+      expect(sent[0]!.credentials).toBeUndefined();
       expect(Object.fromEntries(sent[0]!.headers)).toEqual({
         'content-type': 'application/json',
         accept: 'application/json',
@@ -302,24 +318,49 @@ describe('SseResumeClient', () => {
       await expect(client.start({})).rejects.toMatchObject({ status: 429, retryAfterMs: 60_000 });
     });
 
-    it.each([{ resumeKey: 'k' }, { taskId: 't1' }, { taskId: 1, resumeKey: 'k' }, null])(
-      'an answer %p: ProtocolError',
-      async (answer) => {
-        const { client } = setup([json(201, answer)]);
-        await expect(client.start({})).rejects.toEqual(
-          new ProtocolError('the start route did not answer { taskId, resumeKey }'),
-        );
-      },
-    );
+    it('an answer without resumeKey (a cookie carries it): streams without x-resume-key, keeps no key', async () => {
+      const { client, sent, storage } = setup([
+        json(201, { taskId: 't1' }),
+        events([frame(1, { done: 1 }), endFrame(2, { url: '/r' })]),
+      ]);
+      const stream = await client.start<Events, Result>({ steps: 3 });
+      expect(stream.taskId).toBe('t1');
+      expect(stream.resumeKey).toBeUndefined();
+      expect(client.resumeKeyOf('t1')).toBeUndefined();
+      expect(storage.getItem('sse-resume:t1:key')).toBeNull();
+      await expect(drain(stream)).resolves.toEqual([
+        { type: 'progress', id: 1, data: { done: 1 } },
+        { type: 'end', id: 2, status: 'completed', result: { url: '/r' } },
+      ]);
+      expect(sent[1]!.url).toBe('http://h/api/tasks/t1/events');
+      expect(sent[1]!.headers.has('x-resume-key')).toBe(false);
+    });
+
+    it.each([
+      { resumeKey: 'k' },
+      { taskId: 1, resumeKey: 'k' },
+      { taskId: null },
+      { taskId: 't1', resumeKey: 5 },
+      { taskId: 't1', resumeKey: null },
+      { taskId: 't1', resumeKey: { key: 'k' } },
+      {},
+      null,
+      't1',
+      [],
+    ])('an answer %p: ProtocolError, no stream', async (answer) => {
+      const { client, sent, storage } = setup([json(201, answer)]);
+      await expect(client.start({})).rejects.toEqual(new ProtocolError('start: no taskId in the answer'));
+      await tick(60_000);
+      expect(sent).toHaveLength(1);
+      expect(storage.getItem('sse-resume:t1:key')).toBeNull();
+    });
 
     it.each([
       ['an empty body', ''],
       ['HTML', '<html>proxy login</html>'],
     ])('an answer that is not JSON (%s): ProtocolError', async (_name, text) => {
       const { client } = setup([() => new Response(text, { status: 200 })]);
-      await expect(client.start({})).rejects.toEqual(
-        new ProtocolError('the start route did not answer { taskId, resumeKey }'),
-      );
+      await expect(client.start({})).rejects.toEqual(new ProtocolError('start: no taskId in the answer'));
     });
 
     it('its signal aborts the post', async () => {
@@ -436,6 +477,44 @@ describe('SseResumeClient', () => {
       const error = await subscription.done.catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TaskNotFoundError);
       expect(onError.mock.calls).toEqual([[error]]);
+    });
+
+    it("an aborted signal: onError gets the signal's reason, done rejects with it", async () => {
+      const { client, sent } = setup([events([frame(1, {})], true)]);
+      const controller = new AbortController();
+      const onEvent = jest.fn();
+      const onError = jest.fn();
+      const subscription = client.subscribe('t1', { onEvent, onError }, { signal: controller.signal });
+      await tick();
+      expect(onEvent).toHaveBeenCalledTimes(1);
+      const reason = new Error('user left');
+      controller.abort(reason);
+      await expect(subscription.done).rejects.toBe(reason);
+      expect(onError.mock.calls).toEqual([[reason]]);
+      expect(sent[0]!.signal?.aborted).toBe(true);
+      await tick(60_000);
+      expect(sent).toHaveLength(1);
+    });
+
+    it("an exception from the stream's onOpen: onError gets it, done rejects with it", async () => {
+      const { client, sent } = setup([events([frame(1, {})], true)]);
+      const bug = new Error('onOpen bug');
+      const onEvent = jest.fn();
+      const onError = jest.fn();
+      const subscription = client.subscribe(
+        't1',
+        { onEvent, onError },
+        {
+          onOpen: () => {
+            throw bug;
+          },
+        },
+      );
+      await expect(subscription.done).rejects.toBe(bug);
+      expect(onError.mock.calls).toEqual([[bug]]);
+      expect(onEvent).not.toHaveBeenCalled();
+      await tick(60_000);
+      expect(sent).toHaveLength(1);
     });
 
     it('close(): done resolves undefined, no onError', async () => {

@@ -1,5 +1,4 @@
 import {
-  describe as describeError,
   httpError,
   ProtocolError,
   RetriesExhaustedError,
@@ -10,6 +9,7 @@ import {
   TaskHttpError,
   TaskNotFoundError,
 } from './errors.js';
+import { IdleTimeoutError } from './task-stream.js';
 
 const jsonResponse = (status: number, body: unknown, statusText?: string): Response =>
   new Response(JSON.stringify(body), { status, statusText, headers: { 'content-type': 'application/json' } });
@@ -24,6 +24,7 @@ describe('errors', () => {
     [TaskNotFoundError, TaskHttpError],
     [TaskExpiredError, TaskHttpError],
     [RetriesExhaustedError, SseClientError],
+    [IdleTimeoutError, SseClientError],
   ])('%p extends %p and is named after its class', (Type, Parent) => {
     expect(Type.prototype).toBeInstanceOf(Parent);
     const error =
@@ -51,22 +52,14 @@ describe('errors', () => {
     });
   });
 
-  it('RetriesExhaustedError: attempts, the last failure as cause, both in the message', () => {
+  it('RetriesExhaustedError: attempts in the message, the last failure only as cause', () => {
     const cause = new TypeError('fetch failed');
     const error = new RetriesExhaustedError(4, cause);
-    expect(error).toMatchObject({
-      attempts: 4,
-      cause,
-      message: 'gave up after 4 failed attempts: fetch failed',
-    });
-    expect(new RetriesExhaustedError(2, 'plain').message).toBe('gave up after 2 failed attempts: plain');
-  });
-
-  it('describe(): an error message, or the value as a string', () => {
-    expect(describeError(new Error('m'))).toBe('m');
-    expect(describeError('text')).toBe('text');
-    expect(describeError(42)).toBe('42');
-    expect(describeError(undefined)).toBe('undefined');
+    expect(error).toMatchObject({ attempts: 4, message: 'gave up after 4 failed attempts' });
+    expect(error.cause).toBe(cause);
+    const plain = new RetriesExhaustedError(2, 'plain');
+    expect(plain.message).toBe('gave up after 2 failed attempts');
+    expect(plain.cause).toBe('plain');
   });
 });
 
@@ -98,34 +91,41 @@ describe('httpError', () => {
     expect(error.code).toBeUndefined();
   });
 
-  it('a body that is not JSON is kept as text; the message falls back to the status text', async () => {
+  it('a body that is not JSON is kept as text; the message is "HTTP <status>" (no status text)', async () => {
     const error = await httpError(
       new Response('<h1>Bad gateway</h1>', { status: 502, statusText: 'Bad Gateway' }),
     );
-    expect(error).toMatchObject({ status: 502, body: '<h1>Bad gateway</h1>', message: '502 Bad Gateway' });
+    expect(error).toMatchObject({ status: 502, body: '<h1>Bad gateway</h1>', message: 'HTTP 502' });
   });
 
-  it('an empty body and no status text: the status alone', async () => {
+  it('an empty body: "HTTP <status>"', async () => {
     const error = await httpError(new Response(null, { status: 500 }));
-    expect(error).toMatchObject({ status: 500, body: '', message: '500', code: undefined });
+    expect(error).toMatchObject({ status: 500, body: '', message: 'HTTP 500', code: undefined });
+  });
+
+  it('a JSON body without a message: "HTTP <status>", the code kept', async () => {
+    const error = await httpError(jsonResponse(409, { code: 'TASK_ENDED' }, 'Conflict'));
+    expect(error).toMatchObject({ status: 409, code: 'TASK_ENDED', message: 'HTTP 409' });
+    expect(await httpError(jsonResponse(400, { message: [] }))).toMatchObject({ message: 'HTTP 400' });
+    expect(await httpError(jsonResponse(400, { message: '' }))).toMatchObject({ message: 'HTTP 400' });
   });
 
   it('JSON that is not an object, or a code that is not a string', async () => {
     expect(await httpError(jsonResponse(404, 'just a string'))).toMatchObject({
       body: 'just a string',
-      message: '404',
+      message: 'HTTP 404',
     });
-    expect(await httpError(jsonResponse(404, null))).toMatchObject({ body: null, message: '404' });
+    expect(await httpError(jsonResponse(404, null))).toMatchObject({ body: null, message: 'HTTP 404' });
     expect(await httpError(jsonResponse(404, { code: 12, message: 5 }))).toMatchObject({
       code: undefined,
-      message: '404',
+      message: 'HTTP 404',
     });
   });
 
   it('a body that fails to read counts as empty', async () => {
     const body = new ReadableStream({ pull: (controller) => controller.error(new TypeError('terminated')) });
     const error = await httpError(new Response(body, { status: 503, statusText: 'Service Unavailable' }));
-    expect(error).toMatchObject({ status: 503, body: '', message: '503 Service Unavailable' });
+    expect(error).toMatchObject({ status: 503, body: '', message: 'HTTP 503' });
   });
 
   it('passes retryAfterMs on', async () => {

@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SseClientError } from './errors.js';
 import * as client from './index.js';
+import { IdleTimeoutError } from './task-stream.js';
 import type {
   AnyTaskEvents,
   ReconnectInfo,
@@ -15,6 +19,7 @@ import type {
   TaskEndEvent,
   TaskGapEvent,
   TaskHandlers,
+  TaskInfo,
   TaskRoutes,
   TaskStreamEvent,
   TaskSubscription,
@@ -27,6 +32,7 @@ describe('public API (sse-resume-client)', () => {
       [
         'SseResumeClient',
         'TaskStream',
+        'IdleTimeoutError',
         'defaultStorage',
         'memoryStorage',
         'ProtocolError',
@@ -41,6 +47,11 @@ describe('public API (sse-resume-client)', () => {
       ].sort(),
     );
     for (const value of Object.values(client)) expect(typeof value).toBe('function');
+  });
+
+  it('IdleTimeoutError is the class the stream reports, an SseClientError', () => {
+    expect(client.IdleTimeoutError).toBe(IdleTimeoutError);
+    expect(new client.IdleTimeoutError('silent')).toBeInstanceOf(SseClientError);
   });
 
   it('keeps internals and the RxJS adapter (its own entry, rxjs being optional) out', () => {
@@ -74,12 +85,25 @@ describe('public API (sse-resume-client)', () => {
       TaskEndEvent,
       TaskGapEvent,
       TaskHandlers<AnyTaskEvents, unknown>,
+      TaskInfo,
       TaskRoutes,
       TaskStreamEvent,
       TaskSubscription<unknown>,
       TerminalStatus,
     ];
-    const count: Exported['length'] = 19;
-    expect(count).toBe(19);
+    const count: Exported['length'] = 20;
+    expect(count).toBe(20);
+  });
+
+  it('the package exports the core, the RxJS adapter and the browser bundle', () => {
+    const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    expect(manifest.exports).toEqual({
+      '.': { types: './dist/index.d.ts', default: './dist/index.js' },
+      './rxjs': { types: './dist/rxjs.d.ts', default: './dist/rxjs.js' },
+      './browser': './dist/browser/sse-resume-client.js',
+      './package.json': './package.json',
+    });
   });
 });

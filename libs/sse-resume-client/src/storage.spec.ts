@@ -72,7 +72,7 @@ describe('defaultStorage', () => {
     const session = recordingStorage();
     globals.sessionStorage = session.storage;
     expect(defaultStorage()).toBe(session.storage);
-    expect(session.calls).toEqual(['set __sse-resume-probe__=1', 'remove __sse-resume-probe__']);
+    expect(session.calls).toEqual(['set sse-resume:probe=1', 'remove sse-resume:probe']);
     expect(session.items.size).toBe(0);
   });
 
@@ -127,10 +127,35 @@ describe('TaskRecord', () => {
     expect(items.size).toBe(0);
   });
 
-  it.each(['abc', '-1', '1.5', '9007199254740993', 'NaN', 'Infinity'])('a stored id %p is no id', (text) => {
+  it.each([
+    '',
+    'abc',
+    '-1',
+    '1.5',
+    '0x10',
+    '1e3',
+    ' 1',
+    '1 ',
+    '+1',
+    '1234567890123456', // 16 digits, even though a safe integer
+    '9007199254740993',
+    'NaN',
+    'Infinity',
+  ])('a stored id %p (not 1 to 15 digits) is no id', (text) => {
     const storage = memoryStorage();
     storage.setItem('p:t1:id', text);
     expect(new TaskRecord(storage, 'p:', 't1').lastEventId).toBeUndefined();
+  });
+
+  it.each([
+    ['0', 0],
+    ['7', 7],
+    ['007', 7],
+    ['999999999999999', 999_999_999_999_999], // 15 digits
+  ])('a stored id %p of 1 to 15 digits is %p', (text, id) => {
+    const storage = memoryStorage();
+    storage.setItem('p:t1:id', text);
+    expect(new TaskRecord(storage, 'p:', 't1').lastEventId).toBe(id);
   });
 
   it('a storage that throws on every call: reads give nothing, writes are dropped silently', () => {

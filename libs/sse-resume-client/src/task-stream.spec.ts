@@ -11,7 +11,7 @@ import {
   TaskNotFoundError,
 } from './errors.js';
 import { memoryStorage, type ResumeStorage } from './storage.js';
-import type { ReconnectInfo } from './task-stream.js';
+import { IdleTimeoutError, type ReconnectInfo } from './task-stream.js';
 import type { TaskStreamEvent } from './types.js';
 
 interface Events {
@@ -292,7 +292,7 @@ describe('TaskStream', () => {
       stream.close();
       void stream[Symbol.asyncIterator]().next();
       expect(() => stream[Symbol.asyncIterator]()).toThrow(
-        new SseClientError('a TaskStream can be iterated once'),
+        new SseClientError('a TaskStream is iterated once'),
       );
     });
   });
@@ -370,7 +370,7 @@ describe('TaskStream', () => {
       expect(run.events.map((e) => e.id)).toEqual([1, 2]);
       expect(reconnects).toHaveLength(1);
       expect(reconnects[0]).toMatchObject({ failures: 0, delayMs: 2000, lastEventId: 2 });
-      expect(reconnects[0]!.cause).toEqual(new ProtocolError('the stream closed before its end event'));
+      expect(reconnects[0]!.cause).toEqual(new ProtocolError('closed before end'));
       expect(stream.reconnects).toBe(1);
 
       await tick(2000);
@@ -508,11 +508,8 @@ describe('TaskStream', () => {
       expect(server.requests).toHaveLength(3);
       expect(run.failed).toBe(true);
       expect(run.error).toBeInstanceOf(RetriesExhaustedError);
-      expect(run.error).toMatchObject({
-        attempts: 3,
-        cause: errors[2],
-        message: 'gave up after 3 failed attempts: c',
-      });
+      expect(run.error).toMatchObject({ attempts: 3, message: 'gave up after 3 failed attempts' });
+      expect((run.error as RetriesExhaustedError).cause).toBe(errors[2]);
     });
 
     it('maxRetries: 0 gives up at the first failure', async () => {
@@ -562,48 +559,64 @@ describe('TaskStream', () => {
     });
 
     it.each([
-      [400, TaskBadRequestError, 'Bad Request', 'INVALID_RESUME_POINT', false],
-      [403, TaskForbiddenError, 'Forbidden', 'RESUME_KEY_INVALID', true],
-      [404, TaskNotFoundError, 'Not Found', 'TASK_NOT_FOUND', true],
-      [410, TaskExpiredError, 'Gone', 'TASK_EXPIRED', true],
-    ])('%d: %p with status, code and message, no retry', async (status, Type, error, code, forgets) => {
-      const { server, client, storage } = setup();
-      storage.setItem('sse-resume:t1:key', 'k');
-      storage.setItem('sse-resume:t1:id', '3');
-      const run = consume(client.stream('t1'));
-      await tick();
-      const body = { statusCode: status, error, message: `the message of ${status}`, code };
-      server.last.json(status, body);
-      await tick(60_000);
-      expect(run.failed).toBe(true);
-      expect(run.error).toBeInstanceOf(Type);
-      expect(run.error).toMatchObject({ status, code, message: `${status}: the message of ${status}`, body });
-      expect(server.requests).toHaveLength(1);
-      expect(storage.getItem('sse-resume:t1:key')).toBe(forgets ? null : 'k');
-      expect(storage.getItem('sse-resume:t1:id')).toBe(forgets ? null : '3');
-    });
+      [400, TaskBadRequestError, 'Bad Request', 'INVALID_RESUME_POINT'],
+      [403, TaskForbiddenError, 'Forbidden', 'RESUME_KEY_INVALID'],
+      [404, TaskNotFoundError, 'Not Found', 'TASK_NOT_FOUND'],
+      [410, TaskExpiredError, 'Gone', 'TASK_EXPIRED'],
+    ])(
+      '%d: %p with status, code and message, no retry, storage forgotten',
+      async (status, Type, error, code) => {
+        const { server, client, storage } = setup();
+        storage.setItem('sse-resume:t1:key', 'k');
+        storage.setItem('sse-resume:t1:id', '3');
+        const run = consume(client.stream('t1'));
+        await tick();
+        const body = { statusCode: status, error, message: `the message of ${status}`, code };
+        server.last.json(status, body);
+        await tick(60_000);
+        expect(run.failed).toBe(true);
+        expect(run.error).toBeInstanceOf(Type);
+        expect(run.error).toMatchObject({
+          status,
+          code,
+          message: `${status}: the message of ${status}`,
+          body,
+        });
+        expect(server.requests).toHaveLength(1);
+        expect(storage.getItem('sse-resume:t1:key')).toBeNull();
+        expect(storage.getItem('sse-resume:t1:id')).toBeNull();
+      },
+    );
 
-    it.each([401, 405, 422])('%d: TaskHttpError, no retry, storage kept', async (status) => {
-      const { server, client, storage } = setup();
-      storage.setItem('sse-resume:t1:key', 'k');
-      const run = consume(client.stream('t1'));
-      await tick();
-      server.last.reply(new Response('nope', { status, statusText: 'Refused' }));
-      await tick(60_000);
-      expect(run.error).toBeInstanceOf(TaskHttpError);
-      expect((run.error as Error).constructor).toBe(TaskHttpError);
-      expect(run.error).toMatchObject({
-        status,
-        code: undefined,
-        message: `${status} Refused`,
-        body: 'nope',
-      });
-      expect(server.requests).toHaveLength(1);
-      expect(storage.getItem('sse-resume:t1:key')).toBe('k');
-    });
+    it.each([401, 405, 406, 409, 415, 422, 451, 499])(
+      '%d: TaskHttpError, no retry, storage forgotten',
+      async (status) => {
+        const { server, client, storage } = setup();
+        storage.setItem('sse-resume:t1:key', 'k');
+        storage.setItem('sse-resume:t1:id', '3');
+        const stream = client.stream('t1');
+        const run = consume(stream);
+        await tick();
+        server.last.reply(new Response('nope', { status, statusText: 'Refused' }));
+        await tick(60_000);
+        expect(run.error).toBeInstanceOf(TaskHttpError);
+        expect((run.error as Error).constructor).toBe(TaskHttpError);
+        expect(run.error).toMatchObject({
+          status,
+          code: undefined,
+          message: `HTTP ${status}`,
+          body: 'nope',
+        });
+        expect(server.requests).toHaveLength(1);
+        expect(storage.getItem('sse-resume:t1:key')).toBeNull();
+        expect(storage.getItem('sse-resume:t1:id')).toBeNull();
+        expect(stream.reconnects).toBe(0);
+      },
+    );
 
-    it.each([408, 429, 500, 502, 503])('%d is retried', async (status) => {
-      const { server, client } = setup({ reconnect: { initialDelayMs: 1000 } });
+    it.each([408, 429, 500, 502, 503, 504])('%d is retried, storage kept', async (status) => {
+      const { server, client, storage } = setup({ reconnect: { initialDelayMs: 1000 } });
+      storage.setItem('sse-resume:t1:key', 'k');
       const reconnects: ReconnectInfo[] = [];
       const run = consume(client.stream('t1', { onReconnect: (info) => reconnects.push(info) }));
       await tick();
@@ -612,29 +625,34 @@ describe('TaskStream', () => {
       expect(reconnects).toHaveLength(1);
       expect(reconnects[0]!.cause).toBeInstanceOf(TaskHttpError);
       expect(reconnects[0]!.cause).toMatchObject({ status, message: `${status}: later` });
+      expect(storage.getItem('sse-resume:t1:key')).toBe('k');
       await tick(1000);
+      expect(server.last.headers.get('x-resume-key')).toBe('k');
       server.last.stream().write(endFrame(1));
       await tick();
       expect(run).toMatchObject({ finished: true, failed: false });
       expect(server.requests).toHaveLength(2);
     });
 
-    it.each([429, 503])('%d waits Retry-After (seconds), capped by maxDelayMs', async (status) => {
-      const { server, client } = setup({ reconnect: { maxDelayMs: 10_000 } });
-      const reconnects: ReconnectInfo[] = [];
-      consume(client.stream('t1', { onReconnect: (info) => reconnects.push(info) }));
-      await tick();
-      server.last.json(status, {}, { 'retry-after': '7' });
-      await tick();
-      expect(reconnects[0]!.delayMs).toBe(7000);
-      await tick(6999);
-      expect(server.requests).toHaveLength(1);
-      await tick(1);
-      expect(server.requests).toHaveLength(2);
-      server.last.json(status, {}, { 'retry-after': '120' });
-      await tick();
-      expect(reconnects[1]!.delayMs).toBe(10_000);
-    });
+    it.each([429, 503])(
+      '%d waits Retry-After (seconds) above the backoff, capped by maxDelayMs',
+      async (status) => {
+        const { server, client } = setup({ reconnect: { maxDelayMs: 10_000 } });
+        const reconnects: ReconnectInfo[] = [];
+        consume(client.stream('t1', { onReconnect: (info) => reconnects.push(info) }));
+        await tick();
+        server.last.json(status, {}, { 'retry-after': '7' });
+        await tick();
+        expect(reconnects[0]!.delayMs).toBe(7000);
+        await tick(6999);
+        expect(server.requests).toHaveLength(1);
+        await tick(1);
+        expect(server.requests).toHaveLength(2);
+        server.last.json(status, {}, { 'retry-after': '120' });
+        await tick();
+        expect(reconnects[1]!.delayMs).toBe(10_000);
+      },
+    );
 
     it('Retry-After as an HTTP date', async () => {
       jest.setSystemTime(new Date('2030-01-01T00:00:00Z'));
@@ -650,6 +668,51 @@ describe('TaskStream', () => {
     });
 
     it.each([
+      ['0', '0'],
+      ['a past HTTP date', 'Mon, 31 Dec 2029 23:59:00 GMT'],
+    ])(
+      'Retry-After %s is a floor, not a reason to hammer: the jittered backoff still applies',
+      async (_name, value) => {
+        jest.setSystemTime(new Date('2030-01-01T00:00:00Z'));
+        const draws = [0.5, 0.75];
+        const random = jest.fn(() => draws.shift() ?? 0.5);
+        const { server, client } = setup({ random, reconnect: { initialDelayMs: 1000 } });
+        const reconnects: ReconnectInfo[] = [];
+        consume(client.stream('t1', { onReconnect: (info) => reconnects.push(info) }));
+        await tick();
+        server.last.json(503, {}, { 'retry-after': value });
+        await tick();
+        expect(reconnects[0]).toMatchObject({ failures: 1, delayMs: 1000 }); // 0.5 × 2000
+        await tick(999);
+        expect(server.requests).toHaveLength(1);
+        await tick(1);
+        expect(server.requests).toHaveLength(2);
+        server.last.json(429, {}, { 'retry-after': value });
+        await tick();
+        expect(reconnects[1]).toMatchObject({ failures: 2, delayMs: 3000 }); // 0.75 × 4000
+        expect(random).toHaveBeenCalledTimes(2);
+      },
+    );
+
+    it('Retry-After below the backoff: the backoff wins; above it: Retry-After wins', async () => {
+      const draws = [0.999, 0.1];
+      const { server, client } = setup({
+        random: () => draws.shift() ?? 0.5,
+        reconnect: { initialDelayMs: 1000, maxDelayMs: 60_000 },
+      });
+      const reconnects: ReconnectInfo[] = [];
+      consume(client.stream('t1', { onReconnect: (info) => reconnects.push(info) }));
+      await tick();
+      server.last.json(503, {}, { 'retry-after': '1' });
+      await tick();
+      expect(reconnects[0]!.delayMs).toBe(1998); // max(1000, 0.999 × 2000)
+      await tick(1998);
+      server.last.json(503, {}, { 'retry-after': '1' });
+      await tick();
+      expect(reconnects[1]!.delayMs).toBe(1000); // max(1000, 0.1 × 4000)
+    });
+
+    it.each([
       ['application/json', '{}'],
       ['text/plain', 'data: 1\n\n'],
       [null, 'data: 1\n\n'],
@@ -662,9 +725,45 @@ describe('TaskStream', () => {
       server.last.reply(response);
       await tick(60_000);
       expect(run.error).toBeInstanceOf(ProtocolError);
-      expect((run.error as Error).message).toBe(`expected text/event-stream, got ${type}`);
+      expect((run.error as Error).message).toBe(`not a 200 event stream: 200 ${type}`);
       expect(server.requests).toHaveLength(1);
     });
+
+    it('200 text/event-stream without a body: ProtocolError, no retry', async () => {
+      const { server, client } = setup();
+      const run = consume(client.stream('t1'));
+      await tick();
+      server.last.reply(
+        new Response(null, { status: 200, headers: { 'content-type': 'text/event-stream' } }),
+      );
+      await tick(60_000);
+      expect(run.error).toEqual(new ProtocolError('not a 200 event stream: 200 text/event-stream'));
+      expect(server.requests).toHaveLength(1);
+    });
+
+    it.each([201, 202, 203, 206])(
+      '%d, even as text/event-stream: ProtocolError, no retry, the body let go, storage kept',
+      async (status) => {
+        const { server, client, storage } = setup();
+        storage.setItem('sse-resume:t1:key', 'k');
+        const onOpen = jest.fn();
+        const run = consume(client.stream('t1', { onOpen }));
+        await tick();
+        const body = new Body();
+        server.last.reply(
+          new Response(body.stream, { status, headers: { 'content-type': 'text/event-stream' } }),
+        );
+        body.write(frame(1, {}));
+        await tick(60_000);
+        expect(run).toMatchObject({ events: [], finished: true, failed: true });
+        expect(run.error).toEqual(new ProtocolError(`not a 200 event stream: ${status} text/event-stream`));
+        expect(run.error).toBeInstanceOf(ProtocolError);
+        expect(onOpen).not.toHaveBeenCalled();
+        expect(body.cancels).toBe(1);
+        expect(server.requests).toHaveLength(1);
+        expect(storage.getItem('sse-resume:t1:key')).toBe('k');
+      },
+    );
 
     it.each([
       ['no id at all', 'event: progress\ndata: {}\n\n', '""'],
@@ -673,6 +772,12 @@ describe('TaskStream', () => {
       ['a negative id', 'id: -1\ndata: {}\n\n', '"-1"'],
       ['a fraction', 'id: 1.5\ndata: {}\n\n', '"1.5"'],
       ['an unsafe integer', 'id: 9007199254740993\ndata: {}\n\n', '"9007199254740993"'],
+      ['16 digits (a safe integer)', 'id: 1234567890123456\ndata: {}\n\n', '"1234567890123456"'],
+      ['hexadecimal', 'id: 0x10\ndata: {}\n\n', '"0x10"'],
+      ['an exponent', 'id: 1e3\ndata: {}\n\n', '"1e3"'],
+      ['a plus sign', 'id: +1\ndata: {}\n\n', '"+1"'],
+      ['a space before the digits', 'id:  1\ndata: {}\n\n', '" 1"'],
+      ['a space after the digits', 'id: 1 \ndata: {}\n\n', '"1 "'],
     ])('an event with %s: ProtocolError, no retry', async (_name, text, shown) => {
       const { server, client } = setup();
       const run = consume(client.stream('t1'));
@@ -681,10 +786,24 @@ describe('TaskStream', () => {
       body.write(text);
       await tick(60_000);
       expect(run.error).toBeInstanceOf(ProtocolError);
-      expect((run.error as Error).message).toMatch(`has no valid id (${shown})`);
+      expect(run.error).toEqual(new ProtocolError(`no valid id: ${shown}`));
       expect(server.requests).toHaveLength(1);
       expect(body.open).toBe(false);
     });
+  });
+
+  it('an id of 15 digits is valid', async () => {
+    const { server, client, storage } = setup();
+    const stream = client.stream('t1');
+    const run = consume(stream);
+    await tick();
+    const body = server.last.stream();
+    body.write(frame(999_999_999_999_998, {}), frame(999_999_999_999_999, {}));
+    await tick();
+    expect(run.events.map((e) => e.id)).toEqual([999_999_999_999_998, 999_999_999_999_999]);
+    expect(stream.lastEventId).toBe(999_999_999_999_999);
+    expect(storage.getItem('sse-resume:t1:id')).toBe('999999999999999');
+    expect(run.failed).toBe(false);
   });
 
   describe('idle timeout', () => {
@@ -703,8 +822,9 @@ describe('TaskStream', () => {
       expect(request.signal?.aborted).toBe(true);
       expect(body.open).toBe(false);
       expect(reconnects).toHaveLength(1);
+      expect(reconnects[0]!.cause).toBeInstanceOf(IdleTimeoutError);
       expect(reconnects[0]!.cause).toBeInstanceOf(SseClientError);
-      expect((reconnects[0]!.cause as Error).message).toBe('no byte for 10000 ms');
+      expect((reconnects[0]!.cause as Error).message).toBe('silent for 10000 ms');
       expect(reconnects[0]).toMatchObject({ failures: 0, delayMs: 1000, lastEventId: 1 });
       await tick(1000);
       expect(server.requests).toHaveLength(2);
@@ -736,9 +856,76 @@ describe('TaskStream', () => {
       expect(server.requests).toHaveLength(1);
       await tick(1);
       expect(server.requests[0]!.signal?.aborted).toBe(true);
-      expect((reconnects[0]?.cause as Error | undefined)?.message).toBe('no byte for 10000 ms');
+      expect(reconnects[0]?.cause).toBeInstanceOf(IdleTimeoutError);
+      expect((reconnects[0]?.cause as Error | undefined)?.message).toBe('silent for 10000 ms');
       await tick(1000);
       expect(server.requests).toHaveLength(2);
+    });
+
+    it('does not run while the application holds an event; silence counts again once it pulls', async () => {
+      const { server, client } = setup({ idleTimeoutMs: 10_000, reconnect: { initialDelayMs: 1000 } });
+      const reconnects: ReconnectInfo[] = [];
+      const stream = client.stream('t1', { onReconnect: (info) => reconnects.push(info) });
+      const iterator = stream[Symbol.asyncIterator]();
+      const first = iterator.next();
+      await tick();
+      const request = server.last;
+      const body = request.stream();
+      body.write(frame(1, {}), frame(2, {}));
+      await expect(first).resolves.toEqual({ done: false, value: { type: 'progress', id: 1, data: {} } });
+      await tick(35_000); // a slow consumer: 3.5 × idleTimeoutMs with event 1 in hand
+      expect(request.signal?.aborted).toBe(false);
+      expect(reconnects).toEqual([]);
+      // event 2 came with the same chunk: handed out at once, and held again
+      await expect(iterator.next()).resolves.toEqual({
+        done: false,
+        value: { type: 'progress', id: 2, data: {} },
+      });
+      await tick(25_000);
+      expect(request.signal?.aborted).toBe(false);
+      expect(body.open).toBe(true);
+      // pulling again: now the connection's silence counts, from this moment
+      const third = iterator.next();
+      await tick(9999);
+      expect(request.signal?.aborted).toBe(false);
+      expect(server.requests).toHaveLength(1);
+      await tick(1);
+      expect(request.signal?.aborted).toBe(true);
+      expect(reconnects).toHaveLength(1);
+      expect(reconnects[0]!.cause).toEqual(new IdleTimeoutError('silent for 10000 ms'));
+      expect(reconnects[0]).toMatchObject({ failures: 0, lastEventId: 2 });
+      await tick(1000);
+      expect(server.requests).toHaveLength(2);
+      expect(server.last.headers.get('last-event-id')).toBe('2');
+      server.last.stream().write(endFrame(3));
+      await expect(third).resolves.toEqual({
+        done: false,
+        value: { type: 'end', id: 3, status: 'completed' },
+      });
+      await expect(iterator.next()).resolves.toEqual({ done: true, value: undefined });
+    });
+
+    it('a slow for-await body (each event takes longer than idleTimeoutMs) causes no reconnect', async () => {
+      const { server, client } = setup({ idleTimeoutMs: 1000 });
+      const stream = client.stream('t1');
+      const seen: number[] = [];
+      const done = (async () => {
+        for await (const event of stream) {
+          seen.push(event.id);
+          await new Promise((resolve) => setTimeout(resolve, 5000));
+        }
+      })();
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}), frame(2, {}), frame(3, {}));
+      await tick(14_000);
+      expect(seen).toEqual([1, 2, 3]);
+      body.write(endFrame(4));
+      await tick(10_000);
+      await done;
+      expect(seen).toEqual([1, 2, 3, 4]);
+      expect(server.requests).toHaveLength(1);
+      expect(stream.reconnects).toBe(0);
     });
 
     it('0 disables it', async () => {
@@ -881,6 +1068,62 @@ describe('TaskStream', () => {
       expect(server.requests).toHaveLength(1);
     });
 
+    it('close() during a read cancels the body reader, even with a fetch whose abort leaves the body alone', async () => {
+      const { server, client } = setup();
+      const stream = client.stream('t1');
+      const run = consume(stream);
+      await tick();
+      const request = server.last;
+      const body = request.stream({ abortErrorsBody: false });
+      body.write(frame(1, {}));
+      await tick();
+      stream.close();
+      await tick();
+      expect(request.signal?.aborted).toBe(true);
+      expect(body.cancels).toBe(1);
+      expect(run).toMatchObject({ finished: true, failed: false });
+      expect(run.events.map((e) => e.id)).toEqual([1]);
+      await tick(60_000);
+      expect(server.requests).toHaveLength(1);
+    });
+
+    it('an aborted signal during a read cancels the body reader, even with a fetch whose abort leaves the body alone', async () => {
+      const { server, client } = setup();
+      const controller = new AbortController();
+      const run = consume(client.stream('t1', { signal: controller.signal }));
+      await tick();
+      const body = server.last.stream({ abortErrorsBody: false });
+      body.write(frame(1, {}));
+      await tick();
+      const reason = new Error('user left');
+      controller.abort(reason);
+      await tick();
+      expect(body.cancels).toBe(1);
+      expect(run).toMatchObject({ finished: true, failed: true });
+      expect(run.error).toBe(reason);
+      await tick(60_000);
+      expect(server.requests).toHaveLength(1);
+    });
+
+    it('an idle timeout cancels the body reader, even with a fetch whose abort leaves the body alone, and resumes', async () => {
+      const { server, client } = setup({ idleTimeoutMs: 10_000, reconnect: { initialDelayMs: 1000 } });
+      const run = consume(client.stream('t1'));
+      await tick();
+      const first = server.last;
+      const body = first.stream({ abortErrorsBody: false });
+      body.write(openFrame(0, 1000), frame(1, {}));
+      await tick(10_000);
+      expect(first.signal?.aborted).toBe(true);
+      expect(body.cancels).toBe(1);
+      await tick(1000);
+      expect(server.requests).toHaveLength(2);
+      expect(server.last.headers.get('last-event-id')).toBe('1');
+      server.last.stream({ abortErrorsBody: false }).write(endFrame(2));
+      await tick();
+      expect(run).toMatchObject({ finished: true, failed: false });
+      expect(run.events.map((e) => e.id)).toEqual([1, 2]);
+    });
+
     it('break cancels the body reader, even with a fetch whose abort leaves the body alone', async () => {
       const { server, client } = setup();
       const done = (async () => {
@@ -892,6 +1135,70 @@ describe('TaskStream', () => {
       await done;
       await tick();
       expect(body.cancels).toBe(1);
+    });
+  });
+
+  describe('callbacks', () => {
+    it('an exception from onOpen stops the stream with it, not retried', async () => {
+      const { server, client } = setup();
+      const bug = new Error('onOpen bug');
+      const onReconnect = jest.fn();
+      const run = consume(
+        client.stream('t1', {
+          onOpen: () => {
+            throw bug;
+          },
+          onReconnect,
+        }),
+      );
+      await tick();
+      server.last.stream().write(frame(1, {}));
+      await tick(60_000);
+      expect(run).toMatchObject({ events: [], finished: true, failed: true });
+      expect(run.error).toBe(bug);
+      expect(onReconnect).not.toHaveBeenCalled();
+      expect(server.requests).toHaveLength(1);
+    });
+
+    it('an exception from onOpen on a later connection stops the stream there', async () => {
+      const { server, client } = setup({ reconnect: { initialDelayMs: 100 } });
+      const bug = new TypeError('second open');
+      let opens = 0;
+      const stream = client.stream('t1', {
+        onOpen: () => {
+          if (++opens === 2) throw bug;
+        },
+      });
+      const run = consume(stream);
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}));
+      body.close();
+      await tick(100);
+      expect(server.requests).toHaveLength(2);
+      server.last.stream().write(frame(2, {}));
+      await tick(60_000);
+      expect(run.error).toBe(bug);
+      expect(run.events.map((e) => e.id)).toEqual([1]);
+      expect(server.requests).toHaveLength(2);
+      expect(stream.reconnects).toBe(1);
+    });
+
+    it('an exception from onReconnect stops the stream with it: no further request', async () => {
+      const { server, client } = setup();
+      const bug = new Error('onReconnect bug');
+      const onReconnect = jest.fn(() => {
+        throw bug;
+      });
+      const stream = client.stream('t1', { onReconnect });
+      const run = consume(stream);
+      await tick();
+      server.last.fail(new TypeError('fetch failed'));
+      await tick(60_000);
+      expect(onReconnect).toHaveBeenCalledTimes(1);
+      expect(run).toMatchObject({ finished: true, failed: true });
+      expect(run.error).toBe(bug);
+      expect(server.requests).toHaveLength(1);
     });
   });
 

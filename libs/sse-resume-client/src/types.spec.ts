@@ -3,7 +3,7 @@
  * meet an error); the `it` blocks run the same code on sample values.
  */
 import type { Observable } from 'rxjs';
-import { SseResumeClient, type TaskHandlers } from './client.js';
+import { SseResumeClient, type TaskHandlers, type TaskSubscription } from './client.js';
 import { taskEvents$ } from './rxjs.js';
 import type { TaskStream } from './task-stream.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   TaskDataEvent,
   TaskEndEvent,
   TaskGapEvent,
+  TaskInfo,
   TaskStreamEvent,
   TerminalStatus,
 } from './types.js';
@@ -117,13 +118,44 @@ describe('types', () => {
     expect([running, badResult, gap, started]).toHaveLength(4);
   });
 
+  it('StartedTask: the resume key is optional (a cookie may carry it)', () => {
+    check<Equal<StartedTask['taskId'], string>>();
+    check<Equal<StartedTask['resumeKey'], string | undefined>>();
+    const cookieOnly: StartedTask = { taskId: 't' };
+    // @ts-expect-error -- the task id is not optional
+    const noTask: StartedTask = { resumeKey: 'k' };
+    expect([cookieOnly, noTask]).toHaveLength(2);
+  });
+
+  it('TaskInfo: the task route answer to GET', () => {
+    check<Equal<TaskInfo['status'], 'running' | TerminalStatus>>();
+    check<Equal<TaskInfo['expiresAt'], string | null>>();
+    check<Equal<TaskInfo['lastEventId'], number>>();
+    check<Equal<TaskInfo['error'], string | undefined>>();
+    check<Equal<TaskInfo['metadata'], Record<string, string> | undefined>>();
+    const info: TaskInfo = {
+      taskId: 't',
+      status: 'running',
+      createdAt: '2030-01-01T00:00:00.000Z',
+      updatedAt: '2030-01-01T00:00:01.000Z',
+      expiresAt: null,
+      lastEventId: 0,
+      subscribers: 1,
+    };
+    // @ts-expect-error -- a task is running or ended
+    const bad: TaskInfo = { ...info, status: 'queued' };
+    expect([info, bad]).toHaveLength(2);
+  });
+
   it('the client carries the event map and result type through', async () => {
     const client = new SseResumeClient({
       baseUrl: 'http://h/',
       fetch: () => Promise.resolve(Response.json({ taskId: 't1', resumeKey: 'k' })),
     });
     const started = await client.start<Events, Result>({});
-    check<Equal<typeof started, TaskStream<Events, Result> & { readonly resumeKey: string }>>();
+    // a plain stream: the start answer may leave the key to a cookie
+    check<Equal<typeof started, TaskStream<Events, Result>>>();
+    check<Equal<typeof started.resumeKey, string | undefined>>();
     check<Equal<typeof started.end, TaskEndEvent<Result> | undefined>>();
     const stream = client.stream<Events, Result>('t1');
     check<Equal<typeof stream.resumeKey, string | undefined>>();
@@ -142,6 +174,16 @@ describe('types', () => {
     };
     // @ts-expect-error -- onGap receives a gap event, not a progress one
     const badHandlers: TaskHandlers<Events, Result> = { onGap: (event: { data: { done: number } }) => event };
+    check<Equal<TaskSubscription<Events, Result>['stream'], TaskStream<Events, Result>>>();
+    check<Equal<TaskSubscription, TaskSubscription<AnyTaskEvents, unknown>>>();
+    const subscription = client.subscribe<Events, Result>('t1', handlers);
+    check<Equal<typeof subscription, TaskSubscription<Events, Result>>>();
+    check<Equal<typeof subscription.done, Promise<TaskEndEvent<Result> | undefined>>>();
+    subscription.close();
+    const info = client.info('t1');
+    check<Equal<typeof info, Promise<TaskInfo>>>();
+    check<Equal<Awaited<ReturnType<typeof client.info<{ a: 1 }>>>, { a: 1 }>>();
+    await info;
     const events$ = taskEvents$<Events, Result>(client, 't1');
     check<Equal<typeof events$, Observable<TaskStreamEvent<Events, Result>>>>();
     // @ts-expect-error -- the adapter owns the stream: unsubscribing is how to stop it
