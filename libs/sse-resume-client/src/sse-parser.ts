@@ -126,7 +126,7 @@ export class SseParser {
    * @throws Error after {@link end}.
    */
   push(chunk: Uint8Array | string): void {
-    if (this.#ended) throw new Error('SseParser: push() after end()');
+    if (this.#ended) throw new Error('push() after end()');
     let text: string;
     if (typeof chunk === 'string') {
       // Text after bytes: whatever the decoder holds is an incomplete sequence, U+FFFD.

@@ -175,10 +175,10 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
             `not a 200 event stream: ${status} ${response.headers.get('content-type')}`,
           );
         } else {
-          call(() => options.onOpen?.({ lastEventId: this.lastEventId }));
           const body = (reader = response.body.getReader());
           // A `fetch` that does not end its body on abort must not leave the read hanging.
           attempt.signal.addEventListener('abort', () => void body.cancel().catch(() => undefined));
+          call(() => options.onOpen?.({ lastEventId: this.lastEventId }));
           const parsed: SseEvent[] = [];
           const parser = new SseParser(
             { onEvent: (event) => parsed.push(event), onRetry: (ms) => (serverRetry = ms) },
@@ -186,7 +186,10 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
           );
           for (;;) {
             const chunk = await reader.read();
-            if (chunk.done) break;
+            if (chunk.done) {
+              attempt.signal.throwIfAborted(); // a reader cancelled by an abort ends like this too
+              break;
+            }
             activity = Date.now();
             parser.push(chunk.value);
             for (let i = 0; i < parsed.length; i++) {
@@ -244,7 +247,7 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
     if (!/^\d{1,15}$/.test(event.lastEventId)) {
       throw new ProtocolError(`no valid id: "${event.lastEventId}"`);
     }
-    if (this.lastEventId !== undefined && id <= this.lastEventId) return undefined;
+    if (id <= (this.lastEventId ?? -1)) return undefined;
     let data: unknown;
     try {
       data = JSON.parse(event.data);
