@@ -5,9 +5,11 @@
  *
  * node bench/dist/bench/run.js [--profile quick|full] [--repeats N] [--only raw,lib-memory]
  *   [--workloads a,b] [--timeout MS] [--budget-min N] [--cpu-prof NAME] [--out FILE.md]
+ *   [--client | --no-client]  (the client section, client-parse/run.ts: by default in a full,
+ *   unfiltered run)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -35,6 +37,8 @@ interface Options {
   workloads: Set<string> | undefined;
   cpuProf: string | undefined;
   out: string | undefined;
+  /** Also run the client's parse-and-dispatch bench (`npm run bench:client`) and append its section. */
+  client: boolean;
 }
 
 interface RunRecord {
@@ -71,6 +75,9 @@ function parseArgs(argv: string[]): Options {
     workloads: list('--workloads'),
     cpuProf: value('--cpu-prof'),
     out: value('--out'),
+    client:
+      argv.includes('--client') ||
+      (profileName === 'full' && !argv.includes('--no-client') && !value('--only') && !value('--workloads')),
   };
 }
 
@@ -257,6 +264,33 @@ async function runOnce(
   if (record.outcome === 'failed' && started.stderr())
     record.reason += ` | server: ${started.stderr().slice(-300)}`;
   return record;
+}
+
+/** `client-parse/run.js` in its own process; its progress lines pass through, its markdown is returned. */
+function runClientSection(): Promise<string> {
+  const out = join(OUT_DIR, 'client-parse', 'section.md');
+  return new Promise((resolvePromise) => {
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', join(HERE, 'client-parse', 'run.js'), '--out', out],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) if (line.startsWith('[')) process.stdout.write(`client: ${line}\n`);
+    });
+    child.on('exit', (code) => {
+      try {
+        resolvePromise(code === 0 ? readFileSync(out, 'utf8') : `## Client\n\nfailed (exit ${code})\n`);
+      } catch (err) {
+        resolvePromise(`## Client\n\nno result: ${String(err)}\n`);
+      }
+    });
+  });
 }
 
 // ---------- aggregation and output ----------
@@ -524,6 +558,7 @@ async function main(): Promise<void> {
     `Medians over ${profile.repeats} repeat(s); "vs raw" = events/s ÷ raw's in this run ((e): RSS per subscriber ÷ raw's). ` +
       `Total ${fmt((Date.now() - started) / 1000)} s.`,
   );
+  if (options.client) sections.push(await runClientSection());
   const markdown = sections.join('\n\n') + '\n';
   process.stdout.write(`\n${markdown}`);
 

@@ -46,7 +46,6 @@ export interface SseParserOptions {
 }
 
 const LF = 0x0a;
-const CR = 0x0d;
 const BOM = '\ufeff';
 
 /**
@@ -174,19 +173,24 @@ export class SseParser {
       this.#afterCR = false;
       if (text.charCodeAt(0) === LF) start = 1;
     }
-    for (let i = start; i < length; i++) {
-      const code = text.charCodeAt(i);
-      if (code !== LF && code !== CR) continue;
-      let line = text.slice(start, i);
+    // Native searches (no loop over every character); each result is reused until passed.
+    let lf = text.indexOf('\n', start);
+    let cr = text.indexOf('\r', start);
+    for (;;) {
+      const end = cr < 0 || (lf >= 0 && lf < cr) ? lf : cr;
+      if (end < 0) break;
+      let line = text.slice(start, end);
       if (this.#pending.length > 0) {
         line = this.#pending + line;
         this.#pending = '';
       }
-      if (code === CR) {
-        if (i + 1 === length) this.#afterCR = true;
-        else if (text.charCodeAt(i + 1) === LF) i++;
+      start = end + 1;
+      if (end === cr) {
+        if (start === length) this.#afterCR = true;
+        else if (text.charCodeAt(start) === LF) start++;
       }
-      start = i + 1;
+      if (lf >= 0 && lf < start) lf = text.indexOf('\n', start);
+      if (cr >= 0 && cr < start) cr = text.indexOf('\r', start);
       this.#line(line);
     }
     if (start < length) this.#pending += start === 0 ? text : text.slice(start);
