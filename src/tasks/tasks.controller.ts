@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Sse, type MessageEvent } from '@nestjs/common';
 import {
   LastEventId,
+  ResumeCookie,
   ResumeKey,
   SseResume,
   SseTaskService,
@@ -21,9 +22,14 @@ export interface CreatedTask {
 export class TasksController {
   constructor(private readonly tasks: SseTaskService) {}
 
-  /** Starts a demo task; the client keeps `resumeKey` to stream, query and cancel it. */
+  /**
+   * Starts a demo task; the client keeps `resumeKey` to stream, query and cancel it. The
+   * response also sets the cookie `sse-resume-<taskId>` (Path=/tasks/<taskId>), so a
+   * browser's `EventSource` and requests to this task need no key in the URL.
+   */
   @Post()
   @HttpCode(201)
+  @ResumeCookie()
   async create(@Body(CreateTaskPipe) body: CreateTaskDto): Promise<CreatedTask> {
     const { taskId, resumeKey } = await this.tasks.start((context) => runDemoTask(context, body));
     return { taskId, resumeKey, streamUrl: `/tasks/${taskId}/events?key=${resumeKey}` };

@@ -9,8 +9,10 @@ export interface ReconnectOptions {
   /** Growth of the delay per consecutive failure. Default 2. */
   factor?: number;
   /**
-   * Consecutive failed attempts (no new event) after which the stream fails with
-   * `RetriesExhaustedError`. Default `Infinity`: a task stream is worth waiting for.
+   * Retries allowed after consecutive failed attempts (attempts that brought no new event):
+   * the attempt after `maxRetries` failed retries fails the stream with
+   * `RetriesExhaustedError` (0: the first failure does). Default `Infinity`: a task stream
+   * is worth waiting for.
    */
   maxRetries?: number;
 }
@@ -27,7 +29,7 @@ export function resolveReconnect(options: ReconnectOptions = {}): ResolvedReconn
   };
   const { initialDelayMs, maxDelayMs, factor, maxRetries } = resolved;
   if (!(initialDelayMs >= 0 && maxDelayMs >= 0 && maxRetries >= 0 && factor >= 1)) {
-    throw new RangeError('reconnect: initialDelayMs, maxDelayMs and maxRetries must be >= 0, factor >= 1');
+    throw new RangeError('reconnect: delays and maxRetries must be >= 0, factor >= 1');
   }
   return resolved;
 }

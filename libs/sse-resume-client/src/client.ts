@@ -7,7 +7,14 @@ import {
 import { httpError, ProtocolError } from './errors.js';
 import { defaultStorage, memoryStorage, TaskRecord, type ResumeStorage } from './storage.js';
 import { TaskStream, type Credentials, type StreamContext, type StreamOptions } from './task-stream.js';
-import type { AnyTaskEvents, StartedTask, TaskEndEvent, TaskGapEvent, TaskStreamEvent } from './types.js';
+import type {
+  AnyTaskEvents,
+  StartedTask,
+  TaskEndEvent,
+  TaskGapEvent,
+  TaskInfo,
+  TaskStreamEvent,
+} from './types.js';
 
 /** The app's routes, relative to `baseUrl`. The defaults are the example app's. */
 export interface TaskRoutes {
@@ -54,16 +61,16 @@ export interface TaskHandlers<E, R> {
   onEvent?(event: TaskStreamEvent<E, R>): void;
   onGap?(event: TaskGapEvent): void;
   onEnd?(event: TaskEndEvent<R>): void;
-  /** A failure that stopped the stream (typed: see the errors). Not called for `close()`. */
+  /** What stopped the stream: a typed error, a callback's exception, or an aborted signal's reason. Not called for `close()`. */
   onError?(error: unknown): void;
 }
 
-export interface TaskSubscription<R> {
+export interface TaskSubscription<E = AnyTaskEvents, R = unknown> {
   /** Stops streaming (the task goes on); `done` then resolves. */
   close(): void;
   /** The `end` event; `undefined` when closed, or when the task had already ended before (204). Rejects like `onError`. */
   readonly done: Promise<TaskEndEvent<R> | undefined>;
-  readonly stream: TaskStream<unknown, R>;
+  readonly stream: TaskStream<E, R>;
 }
 
 /** The header telling the start route which path the client really posts to (see `@ResumeCookie()`). */
@@ -93,10 +100,11 @@ export class SseResumeClient {
   constructor(options: SseResumeClientOptions = {}) {
     this.#options = options;
     const page = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
-    let base = options.baseUrl ?? page.document?.baseURI ?? page.location?.href;
+    const pageUrl = page.document?.baseURI ?? page.location?.href;
+    let base = options.baseUrl ?? pageUrl;
     if (base === undefined) throw new TypeError('baseUrl is required outside a browser');
     if (options.baseUrl !== undefined) {
-      const url = new URL(base);
+      const url = new URL(base, pageUrl); // `/api` in a browser
       if (!url.pathname.endsWith('/')) url.pathname += '/';
       base = url;
     }
@@ -109,13 +117,15 @@ export class SseResumeClient {
 
   /**
    * Posts `body` (JSON) to the start route and returns the new task's stream; its key is
-   * kept in storage, so `stream(taskId)` after a reload finds it. A refusal throws the typed
-   * error (429/503 carry `retryAfterMs`); a start is not retried, as it is not idempotent.
+   * kept in storage, so `stream(taskId)` after a reload finds it (a start route that keeps the
+   * key out of its body, `@ResumeCookie({ keyInBody: false })`, leaves it to the cookie).
+   * A refusal throws the typed error (429/503 carry `retryAfterMs`); a start is not retried,
+   * as it is not idempotent.
    */
   async start<E = AnyTaskEvents, R = unknown>(
     body: unknown,
     options: Omit<StreamOptions, 'resumeKey' | 'lastEventId'> = {},
-  ): Promise<TaskStream<E, R> & { readonly resumeKey: string }> {
+  ): Promise<TaskStream<E, R>> {
     const url = this.#url(this.#options.routes?.start ?? 'tasks');
     const response = await this.#request(
       'POST',
@@ -128,16 +138,12 @@ export class SseResumeClient {
       JSON.stringify(body),
     );
     if (!response.ok) throw await httpError(response, parseRetryAfter(response.headers.get('retry-after')));
-    const started = (await response.json()) as Partial<StartedTask>;
-    if (typeof started.taskId !== 'string' || typeof started.resumeKey !== 'string') {
-      throw new ProtocolError('start: no { taskId, resumeKey } in the answer');
+    const started = (await response.json().catch(() => null)) as Partial<StartedTask> | null;
+    const { taskId, resumeKey } = started ?? {};
+    if (typeof taskId !== 'string' || !(typeof resumeKey === 'string' || resumeKey === undefined)) {
+      throw new ProtocolError('start: no taskId in the answer');
     }
-    return this.stream<E, R>(started.taskId, { ...options, resumeKey: started.resumeKey }) as TaskStream<
-      E,
-      R
-    > & {
-      readonly resumeKey: string;
-    };
+    return this.stream<E, R>(taskId, { ...options, resumeKey });
   }
 
   /** The task's events from where this client (or this tab, before a reload) left off. */
@@ -147,7 +153,7 @@ export class SseResumeClient {
       url: this.#url(this.#eventsPath(taskId)),
       fetch: this.#fetch,
       headers: () => this.#headers(),
-      credentials: this.#options.credentials ?? 'same-origin',
+      credentials: this.#options.credentials,
       reconnect: this.#reconnect,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 45_000,
       record,
@@ -162,7 +168,7 @@ export class SseResumeClient {
     taskId: string,
     handlers: TaskHandlers<E, R>,
     options: StreamOptions = {},
-  ): TaskSubscription<R> {
+  ): TaskSubscription<E, R> {
     const stream = this.stream<E, R>(taskId, options);
     const done = (async () => {
       try {
@@ -178,7 +184,7 @@ export class SseResumeClient {
       }
     })();
     done.catch(() => undefined); // reported through onError; `done` still rejects for who awaits it
-    return { close: () => stream.close(), done, stream: stream as TaskStream<unknown, R> };
+    return { close: () => stream.close(), done, stream };
   }
 
   /**
@@ -187,17 +193,14 @@ export class SseResumeClient {
    */
   async cancel(taskId: string, options: { resumeKey?: string; signal?: AbortSignal } = {}): Promise<boolean> {
     const response = await this.#taskRequest('DELETE', taskId, options);
-    if (response.status === 409) {
-      await response.body?.cancel();
-      return false;
-    }
-    if (!response.ok) throw await httpError(response);
+    const { status } = response;
+    if (status !== 409 && !response.ok) throw await httpError(response);
     await response.body?.cancel();
-    return true;
+    return status !== 409;
   }
 
   /** The task's status (`GET` on the task route). */
-  async info<T = Record<string, unknown>>(
+  async info<T = TaskInfo>(
     taskId: string,
     options: { resumeKey?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
@@ -242,7 +245,7 @@ export class SseResumeClient {
       method,
       headers: { ...this.#headers(), accept: 'application/json', ...headers },
       body,
-      credentials: this.#options.credentials ?? 'same-origin',
+      credentials: this.#options.credentials,
       signal,
     });
   }

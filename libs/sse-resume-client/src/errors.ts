@@ -78,7 +78,7 @@ export async function httpError(response: Response, retryAfterMs?: number): Prom
   return new Type(
     response.status,
     typeof fields.code === 'string' ? fields.code : undefined,
-    `${response.status}${message ? `: ${message}` : response.statusText ? ` ${response.statusText}` : ''}`,
+    message ? `${response.status}: ${message}` : `HTTP ${response.status}`,
     body,
     retryAfterMs,
   );

@@ -1,6 +1,6 @@
 export { SseResumeClient } from './client.js';
 export type { SseResumeClientOptions, TaskHandlers, TaskRoutes, TaskSubscription } from './client.js';
-export { TaskStream } from './task-stream.js';
+export { IdleTimeoutError, TaskStream } from './task-stream.js';
 export type { ReconnectInfo, StreamOptions } from './task-stream.js';
 export type { ReconnectOptions } from './backoff.js';
 export { defaultStorage, memoryStorage } from './storage.js';
@@ -24,6 +24,7 @@ export type {
   TaskDataEvent,
   TaskEndEvent,
   TaskGapEvent,
+  TaskInfo,
   TaskStreamEvent,
   TerminalStatus,
 } from './types.js';

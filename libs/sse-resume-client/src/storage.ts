@@ -61,9 +61,8 @@ export class TaskRecord {
 
   /** The last id handed to the application, if a valid one is stored. */
   get lastEventId(): number | undefined {
-    const text = this.#read(this.#idItem);
-    const id = text === null ? NaN : Number(text);
-    return Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+    const text = this.#read(this.#idItem) ?? '';
+    return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
   }
 
   set lastEventId(id: number | undefined) {

@@ -35,7 +35,7 @@ export interface StreamContext {
   readonly url: string;
   readonly fetch: typeof fetch;
   readonly headers: () => Record<string, string>;
-  readonly credentials: Credentials;
+  readonly credentials: Credentials | undefined;
   readonly reconnect: ResolvedReconnect;
   readonly idleTimeoutMs: number;
   readonly record: TaskRecord;
@@ -48,8 +48,8 @@ export type Credentials = 'omit' | 'same-origin' | 'include';
 
 /** Reason of the internal abort behind `close()`: ends iteration quietly. */
 const CLOSED = Symbol('closed');
-/** Reason of the abort behind an idle timeout: the attempt is retried. */
-class IdleTimeout extends SseClientError {}
+/** A connection (or a request) that brought no byte for `idleTimeoutMs`: the `cause` of the reconnect that follows. */
+export class IdleTimeoutError extends SseClientError {}
 
 /**
  * One task's events, resumed across every reconnect: each id once, in order, then `end`.
@@ -75,6 +75,10 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
   ) {
     this.#context = context;
     this.#options = options;
+    // One signal for both ways to stop: close() (reason CLOSED) and the caller's signal.
+    const { signal } = options;
+    if (signal?.aborted) this.#closer.abort(signal.reason);
+    else signal?.addEventListener('abort', () => this.#closer.abort(signal.reason), { once: true });
     if (options.resumeKey !== undefined) context.record.resumeKey = options.resumeKey;
     this.lastEventId = options.lastEventId ?? context.record.lastEventId;
   }
@@ -95,7 +99,7 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
-    if (this.#iterated) throw new SseClientError('a TaskStream can be iterated once');
+    if (this.#iterated) throw new SseClientError('a TaskStream is iterated once');
     this.#iterated = true;
     return this.#run();
   }
@@ -103,21 +107,43 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
   async *#run(): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
     const context = this.#context;
     const options = this.#options;
+    const stopped = this.#closer.signal;
     let failures = 0;
     let serverRetry: number | undefined;
     for (;;) {
       const attempt = new AbortController();
-      const stop = (): void => attempt.abort(options.signal?.aborted ? options.signal.reason : CLOSED);
-      options.signal?.addEventListener('abort', stop);
-      this.#closer.signal.addEventListener('abort', stop);
+      const stop = (): void => attempt.abort(stopped.reason);
+      stopped.addEventListener('abort', stop);
       let delivered = 0;
       let cause: unknown;
       let retryAfter: number | undefined;
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
       let idle: ReturnType<typeof setTimeout> | undefined;
+      /** The application holds an event: its time is not the connection's silence. */
+      let holding = false;
+      /** A callback's own exception: it stops the stream as it is, never retried. */
+      let callbackError: unknown;
+      const call = (callback: (() => void) | undefined): void => {
+        try {
+          callback?.();
+        } catch (error) {
+          throw (callbackError = error);
+        }
+      };
       try {
-        if (options.signal?.aborted || this.#closer.signal.aborted) stop();
+        if (stopped.aborted) stop();
         attempt.signal.throwIfAborted();
+        // From the request on: a reused connection that died may never bring the headers either.
+        let activity = Date.now();
+        if (context.idleTimeoutMs > 0) {
+          const check = (): void => {
+            const quiet = holding ? 0 : Date.now() - activity;
+            if (quiet >= context.idleTimeoutMs) {
+              attempt.abort(new IdleTimeoutError(`silent for ${context.idleTimeoutMs} ms`));
+            } else idle = setTimeout(check, context.idleTimeoutMs - quiet);
+          };
+          idle = setTimeout(check, context.idleTimeoutMs);
+        }
         const response = await context.fetch(context.url, {
           headers: this.#requestHeaders(),
           credentials: context.credentials,
@@ -129,38 +155,35 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
           context.record.forget();
           return undefined;
         }
-        if (status !== 200) {
+        if (status < 200 || status > 299) {
           retryAfter = parseRetryAfter(response.headers.get('retry-after'));
           const error = await httpError(response);
+          attempt.signal.throwIfAborted();
           if (status < 500 && status !== 408 && status !== 429) {
-            if (status === 403 || status === 404 || status === 410) context.record.forget();
+            // 403/404/410: the key or the task is gone; 400: what we kept is not valid.
+            context.record.forget();
             throw error;
           }
           cause = error;
         } else if (
+          status !== 200 ||
           !/^text\/event-stream/i.test(response.headers.get('content-type') ?? '') ||
           !response.body
         ) {
           await response.body?.cancel();
-          throw new ProtocolError(`expected text/event-stream, got ${response.headers.get('content-type')}`);
+          throw new ProtocolError(
+            `not a 200 event stream: ${status} ${response.headers.get('content-type')}`,
+          );
         } else {
-          options.onOpen?.({ lastEventId: this.lastEventId });
-          reader = response.body.getReader();
+          call(() => options.onOpen?.({ lastEventId: this.lastEventId }));
+          const body = (reader = response.body.getReader());
+          // A `fetch` that does not end its body on abort must not leave the read hanging.
+          attempt.signal.addEventListener('abort', () => void body.cancel().catch(() => undefined));
           const parsed: SseEvent[] = [];
           const parser = new SseParser(
             { onEvent: (event) => parsed.push(event), onRetry: (ms) => (serverRetry = ms) },
             { lastEventId: this.lastEventId === undefined ? '' : String(this.lastEventId) },
           );
-          let activity = Date.now();
-          if (context.idleTimeoutMs > 0) {
-            const check = (): void => {
-              const quiet = Date.now() - activity;
-              if (quiet >= context.idleTimeoutMs) {
-                attempt.abort(new IdleTimeout(`no byte for ${context.idleTimeoutMs} ms`));
-              } else idle = setTimeout(check, context.idleTimeoutMs - quiet);
-            };
-            idle = setTimeout(check, context.idleTimeoutMs);
-          }
           for (;;) {
             const chunk = await reader.read();
             if (chunk.done) break;
@@ -170,25 +193,30 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
               const event = this.#accept(parsed[i]!);
               if (event === undefined) continue;
               delivered++;
+              holding = true;
               yield event;
+              holding = false;
+              activity = Date.now();
               if (event.type === 'end') return undefined;
+              // close() or an abort while the application held the event: no more of this chunk
+              attempt.signal.throwIfAborted();
             }
             parsed.length = 0;
           }
           cause = new ProtocolError('closed before end');
         }
       } catch (error) {
+        if (error === callbackError) throw error;
         if (attempt.signal.aborted) {
           const reason: unknown = attempt.signal.reason;
           if (reason === CLOSED) return undefined;
-          if (!(reason instanceof IdleTimeout)) throw reason;
+          if (!(reason instanceof IdleTimeoutError)) throw reason;
           cause = reason;
         } else if (error instanceof SseClientError) throw error;
         else cause = error;
       } finally {
         clearTimeout(idle);
-        options.signal?.removeEventListener('abort', stop);
-        this.#closer.signal.removeEventListener('abort', stop);
+        stopped.removeEventListener('abort', stop);
         if (reader) {
           attempt.abort(CLOSED);
           reader.cancel().catch(() => undefined);
@@ -198,10 +226,11 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
       if (failures > context.reconnect.maxRetries) throw new RetriesExhaustedError(failures, cause);
       const base =
         (context.reconnect.honorServerRetry ? serverRetry : undefined) ?? context.reconnect.initialDelayMs;
-      const delayMs =
-        retryAfter !== undefined
-          ? Math.min(retryAfter, context.reconnect.maxDelayMs)
-          : reconnectDelay(failures, base, context.reconnect, context.random);
+      // Retry-After is a floor, never a reason to hammer: a 0 or a past date still backs off.
+      const delayMs = Math.max(
+        Math.min(retryAfter ?? 0, context.reconnect.maxDelayMs),
+        reconnectDelay(failures, base, context.reconnect, context.random),
+      );
       options.onReconnect?.({ failures, delayMs, cause, lastEventId: this.lastEventId });
       this.reconnects++;
       if (!(await this.#sleep(delayMs))) return undefined;
@@ -210,8 +239,9 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
 
   /** Turns a parsed event into an outcome, or `undefined` for one already handed out. */
   #accept(event: SseEvent): TaskStreamEvent<E, R> | undefined {
+    // At most 15 digits: always a safe integer.
     const id = Number(event.lastEventId);
-    if (event.lastEventId === '' || !Number.isSafeInteger(id) || id < 0) {
+    if (!/^\d{1,15}$/.test(event.lastEventId)) {
       throw new ProtocolError(`no valid id: "${event.lastEventId}"`);
     }
     if (this.lastEventId !== undefined && id <= this.lastEventId) return undefined;
@@ -245,21 +275,18 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
 
   /** Waits `ms`: true, or false if `close()` was called; rejects with the reason of an aborted signal. */
   #sleep(ms: number): Promise<boolean> {
-    const signal = this.#options.signal;
-    const closer = this.#closer.signal;
+    const stopped = this.#closer.signal;
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        closer.removeEventListener('abort', done);
+        stopped.removeEventListener('abort', done);
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the signal's own reason, as fetch rejects
-        if (signal?.aborted) reject(signal.reason);
-        else resolve(!closer.aborted);
+        if (stopped.aborted && stopped.reason !== CLOSED) reject(stopped.reason);
+        else resolve(!stopped.aborted);
       };
       const timer = setTimeout(done, ms);
-      signal?.addEventListener('abort', done);
-      closer.addEventListener('abort', done);
-      if (signal?.aborted || closer.aborted) done();
+      stopped.addEventListener('abort', done);
+      if (stopped.aborted) done();
     });
   }
 }

@@ -53,5 +53,24 @@ export type TaskStreamEvent<E = AnyTaskEvents, R = unknown> =
 /** What the start route answers. */
 export interface StartedTask {
   readonly taskId: string;
-  readonly resumeKey: string;
+  /** Absent when the route keeps the key out of reach of scripts (an HttpOnly cookie carries it). */
+  readonly resumeKey?: string;
+}
+
+/** What the task route answers to GET (the server's `getTaskInfo()`, as JSON). */
+export interface TaskInfo {
+  readonly taskId: string;
+  readonly status: 'running' | TerminalStatus;
+  /** ISO-8601. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** When a finished task stops being resumable (ISO-8601); `null` while it runs. */
+  readonly expiresAt: string | null;
+  /** Id of the newest event (the `end` once finished); 0 before the first. */
+  readonly lastEventId: number;
+  /** Open streams of the task on the instance that answered. */
+  readonly subscribers: number;
+  /** The public message of a failed or cancelled task. */
+  readonly error?: string;
+  readonly metadata?: Record<string, string>;
 }

@@ -10,6 +10,9 @@ describe('public API (@app/sse-resume)', () => {
       'SseResume',
       'LastEventId',
       'ResumeKey',
+      'ResumeCookie',
+      'resumeCookieName',
+      'RESUME_COOKIE_PATH_HEADER',
       'SseResumeGuard',
       'TaskAccess',
       'TaskAccessGuard',
@@ -61,12 +64,15 @@ describe('public API (@app/sse-resume)', () => {
       'TaskRunner',
       'TaskHub',
       'TaskSubscription',
+      'ResumeCookieInterceptor',
+      'RESUME_COOKIE_PREFIX',
+      'readCookie',
     ];
     const exported = library as Record<string, unknown>;
     for (const name of internals)
       expect({ name, exported: name in exported }).toEqual({ name, exported: false });
     // Every runtime export is a documented one (the list above) or a typed error.
-    expect(Object.keys(exported)).toHaveLength(37);
+    expect(Object.keys(exported)).toHaveLength(40);
   });
 
   it('uses one symbol as both the TaskStore interface name and its injection token', () => {

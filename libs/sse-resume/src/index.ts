@@ -17,7 +17,9 @@ export {
   RESUME_KEY_HEADER,
 } from './sse-resume.constants';
 export { SseTaskService, type ExecuteRequest, type ExecuteResult } from './sse-task.service';
-export { SseResume, TaskAccess, LastEventId, ResumeKey } from './sse-resume.decorators';
+export { SseResume, TaskAccess, LastEventId, ResumeKey, ResumeCookie } from './sse-resume.decorators';
+export { resumeCookieName, RESUME_COOKIE_PATH_HEADER } from './access/resume-cookie';
+export type { ResumeCookieOptions } from './access/resume-cookie.interceptor';
 export type { SseResumeRouteOptions, ResumeRequest } from './access/sse-resume.request';
 export { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 export { SseResumeExceptionFilter } from './sse-resume-exception.filter';

@@ -1,4 +1,4 @@
-import { Controller, Get, Param } from '@nestjs/common';
+import { Controller, Get, Param, SetMetadata } from '@nestjs/common';
 import { GUARDS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
 import { Reflector } from '@nestjs/core';
 import { LastEventId, ResumeKey, SseResume, TaskAccess } from './sse-resume.decorators';
@@ -55,6 +55,18 @@ class EchoController {
     return { lastEventId: lastEventId ?? null, key: key ?? null, token: token ?? null };
   }
 
+  @Get('cookie/:taskId')
+  cookie(@ResumeKey() key: string | undefined): Record<string, unknown> {
+    return { key: key ?? null };
+  }
+
+  /** The route settings `@SseResume()` / `@TaskAccess()` leave, without their guard. */
+  @Get('custom/:job')
+  @SetMetadata(SSE_RESUME_ROUTE_OPTIONS, { taskIdParam: 'job', keyQuery: 'token' })
+  custom(@ResumeKey() key: string | undefined): Record<string, unknown> {
+    return { key: key ?? null };
+  }
+
   @Get('tasks/:taskId')
   @TaskAccess()
   async info(@Param('taskId') taskId: string): Promise<{ status: string }> {
@@ -103,6 +115,25 @@ describe.each<Adapter>(['express', 'fastify'])('parameter decorators over HTTP (
       key: 'k1',
       token: 't1',
     });
+  });
+
+  it("@ResumeKey(): then the cookie of the route's task id, only when the route has one", async () => {
+    const get = async (path: string, headers: Record<string, string> = {}) =>
+      JSON.parse((await rawRequest(`${testApp.url}/echo/${path}`, { headers })).text) as Record<
+        string,
+        unknown
+      >;
+    const cookie = 'a=1; sse-resume-t1=c1; sse-resume-t2=c2';
+    expect(await get('cookie/t1', { cookie })).toEqual({ key: 'c1' });
+    expect(await get('cookie/t2', { cookie })).toEqual({ key: 'c2' });
+    expect(await get('cookie/t3', { cookie })).toEqual({ key: null });
+    expect(await get('cookie/t1?key=q', { cookie })).toEqual({ key: 'q' });
+    expect(await get('cookie/t1?key=', { cookie, 'x-resume-key': 'h' })).toEqual({ key: 'h' });
+    // No task id parameter: no cookie.
+    expect((await get('params', { cookie: 'sse-resume-undefined=x; sse-resume-=y' })).key).toBeNull();
+    // The route's taskIdParam and keyQuery, as the guards read them.
+    expect(await get('custom/t2', { cookie })).toEqual({ key: 'c2' });
+    expect(await get('custom/t2?token=t&key=k', { cookie })).toEqual({ key: 't' });
   });
 
   it('@TaskAccess() guards a non-stream route: 200, 403, 404', async () => {

@@ -6,16 +6,25 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { DEFAULT_KEY_QUERY } from './sse-resume.constants';
 import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
 import {
+  findTaskId,
   readLastEventId,
   readResumeKey,
   type ResumeRequest,
+  routeOptions,
   SSE_RESUME_ROUTE_OPTIONS,
   type SseResumeRouteOptions,
 } from './access/sse-resume.request';
+import {
+  RESUME_COOKIE_OPTIONS,
+  ResumeCookieInterceptor,
+  type ResumeCookieOptions,
+  resolveResumeCookieOptions,
+} from './access/resume-cookie.interceptor';
 
 /**
  * Put it beside `@Sse()` on a handler that returns `SseTaskService.stream()`:
@@ -50,7 +59,35 @@ export const LastEventId = createParamDecorator((_data: unknown, context: Execut
   return readLastEventId(request);
 });
 
-/** The resume key of a request: a non-empty `?key=` (or the given query name), else the `x-resume-key` header. */
-export const ResumeKey = createParamDecorator((queryName: string | undefined, context: ExecutionContext) =>
-  readResumeKey(context.switchToHttp().getRequest<ResumeRequest>(), queryName ?? DEFAULT_KEY_QUERY),
-);
+/** Reads route metadata only: needs no injection. */
+const reflector = new Reflector();
+
+/**
+ * The resume key of a request, found as the guards find it: a non-empty `?key=` (or the
+ * given query name, else the route's `keyQuery`), else the `x-resume-key` header, else the
+ * cookie `sse-resume-<taskId>` of the route's task id (`taskIdParam`, else the `taskId` or
+ * `id` parameter; no task id parameter, no cookie).
+ */
+export const ResumeKey = createParamDecorator((queryName: string | undefined, context: ExecutionContext) => {
+  const request = context.switchToHttp().getRequest<ResumeRequest>();
+  const options = routeOptions(reflector, context);
+  return readResumeKey(
+    request,
+    queryName ?? options.keyQuery ?? DEFAULT_KEY_QUERY,
+    findTaskId(request, options),
+  );
+});
+
+/**
+ * Put it on the route that starts a task (its handler returns `{ taskId, resumeKey, ... }`,
+ * or a promise of it): the response sets the cookie
+ * `sse-resume-<taskId>=<resumeKey>; Path=<path>; Max-Age=<s>; HttpOnly; SameSite=Strict[; Secure]`,
+ * which the guards and `@ResumeKey()` read on that task's routes, so that no key has to go
+ * into a URL. See {@link ResumeCookieOptions} for the path, lifetime and `Secure` rules.
+ */
+export function ResumeCookie(options: ResumeCookieOptions = {}): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    SetMetadata(RESUME_COOKIE_OPTIONS, resolveResumeCookieOptions(options)),
+    UseInterceptors(ResumeCookieInterceptor),
+  );
+}

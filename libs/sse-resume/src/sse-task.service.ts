@@ -13,9 +13,14 @@ import { LOGGER_NAME, SHARED_STORE_WITHOUT_ON_TASK_ENDED } from './sse-resume.me
 import { TaskAbortedError, TaskNotFoundError } from './errors';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type {
+  DefaultTaskEvents,
   EmitOptions,
+  ProgressData,
+  ResolvedTaskEvents,
   StartedTask,
+  UnnamedEvent,
   StartTaskOptions,
+  TaskEventMap,
   TaskSource,
 } from './interfaces/task-context.interface';
 import type { TaskInfo } from './interfaces/task-info.interface';
@@ -94,9 +99,16 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
    * Starts a task and returns at once with its id and resume key; the task runs on,
    * detached from the caller. A function gets a `TaskContext`; an Observable or
    * AsyncIterable has each value emitted as a `progress` event.
+   *
+   * `E` types the events (`start<ExportEvents>(async ({ emit }) => ...)`: `emit(data)` takes
+   * `ExportEvents['progress']`, `emit(data, { event: 'log' })` `ExportEvents['log']`), `R`
+   * the result; without them any data goes.
    */
-  start<R>(source: TaskSource<R>, options: StartTaskOptions = {}): Promise<StartedTask> {
-    return this.runner.start(source, options);
+  start<E extends TaskEventMap = DefaultTaskEvents, R = unknown>(
+    source: TaskSource<R, E>,
+    options: StartTaskOptions = {},
+  ): Promise<StartedTask> {
+    return this.runner.start(source as TaskSource, options);
   }
 
   /**
@@ -115,9 +127,9 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
    * `ExecuteWithSSE` of the Go library this one ports: without a resume key it starts
    * `source` as a new task; with one it resumes that task's stream and never starts another.
    */
-  async executeWithSse<R>(
+  async executeWithSse<E extends TaskEventMap = DefaultTaskEvents, R = unknown>(
     request: ExecuteRequest,
-    source: TaskSource<R>,
+    source: TaskSource<R, E>,
     options: StartTaskOptions = {},
   ): Promise<ExecuteResult> {
     const streamOptions = (resumeKey: string): StreamOptions => ({
@@ -157,7 +169,20 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     return this.access.authorizeRequest(request, taskId, resumeKey);
   }
 
-  /** `UpdateProgress` of the Go library: emits a `progress` (or named) event on a running task. */
+  /**
+   * `UpdateProgress` of the Go library: emits a `progress` (or named) event on a running
+   * task. `updateProgress<ExportEvents>(id, data)` types `data` as `ExportEvents['progress']`.
+   */
+  updateProgress<E extends TaskEventMap = DefaultTaskEvents>(
+    taskId: string,
+    data: ProgressData<E>,
+    options?: EmitOptions<UnnamedEvent<E>>,
+  ): Promise<number>;
+  /** A named event: `updateProgress<ExportEvents, 'log'>(id, { line }, { event: 'log' })`. */
+  updateProgress<
+    E extends TaskEventMap = DefaultTaskEvents,
+    K extends keyof ResolvedTaskEvents<E> & string = keyof ResolvedTaskEvents<E> & string,
+  >(taskId: string, data: ResolvedTaskEvents<E>[K], options: EmitOptions<K> & { event: K }): Promise<number>;
   updateProgress(taskId: string, data: unknown, options: EmitOptions = {}): Promise<number> {
     return this.runner.updateProgress(taskId, data, options);
   }

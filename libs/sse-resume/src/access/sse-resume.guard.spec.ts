@@ -107,6 +107,27 @@ describe('SseResumeGuard', () => {
     ).rejects.toBeInstanceOf(ResumeKeyInvalidError);
   });
 
+  it("takes the key from the task's cookie last: query and header win over it", async () => {
+    const cookie = (value: string) => `theme=dark; sse-resume-${started.taskId}=${value}`;
+    const request = (query: Record<string, unknown>, headers: ResumeRequest['headers']) => ({
+      params: { taskId: started.taskId },
+      query,
+      headers,
+    });
+    await expect(check(request({}, { cookie: cookie(started.resumeKey) }))).resolves.toBe(true);
+    await expect(
+      check(request({}, { cookie: cookie('wrong'), 'x-resume-key': started.resumeKey })),
+    ).resolves.toBe(true);
+    await expect(check(request({ key: started.resumeKey }, { cookie: cookie('wrong') }))).resolves.toBe(true);
+    await expect(
+      check(request({}, { cookie: cookie(started.resumeKey), 'x-resume-key': 'wrong' })),
+    ).rejects.toBeInstanceOf(ResumeKeyInvalidError);
+    // The cookie of another task is not this task's key.
+    await expect(
+      check(request({}, { cookie: `sse-resume-other=${started.resumeKey}` })),
+    ).rejects.toBeInstanceOf(ResumeKeyInvalidError);
+  });
+
   it.each([
     ['no key', {}, {}],
     ['a wrong key', { key: 'wrong' }, {}],
@@ -247,6 +268,14 @@ describe('TaskAccessGuard', () => {
     await expect(check({ ...request, user: 'mallory' } as ResumeRequest)).rejects.toBeInstanceOf(
       TaskAccessDeniedError,
     );
+  });
+
+  it("reads the cookie of the route's task id (taskIdParam)", async () => {
+    const cookie = `sse-resume-${started.taskId}=${started.resumeKey}`;
+    await expect(check({ params: { taskId: started.taskId }, headers: { cookie } })).resolves.toBe(true);
+    await expect(
+      check({ params: { job: started.taskId }, headers: { cookie } }, Routes.prototype.infoCustom),
+    ).resolves.toBe(true);
   });
 
   it('uses the route settings and names its decorator when the parameter is missing', async () => {

@@ -57,7 +57,7 @@ export class SseResumeGuard extends TaskRouteGuard {
     options: SseResumeRouteOptions,
   ): Promise<void> {
     const streamOptions = {
-      resumeKey: readResumeKey(request, options.keyQuery),
+      resumeKey: readResumeKey(request, options.keyQuery, taskId),
       lastEventId: readLastEventId(request),
     };
     await this.tasks.authorizeStream(taskId, streamOptions, request);
@@ -77,6 +77,6 @@ export class TaskAccessGuard extends TaskRouteGuard {
     taskId: string,
     options: SseResumeRouteOptions,
   ): Promise<void> {
-    await this.tasks.authorizeRequest(request, taskId, readResumeKey(request, options.keyQuery));
+    await this.tasks.authorizeRequest(request, taskId, readResumeKey(request, options.keyQuery, taskId));
   }
 }

@@ -1,5 +1,11 @@
 import { InvalidResumePointError } from '../errors';
-import { parseResumePoint, readLastEventId, readResumeKey, readTaskId } from './sse-resume.request';
+import {
+  findTaskId,
+  parseResumePoint,
+  readLastEventId,
+  readResumeKey,
+  readTaskId,
+} from './sse-resume.request';
 
 describe('readResumeKey', () => {
   it('reads the query parameter first, then the x-resume-key header', () => {
@@ -19,6 +25,38 @@ describe('readResumeKey', () => {
     expect(readResumeKey({ query: { key: ['a', 'b'] }, headers: {} }, 'key')).toBeUndefined();
     expect(readResumeKey({ query: { key: ['a', 'b'] }, headers: { 'x-resume-key': 'h' } }, 'key')).toBe('h');
     expect(readResumeKey({ headers: { 'x-resume-key': ['a', 'b'] } }, 'key')).toBeUndefined();
+  });
+});
+
+describe('readResumeKey: the cookie of the task', () => {
+  const cookie = 'a=1; sse-resume-t1=c1; sse-resume-t2=c2';
+
+  it('is the third source, read only for the given task id', () => {
+    expect(readResumeKey({ headers: { cookie } }, 'key', 't1')).toBe('c1');
+    expect(readResumeKey({ headers: { cookie } }, 'key', 't2')).toBe('c2');
+    expect(readResumeKey({ headers: { cookie } }, 'key', 't3')).toBeUndefined();
+    expect(readResumeKey({ headers: { cookie } }, 'key')).toBeUndefined();
+  });
+
+  it('comes after a non-empty query value and the header', () => {
+    expect(
+      readResumeKey({ query: { key: 'q' }, headers: { cookie, 'x-resume-key': 'h' } }, 'key', 't1'),
+    ).toBe('q');
+    expect(readResumeKey({ query: { key: '' }, headers: { cookie, 'x-resume-key': 'h' } }, 'key', 't1')).toBe(
+      'h',
+    );
+    expect(readResumeKey({ query: { key: '' }, headers: { cookie } }, 'key', 't1')).toBe('c1');
+    expect(readResumeKey({ query: { key: ['a', 'b'] }, headers: { cookie } }, 'key', 't1')).toBe('c1');
+    expect(readResumeKey({ headers: { cookie, 'x-resume-key': ['a', 'b'] } }, 'key', 't1')).toBe('c1');
+  });
+});
+
+describe('findTaskId', () => {
+  it('is readTaskId without the error: undefined when the route has no such parameter', () => {
+    expect(findTaskId({ params: { taskId: 'a', id: 'b' }, headers: {} }, {})).toBe('a');
+    expect(findTaskId({ params: { id: 'b' }, headers: {} }, {})).toBe('b');
+    expect(findTaskId({ params: { id: 'b' }, headers: {} }, { taskIdParam: 'job' })).toBeUndefined();
+    expect(findTaskId({ headers: {} }, {})).toBeUndefined();
   });
 });
 

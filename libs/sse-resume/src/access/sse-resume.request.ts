@@ -2,6 +2,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import { DEFAULT_KEY_QUERY, DEFAULT_TASK_ID_PARAMS, RESUME_KEY_HEADER } from '../sse-resume.constants';
 import { InvalidResumePointError } from '../errors/invalid-resume-point.error';
+import { readCookie, resumeCookieName } from './resume-cookie';
 
 /**
  * What the decorators set on a route and what the guards and parameter decorators read
@@ -12,7 +13,10 @@ import { InvalidResumePointError } from '../errors/invalid-resume-point.error';
 export interface SseResumeRouteOptions {
   /** Route parameter holding the task id. Default: `taskId`, else `id`. */
   taskIdParam?: string;
-  /** Query parameter holding the resume key (the `x-resume-key` header also works). Default `key`. */
+  /**
+   * Query parameter holding the resume key (the `x-resume-key` header and the task's
+   * `sse-resume-<taskId>` cookie also work). Default `key`.
+   */
   keyQuery?: string;
 }
 
@@ -35,15 +39,22 @@ export function routeOptions(reflector: Reflector, context: ExecutionContext): S
   );
 }
 
-/** An empty `?key=` counts as absent, so that it cannot hide a key sent in the header. */
+/**
+ * The resume key of a request, from the first source that has one: a non-empty `?key=` (or
+ * `queryName`), the `x-resume-key` header, then, when `taskId` is given, the cookie
+ * `sse-resume-<taskId>`. An empty `?key=` counts as absent, so that it cannot hide a key
+ * sent otherwise; a repeated query parameter or header counts as absent too.
+ */
 export function readResumeKey(
   request: ResumeRequest,
   queryName: string = DEFAULT_KEY_QUERY,
+  taskId?: string,
 ): string | undefined {
   const fromQuery = request.query?.[queryName];
   if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
   const fromHeader = request.headers[RESUME_KEY_HEADER];
-  return typeof fromHeader === 'string' ? fromHeader : undefined;
+  if (typeof fromHeader === 'string') return fromHeader;
+  return taskId === undefined ? undefined : readCookie(request.headers.cookie, resumeCookieName(taskId));
 }
 
 /** `Last-Event-ID` header, else `?lastEventId=`; a malformed value is an `InvalidResumePointError` (400). */
@@ -51,20 +62,30 @@ export function readLastEventId(request: ResumeRequest): number | undefined {
   return parseResumePoint(request.headers['last-event-id'], request.query?.lastEventId);
 }
 
-/** The task id from the route parameter named in the settings (default `taskId`, else `id`). */
+/** The task id from the route parameter named in the settings (default `taskId`, else `id`), if any. */
+export function findTaskId(request: ResumeRequest, options: SseResumeRouteOptions): string | undefined {
+  return taskIdParams(options)
+    .map((name) => request.params?.[name])
+    .find((value) => typeof value === 'string');
+}
+
+/** {@link findTaskId}, for the guards: a route without the parameter is a programming error. */
 export function readTaskId(
   request: ResumeRequest,
   options: SseResumeRouteOptions,
   decorator: string,
 ): string {
-  const names = options.taskIdParam ? [options.taskIdParam] : DEFAULT_TASK_ID_PARAMS;
-  const taskId = names.map((name) => request.params?.[name]).find((value) => typeof value === 'string');
+  const taskId = findTaskId(request, options);
   if (taskId === undefined) {
     throw new Error(
-      `${decorator}: the route has no parameter ${names.join(' or ')}; set taskIdParam to the one holding the task id`,
+      `${decorator}: the route has no parameter ${taskIdParams(options).join(' or ')}; set taskIdParam to the one holding the task id`,
     );
   }
   return taskId;
+}
+
+function taskIdParams(options: SseResumeRouteOptions): readonly string[] {
+  return options.taskIdParam ? [options.taskIdParam] : DEFAULT_TASK_ID_PARAMS;
 }
 
 /** Largest resume point accepted: ids are JavaScript integers. */

@@ -175,7 +175,7 @@ export class TaskRunner {
     const context: TaskContext = {
       taskId: task.taskId,
       signal: task.controller.signal,
-      emit: (data, options) => this.emit(task, data, options),
+      emit: (data: unknown, options?: EmitOptions) => this.emit(task, data, options),
     };
     let result: unknown;
     try {
