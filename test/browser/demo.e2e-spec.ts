@@ -184,6 +184,17 @@ describe.each(ADAPTERS)('demo page in Chromium (%s)', (adapter: Adapter) => {
     await first.page.close();
   });
 
+  it('the served bundle names its errors after their classes (it is minified)', async () => {
+    const { page } = await openPage(context, `${server.baseUrl}/`);
+    const names = await page.evaluate(`import('./sse-resume-client.js').then((client) =>
+      Object.entries(client)
+        .filter(([name]) => name.endsWith('Error'))
+        .map(([name, Type]) => [name, new Type(400, undefined, 'm', null).name]))`);
+    expect((names as [string, string][]).length).toBeGreaterThanOrEqual(8);
+    for (const [exported, name] of names as [string, string][]) expect(name).toBe(exported);
+    await page.close();
+  });
+
   it('403 and 404 show as forbidden and not found, at once and without retrying', async () => {
     const running = await createTask(server.baseUrl, { steps: 1_000, intervalMs: 50 });
     // Another browser profile: no cookie, no sessionStorage for this task.
@@ -207,7 +218,7 @@ describe.each(ADAPTERS)('demo page in Chromium (%s)', (adapter: Adapter) => {
   });
 
   it('a task past its TTL shows as expired (410) in a tab that has its cookie', async () => {
-    const shortLived = await startApp(adapter, { TASK_TTL_MS: '1500' });
+    const shortLived = await startApp(adapter, { TASK_TTL_MS: '1000' });
     try {
       const { page } = await openPage(context, `${shortLived.baseUrl}/`);
       await page.fill('#steps', '1');
