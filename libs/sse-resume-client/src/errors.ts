@@ -7,7 +7,10 @@
 export class SseClientError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // The exported classes name themselves (a `name` field): a minifier (the browser
+    // bundle's) renames classes, and `new.target.name` with them. Other subclasses keep
+    // their class name.
+    this.name = new.target === SseClientError ? 'SseClientError' : new.target.name;
   }
 }
 
@@ -26,19 +29,31 @@ export class TaskHttpError extends SseClientError {
   ) {
     super(message);
   }
+
+  override name = 'TaskHttpError';
 }
 
 /** 400: a malformed request, e.g. a bad `Last-Event-ID` or start body. */
-export class TaskBadRequestError extends TaskHttpError {}
+export class TaskBadRequestError extends TaskHttpError {
+  override name = 'TaskBadRequestError';
+}
 /** 403: the resume key is missing or wrong (`RESUME_KEY_INVALID`), or `authorize` refused. */
-export class TaskForbiddenError extends TaskHttpError {}
+export class TaskForbiddenError extends TaskHttpError {
+  override name = 'TaskForbiddenError';
+}
 /** 404: no such task (never existed, or forgotten after its TTL and retention). */
-export class TaskNotFoundError extends TaskHttpError {}
+export class TaskNotFoundError extends TaskHttpError {
+  override name = 'TaskNotFoundError';
+}
 /** 410: the task finished and its TTL passed: nothing can be replayed. */
-export class TaskExpiredError extends TaskHttpError {}
+export class TaskExpiredError extends TaskHttpError {
+  override name = 'TaskExpiredError';
+}
 
 /** A 2xx answer that is not an event stream, or an event stream that breaks the protocol. */
-export class ProtocolError extends SseClientError {}
+export class ProtocolError extends SseClientError {
+  override name = 'ProtocolError';
+}
 
 /** `reconnect.maxRetries` consecutive attempts failed; `cause` is the last failure. */
 export class RetriesExhaustedError extends SseClientError {
@@ -48,6 +63,8 @@ export class RetriesExhaustedError extends SseClientError {
   ) {
     super(`gave up after ${attempts} failed attempts`, { cause });
   }
+
+  override name = 'RetriesExhaustedError';
 }
 
 const BY_STATUS: Record<number, typeof TaskHttpError> = {

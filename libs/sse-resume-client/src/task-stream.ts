@@ -49,7 +49,9 @@ export type Credentials = 'omit' | 'same-origin' | 'include';
 /** Reason of the internal abort behind `close()`: ends iteration quietly. */
 const CLOSED = Symbol('closed');
 /** A connection (or a request) that brought no byte for `idleTimeoutMs`: the `cause` of the reconnect that follows. */
-export class IdleTimeoutError extends SseClientError {}
+export class IdleTimeoutError extends SseClientError {
+  override name = 'IdleTimeoutError';
+}
 
 /**
  * One task's events, resumed across every reconnect: each id once, in order, then `end`.
