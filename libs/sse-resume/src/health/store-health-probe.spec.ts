@@ -48,7 +48,7 @@ describe('probeStore', () => {
   });
 
   it("passes the timeout to a store's own health() and reports what it says", async () => {
-    const health = jest.fn(async () => ({
+    const health = jest.fn(async (_options: { timeoutMs: number }) => ({
       status: 'down' as const,
       message: 'lagging',
       latencyMs: 3,
