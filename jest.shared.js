@@ -15,8 +15,9 @@ module.exports = {
   testEnvironment: 'node',
   moduleFileExtensions: ['js', 'json', 'ts'],
   transform: { '^.+\\.(t|j)s$': ['@swc/jest', swcOptions] },
+  // @fastify/static (Swagger UI's files on Fastify) needs its own ESM-only content-disposition.
   transformIgnorePatterns: [
-    '/node_modules/(?!(@nestjs|file-type|load-esm|uid|iterare|@standard-schema|strtok3|token-types|@tokenizer|eventsource|eventsource-parser)/)',
+    '/node_modules/(?!(@nestjs|file-type|load-esm|uid|iterare|@standard-schema|strtok3|token-types|@tokenizer|eventsource|eventsource-parser|@fastify/static|content-disposition)/)',
   ],
   moduleNameMapper: {
     '^@app/sse-resume(|/.*)$': '<rootDir>/libs/sse-resume/src$1',

@@ -9,6 +9,9 @@
  *   store's dependencies);
  * - only `stores/redis/`, the `redis` entry and the test kit (`testing/`, not shipped but for
  *   the contract suite) import `ioredis`, an optional peer;
+ * - only `health/*.health-indicator.ts` and the `terminus` entry import `@nestjs/terminus`, an
+ *   optional peer; no library file imports `@nestjs/swagger` (the decorators only set the
+ *   metadata it reads);
  * - the client (`libs/sse-resume-client/src`) imports only its own files: no runtime
  *   dependencies, not even Node built-ins, since it runs in browsers too; the one exception
  *   is its `rxjs` entry (`rxjs.ts`), which imports `rxjs`, an optional peer; nothing imports
@@ -64,6 +67,13 @@ for (const file of DIRS.flatMap(sources)) {
   const ioredis = importedFiles.some((imported) => imported.fileName === 'ioredis');
   if (ioredis && !/^(stores\/redis|testing)\//.test(inLib) && inLib !== 'redis.ts') {
     layering.push(`${inLib} imports ioredis (only stores/redis/ and the redis entry may)`);
+  }
+  const terminus = importedFiles.some((imported) => imported.fileName === '@nestjs/terminus');
+  if (terminus && !/^health\/[^/]+\.health-indicator\.ts$/.test(inLib) && inLib !== 'terminus.ts') {
+    layering.push(`${inLib} imports @nestjs/terminus (only health/*.health-indicator.ts and the terminus entry may)`);
+  }
+  if (importedFiles.some((imported) => imported.fileName.startsWith('@nestjs/swagger'))) {
+    layering.push(`${inLib} imports @nestjs/swagger (the library only sets the metadata it reads)`);
   }
 }
 

@@ -11,6 +11,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppModule } from './app.module';
 import type { AppConfig } from './config';
 import { answerClientErrorsWithJson, MAX_PARAM_LENGTH } from './http-limits';
+import { setUpOpenApi } from './openapi';
 
 /** Request bodies are tiny JSON objects; anything larger is refused with 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -54,6 +55,7 @@ export async function createApp(
   answerClientErrorsWithJson(app.getHttpServer() as Server);
   // Adds Retry-After to the library's 503 and 429 answers.
   app.useGlobalFilters(new SseResumeExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
+  setUpOpenApi(app); // GET /docs (Swagger UI), GET /docs-json
   app.enableShutdownHooks();
   return app;
 }

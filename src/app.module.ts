@@ -1,8 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
 import { SseResumeModule } from '@app/sse-resume';
+import { SseResumeHealthIndicator } from '@app/sse-resume/terminus';
 import type { AppConfig } from './config';
 import { DemoController } from './demo/demo.controller';
+import { HealthController } from './health/health.controller';
 import { TasksController } from './tasks/tasks.controller';
 
 @Module({})
@@ -28,8 +31,10 @@ export class AppModule {
             redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix },
           }),
         }),
+        TerminusModule.forRoot({ logger: false }), // GET /health: 503 with the reason, no log line per check
       ],
-      controllers: [TasksController, DemoController],
+      controllers: [TasksController, DemoController, HealthController],
+      providers: [SseResumeHealthIndicator],
     };
   }
 }

@@ -9,8 +9,10 @@ import {
   type TaskInfo,
 } from '@app/sse-resume';
 import type { Observable } from 'rxjs';
+import { ApiTags } from '@nestjs/swagger';
 import { CreateTaskPipe, type CreateTaskDto } from './create-task.pipe';
 import { runDemoTask } from './demo-task';
+import { ApiCancelTask, ApiStartTask, ApiTaskEvents, ApiTaskInfo } from './tasks.openapi';
 
 export interface CreatedTask {
   taskId: string;
@@ -18,6 +20,7 @@ export interface CreatedTask {
   streamUrl: string;
 }
 
+@ApiTags('tasks')
 @Controller('tasks')
 export class TasksController {
   constructor(private readonly tasks: SseTaskService) {}
@@ -30,6 +33,7 @@ export class TasksController {
   @Post()
   @HttpCode(201)
   @ResumeCookie()
+  @ApiStartTask()
   async create(@Body(CreateTaskPipe) body: CreateTaskDto): Promise<CreatedTask> {
     const { taskId, resumeKey } = await this.tasks.start((context) => runDemoTask(context, body));
     return { taskId, resumeKey, streamUrl: `/tasks/${taskId}/events?key=${resumeKey}` };
@@ -38,6 +42,7 @@ export class TasksController {
   /** The task's events; resumes after `Last-Event-ID` (or `?lastEventId=`). */
   @Sse(':taskId/events')
   @SseResume()
+  @ApiTaskEvents()
   events(
     @Param('taskId') taskId: string,
     @ResumeKey() resumeKey: string | undefined,
@@ -48,6 +53,7 @@ export class TasksController {
 
   @Get(':taskId')
   @TaskAccess()
+  @ApiTaskInfo()
   async info(
     @Param('taskId') taskId: string,
     @ResumeKey() resumeKey: string | undefined,
@@ -60,6 +66,7 @@ export class TasksController {
   @Delete(':taskId')
   @HttpCode(202)
   @TaskAccess()
+  @ApiCancelTask()
   async cancel(
     @Param('taskId') taskId: string,
     @ResumeKey() resumeKey: string | undefined,

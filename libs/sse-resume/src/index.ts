@@ -1,7 +1,8 @@
 /**
  * The public API of nest-sse-resume. What is not exported here is internal and may change
  * in any release. The Redis store is `nest-sse-resume/redis`; the store contract suite for
- * authors of other stores is `nest-sse-resume/testing`.
+ * authors of other stores is `nest-sse-resume/testing`; the `@nestjs/terminus` health
+ * indicator is `nest-sse-resume/terminus`.
  */
 export { SseResumeModule } from './sse-resume.module';
 export {
@@ -33,6 +34,7 @@ export type * from './interfaces/task-context.interface';
 export type * from './interfaces/stream-options.interface';
 export type * from './interfaces/sse-resume-options.interface';
 export type * from './interfaces/redis-store-settings.interface';
+export type * from './interfaces/store-health.interface';
 export { TaskStore } from './interfaces/task-store.interface';
 export type {
   TaskRecord,

@@ -25,6 +25,8 @@ import {
   type ResumeCookieOptions,
   resolveResumeCookieOptions,
 } from './access/resume-cookie.interceptor';
+import { documentRoutes, type RouteDocs } from './openapi/openapi-metadata';
+import { accessRouteDocs, resumeCookieDocs, streamRouteDocs } from './openapi/openapi-docs';
 
 /**
  * Put it beside `@Sse()` on a handler that returns `SseTaskService.stream()`:
@@ -32,22 +34,30 @@ import {
  *   keep their status (404, 403, 410, 400) and a finished stream answers 204, whatever
  *   the store's latency;
  * - writes the stream itself (an interceptor): every turn's events encoded once for all
- *   subscribers, replay in bounded chunks, slow clients disconnected past `maxPendingBytes`.
+ *   subscribers, replay in bounded chunks, slow clients disconnected past `maxPendingBytes`;
+ * - documents the route for `@nestjs/swagger`, if the application uses it (`text/event-stream`,
+ *   the resume and key parameters, every error; `openApi: false` leaves it to you).
  */
 export function SseResume(options: SseResumeRouteOptions = {}): MethodDecorator & ClassDecorator {
   return applyDecorators(
     SetMetadata(SSE_RESUME_ROUTE_OPTIONS, options),
     UseGuards(SseResumeGuard),
     UseInterceptors(SseResumeInterceptor),
+    ...openApiDocs(options, () => streamRouteDocs(options)),
   );
 }
 
 /**
  * Put it on other routes about one task (status, cancel): checks the resume key and the
- * `authorize` option before the handler runs, with the same route settings as `@SseResume()`.
+ * `authorize` option before the handler runs, with the same route settings as `@SseResume()`
+ * (the key parameters and the errors are documented for `@nestjs/swagger` alike).
  */
 export function TaskAccess(options: SseResumeRouteOptions = {}): MethodDecorator & ClassDecorator {
-  return applyDecorators(SetMetadata(SSE_RESUME_ROUTE_OPTIONS, options), UseGuards(TaskAccessGuard));
+  return applyDecorators(
+    SetMetadata(SSE_RESUME_ROUTE_OPTIONS, options),
+    UseGuards(TaskAccessGuard),
+    ...openApiDocs(options, () => accessRouteDocs(options)),
+  );
 }
 
 /**
@@ -83,11 +93,22 @@ export const ResumeKey = createParamDecorator((queryName: string | undefined, co
  * or a promise of it): the response sets the cookie
  * `sse-resume-<taskId>=<resumeKey>; Path=<path>; Max-Age=<s>; HttpOnly; SameSite=Strict[; Secure]`,
  * which the guards and `@ResumeKey()` read on that task's routes, so that no key has to go
- * into a URL. See {@link ResumeCookieOptions} for the path, lifetime and `Secure` rules.
+ * into a URL. See {@link ResumeCookieOptions} for the path, lifetime and `Secure` rules. The
+ * route's success response documents the `Set-Cookie` header for `@nestjs/swagger`.
  */
 export function ResumeCookie(options: ResumeCookieOptions = {}): MethodDecorator & ClassDecorator {
   return applyDecorators(
     SetMetadata(RESUME_COOKIE_OPTIONS, resolveResumeCookieOptions(options)),
     UseInterceptors(ResumeCookieInterceptor),
+    documentRoutes(resumeCookieDocs),
   );
+}
+
+/**
+ * The OpenAPI documentation of a route (openapi/), unless `openApi: false`; on a class, of
+ * each of its routes that has no `@SseResume()` / `@TaskAccess()` of its own.
+ */
+function openApiDocs(options: SseResumeRouteOptions, docs: () => RouteDocs) {
+  if (options.openApi === false) return [];
+  return [documentRoutes(docs, (handler) => Reflect.hasOwnMetadata(SSE_RESUME_ROUTE_OPTIONS, handler))];
 }

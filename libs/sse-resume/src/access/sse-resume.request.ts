@@ -18,6 +18,11 @@ export interface SseResumeRouteOptions {
    * `sse-resume-<taskId>` cookie also work). Default `key`.
    */
   keyQuery?: string;
+  /**
+   * `false`: leave the route's OpenAPI documentation (parameters, responses) to the
+   * application. Default `true`: documented for `@nestjs/swagger` when it is used.
+   */
+  openApi?: boolean;
 }
 
 export const SSE_RESUME_ROUTE_OPTIONS = Symbol('SSE_RESUME_ROUTE_OPTIONS');

@@ -1,4 +1,5 @@
 import type { TaskEvent } from '../task-event';
+import type { StoreHealth, StoreHealthOptions } from './store-health.interface';
 import type { TaskStatus, TerminalStatus } from './task-status.interface';
 
 /** A task as a store keeps it. Times are epoch milliseconds. */
@@ -145,6 +146,12 @@ export interface TaskStore {
   init?(): Promise<void>;
   /** Subscribes to the ends of tasks (for tasks this instance runs but another path ended). */
   onTaskEnded?(listener: TaskEndedListener): () => void;
+  /**
+   * Optional: whether the store answers now, and details (latency, connections), for
+   * health checks. Must settle within `timeoutMs` (a hung connection is `down`). A store
+   * without it is probed with a `lookup()` of a task that does not exist.
+   */
+  health?(options: StoreHealthOptions): Promise<StoreHealth>;
   /** If set, the scheduled job runs at least this often (shared stores detect dead owners with it). */
   readonly maintenanceIntervalMs?: number;
   /** Events per history read during a replay (networked stores read more per round trip). Default 512. */

@@ -50,6 +50,25 @@ describe('RedisLeases', () => {
     expect(Number(await redis.zscore(keys.key('running'), 'renewed'))).toBe(leaseUntil);
     expect(leases.fenceOf('renewed')).toBe(fence);
     expect(ended).toEqual([]);
+    expect(leases.failedRenewals).toBe(0);
+  });
+
+  it('counts the renewal rounds that failed in a row, for health checks, until one succeeds', async () => {
+    const away = new RedisConnections({ url: 'redis://127.0.0.1:1' }, LIMITS);
+    const awayLeases = new RedisLeases(away, keys, LEASE_MS);
+    try {
+      await awayLeases.renew();
+      expect(awayLeases.failedRenewals).toBe(0); // nothing owned: nothing to fail
+      awayLeases.own('t', '1');
+      await awayLeases.renew();
+      await awayLeases.renew();
+      expect(awayLeases.failedRenewals).toBe(2);
+      awayLeases.release('t');
+      await awayLeases.renew();
+      expect(awayLeases.failedRenewals).toBe(0);
+    } finally {
+      await away.close();
+    }
   });
 
   it('lets go of a task that ended elsewhere, and tells the listeners how it ended', async () => {

@@ -14,6 +14,7 @@ export class RedisLeases {
   private readonly owned = new Map<string, string>();
   private readonly endedListeners = new Set<TaskEndedListener>();
   private renewTimer: NodeJS.Timeout | undefined;
+  private failedRounds = 0;
 
   constructor(
     private readonly connections: RedisConnections,
@@ -48,6 +49,14 @@ export class RedisLeases {
     return this.owned.get(taskId) ?? '';
   }
 
+  /**
+   * Renewal rounds in a row that did not renew every owned lease (Redis away, an error),
+   * since the last one that did; 0 when nothing is owned. For health checks.
+   */
+  get failedRenewals(): number {
+    return this.failedRounds;
+  }
+
   release(taskId: string): void {
     this.owned.delete(taskId);
   }
@@ -66,7 +75,14 @@ export class RedisLeases {
   /** Extends the lease of every owned task, and moves its deadline in the reaper's list. */
   async renew(): Promise<void> {
     const { client } = this.connections;
-    if (this.owned.size === 0 || client.status !== 'ready') return;
+    if (this.owned.size === 0) {
+      this.failedRounds = 0;
+      return;
+    }
+    if (client.status !== 'ready') {
+      this.failedRounds++;
+      return;
+    }
     const owned = [...this.owned];
     const renewals = () =>
       client
@@ -99,8 +115,10 @@ export class RedisLeases {
         scores.zadd(this.keys.key('running'), 'XX', leaseUntil, taskId);
       });
       await scores.exec();
+      this.failedRounds = results?.some(([err]) => err) ? this.failedRounds + 1 : 0;
       if (lost.length > 0) await this.reconcile(lost);
     } catch (err) {
+      this.failedRounds++;
       this.connections.logError('command', err);
     }
   }

@@ -10,8 +10,10 @@ import type {
   TaskStoreLimits,
   TaskTermination,
 } from '../../interfaces/task-store.interface';
+import type { StoreHealth, StoreHealthOptions } from '../../interfaces/store-health.interface';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
+import { RedisHealth } from './redis-health';
 import { RedisHistoryBudget } from './redis-history-budget';
 import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
@@ -52,6 +54,7 @@ export class RedisTaskStore implements TaskStore {
   private readonly reader: RedisTaskReader;
   private readonly reaper: RedisOrphanReaper;
   private readonly budget: RedisHistoryBudget;
+  private readonly healthCheck: RedisHealth;
 
   constructor(
     private readonly limits: TaskStoreLimits,
@@ -77,6 +80,7 @@ export class RedisTaskStore implements TaskStore {
     this.reader = new RedisTaskReader(this.connections, this.keys);
     this.reaper = new RedisOrphanReaper(this.connections, this.keys, limits);
     this.budget = new RedisHistoryBudget(this.connections, this.keys);
+    this.healthCheck = new RedisHealth(this.connections, this.leases);
   }
 
   async init(): Promise<void> {
@@ -136,6 +140,11 @@ export class RedisTaskStore implements TaskStore {
 
   onTaskEnded(listener: TaskEndedListener): () => void {
     return this.leases.onTaskEnded(listener);
+  }
+
+  /** `PING` within `timeoutMs`, both connections ready, lease renewals not failing (redis-health.ts). */
+  health(options: StoreHealthOptions): Promise<StoreHealth> {
+    return this.healthCheck.check(options);
   }
 
   async close(): Promise<void> {
