@@ -59,7 +59,7 @@ function build({ quiet = false } = {}) {
   return bundle;
 }
 
-/** Newest mtime of the client's non-spec sources. */
+/** Newest mtime of the client's non-spec sources and build settings. */
 function newestSource() {
   const dir = path.join(packageDir, 'src');
   return Math.max(
@@ -68,6 +68,7 @@ function newestSource() {
       .filter((name) => name.endsWith('.ts') && !name.endsWith('.spec.ts'))
       .map((name) => fs.statSync(path.join(dir, name)).mtimeMs),
     fs.statSync(__filename).mtimeMs,
+    fs.statSync(path.join(packageDir, 'tsconfig.lib.json')).mtimeMs,
   );
 }
 

@@ -33,7 +33,10 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
   try {
     return await import('./stores/redis/redis-task-store.js');
   } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /ioredis/.test(String(err));
+    // ERR_MODULE_NOT_FOUND from the published ES modules, MODULE_NOT_FOUND when compiled to CommonJS.
+    const { code } = err as NodeJS.ErrnoException;
+    const missing =
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /ioredis/.test(String(err));
     if (missing) throw new Error(MISSING_IOREDIS);
     throw err;
   }
