@@ -85,6 +85,12 @@ if (!findNginx()) {
       const { ids, end } = summary(parseFrames(response.text).frames);
       expect(ids).toEqual(range(1, 21));
       expect(end).toEqual({ status: 'completed', result: { steps: 20 } });
+      // What turns nginx's buffering off for streams only (nginx does not pass it on).
+      const direct = await readStream(app.baseUrl, `/tasks/${task.taskId}/events`, {
+        'x-resume-key': task.resumeKey,
+      });
+      expect(direct.headers['x-accel-buffering']).toBe('no');
+      expect(response.headers['x-accel-buffering']).toBeUndefined();
     });
 
     it('under /sse/: the cookie is scoped to /sse/tasks/<id> (X-Forwarded-Prefix) and carries the key', async () => {
