@@ -2,6 +2,8 @@
  * The public API of nest-sse-resume. What is not exported here is internal and may change
  * in any release. The Redis store is `nest-sse-resume/redis`; the store contract suite for
  * authors of other stores is `nest-sse-resume/testing`.
+ *
+ * @module nest-sse-resume
  */
 export { SseResumeModule } from './sse-resume.module';
 export {
