@@ -108,6 +108,13 @@ if (!findNginx()) {
       });
       expect(named.headers['set-cookie']).toMatch(/; Path=\/sse\/tasks\/[^;/]+;/);
       keys.push((named.json as CreatedTask).resumeKey);
+      // At the root, nginx drops a client's own X-Forwarded-Prefix.
+      const spoofed = await requestJson<CreatedTask>(nginx.url, 'POST', '/tasks', {
+        body: '{"steps":1,"intervalMs":0}',
+        headers: { 'X-Forwarded-Prefix': '/elsewhere' },
+      });
+      expect(spoofed.headers['set-cookie']).toContain(`; Path=/tasks/${spoofed.json.taskId};`);
+      keys.push(spoofed.json.resumeKey);
     });
 
     it('gzip: compressed, yet every event and heartbeat arrives while the task runs', async () => {
