@@ -1,6 +1,11 @@
 import { Logger } from '@nestjs/common';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createApp } from './app.factory';
 import { loadConfig } from './config';
+
+/** Every interface: the app is meant to be reached from outside its container or host. */
+const HOST = '0.0.0.0';
 
 /** Longest a SIGTERM may take before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -17,9 +22,11 @@ async function bootstrap(): Promise<void> {
       }, SHUTDOWN_DEADLINE_MS).unref();
     });
   }
-  await app.listen(config.port, '0.0.0.0');
+  await app.listen(config.port, HOST);
+  // The address bound, not app.getUrl(), which names 127.0.0.1 for a server on every interface.
+  const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
   logger.log(
-    `listening on ${await app.getUrl()} (${config.adapter}, ${config.redisUrl ? 'Redis' : 'in-memory'} store)`,
+    `listening on http://${HOST}:${port}, every interface (${config.adapter}, ${config.redisUrl ? 'Redis' : 'in-memory'} store)`,
   );
 }
 

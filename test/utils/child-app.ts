@@ -45,7 +45,7 @@ export async function startChildApp(
       timeoutMs,
     );
     const check = (): void => {
-      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://127.0.0.1:33931 (...)"
+      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://0.0.0.0:33931, ..."
       const match = /\[Nest\] (\d+) .*listening on http:\/\/[^:]+:(\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);

@@ -1,3 +1,10 @@
+/**
+ * The client of nest-sse-resume task streams, for browsers and Node: starts a task, follows
+ * its events to the `end` event and resumes with `Last-Event-ID` across cuts, reloads and
+ * restarts. The RxJS binding is `nest-sse-resume-client/rxjs`.
+ *
+ * @module nest-sse-resume-client
+ */
 export { SseResumeClient } from './client.js';
 export type { SseResumeClientOptions, TaskHandlers, TaskRoutes, TaskSubscription } from './client.js';
 export { IdleTimeoutError, TaskStream } from './task-stream.js';

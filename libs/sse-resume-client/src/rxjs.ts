@@ -1,3 +1,8 @@
+/**
+ * The RxJS binding of the client (rxjs is an optional peer).
+ *
+ * @module nest-sse-resume-client/rxjs
+ */
 import { Observable } from 'rxjs';
 import type { SseResumeClient } from './client.js';
 import type { StreamOptions } from './task-stream.js';

@@ -3,6 +3,8 @@
  * in any release. The Redis store is `nest-sse-resume/redis`; the store contract suite for
  * authors of other stores is `nest-sse-resume/testing`; the `@nestjs/terminus` health
  * indicator is `nest-sse-resume/terminus`.
+ *
+ * @module nest-sse-resume
  */
 export { SseResumeModule } from './sse-resume.module';
 export {

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import {
   SSE_RESUME_GIVEN_OPTIONS,
   SSE_RESUME_RESOLVED_OPTIONS,
+  type SseResumeAsyncOptions,
   type SseResumeModuleOptions,
   SseResumeConfigurableModule,
 } from './sse-resume.module-definition';
@@ -80,5 +81,14 @@ export class SseResumeModule extends SseResumeConfigurableModule {
   /** `forRoot(ttlMs)` or `forRoot(options)`. */
   static override forRoot(ttlOrOptions: number | SseResumeModuleOptions = {}): DynamicModule {
     return super.forRoot(typeof ttlOrOptions === 'number' ? { ttl: ttlOrOptions } : ttlOrOptions);
+  }
+
+  /**
+   * The options from a factory that Nest injects into, e.g. `ConfigService`:
+   * `forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: (config) => ({ ttl: ... }) })`
+   * (or `useClass` / `useExisting` with a `create()` method); `isGlobal: true` makes the module global.
+   */
+  static override forRootAsync(options: SseResumeAsyncOptions): DynamicModule {
+    return super.forRootAsync(options);
   }
 }

@@ -56,8 +56,8 @@ export interface ExecuteResult extends StartedTask {
  * subscribers, who can drop and resume with `Last-Event-ID` without losing or repeating
  * an event. Inject it where tasks are started and streamed.
  *
- * A facade: tasks run in {@link TaskRunner}, access is decided by {@link TaskAccessChecker},
- * streams are made by {@link TaskStreams}; this class wires them and keeps the public API.
+ * A facade: tasks run in `TaskRunner`, access is decided by `TaskAccessChecker`, streams are
+ * made by `TaskStreams` (internal classes); this class wires them and keeps the public API.
  */
 @Injectable()
 export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {

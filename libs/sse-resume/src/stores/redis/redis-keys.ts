@@ -1,4 +1,7 @@
-/** The parts of one task, all under the hash tag `{taskId}` so that they share a Cluster slot. */
+/**
+ * The parts of one task, all under the hash tag `{taskId}`, so that they share a slot (the
+ * store still needs a single node: the per-prefix keys are in other slots).
+ */
 export type TaskKeyPart = 'meta' | 'events' | 'gone' | 'live';
 
 /**

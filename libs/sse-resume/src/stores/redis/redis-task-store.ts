@@ -38,6 +38,11 @@ import { RedisTaskWriter } from './redis-task-writer';
  * - the eviction job: the reaper (redis-reaper.ts) fails tasks whose lease lapsed, the
  *   history budget (redis-history-budget.ts) forgets finished tasks that expired. Finished
  *   tasks expire by `PEXPIRE`; the expiry record outlives them so clients get 410.
+ *
+ * Needs a single Redis node, not a Cluster: a task's keys share the hash tag `{taskId}`, but
+ * the scripts that create, append and finish also update the per-prefix keys (`running`,
+ * `fence`, the history budget's counters) in the same atomic step, and those live in other
+ * slots (see redis-lua-parts.ts).
  */
 export class RedisTaskStore implements TaskStore {
   readonly kind = 'redis';
