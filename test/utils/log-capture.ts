@@ -3,7 +3,6 @@ import { appendFileSync } from 'node:fs';
 import { CapturingLogger } from '@app/sse-resume/testing/log-capture';
 import { RUN_LOG_ENV } from './log-check';
 
-
 /** A JSON logger appending to the run's log file, or `false` (no logs) outside such a run. */
 export function runLogger(): LoggerService | false {
   const file = process.env[RUN_LOG_ENV];
