@@ -23,6 +23,8 @@ export interface AppConfig {
   slowConsumerTimeoutMs: number;
   /** On SIGTERM, how long running tasks may go on (unset: the library's default). */
   shutdownGraceMs: number | undefined;
+  /** Log lines as JSON (Nest's `ConsoleLogger({ json: true })`) instead of text. */
+  logJson: boolean;
 }
 
 export class ConfigError extends Error {
@@ -48,6 +50,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (adapter !== 'express' && adapter !== 'fastify') {
     problems.push(`HTTP_ADAPTER must be express or fastify, got "${adapter}"`);
   }
+  const logJson = env.LOG_JSON ?? '';
+  if (!['', '0', '1', 'false', 'true'].includes(logJson)) {
+    problems.push(`LOG_JSON must be 1, true, 0 or false, got "${logJson}"`);
+  }
   const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`);
@@ -69,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       : undefined,
     slowConsumerTimeoutMs: int('SLOW_CONSUMER_TIMEOUT_MS', 30_000, 1, 2_147_483_647),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ? int('SHUTDOWN_GRACE_MS', 0, 0, 8_000) : undefined,
+    logJson: logJson === '1' || logJson === 'true',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

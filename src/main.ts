@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.factory';
@@ -13,7 +13,7 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const config = loadConfig();
-  const app = await createApp(config);
+  const app = await createApp(config, config.logJson ? { logger: new ConsoleLogger({ json: true }) } : {});
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       setTimeout(() => {

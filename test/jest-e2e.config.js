@@ -9,4 +9,5 @@ module.exports = {
   testRegex: '.*\\.e2e-spec\\.ts$',
   testTimeout: 60_000,
   globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
 };

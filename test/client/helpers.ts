@@ -5,6 +5,7 @@ import type { TaskStream, TaskStreamEvent } from '../../libs/sse-resume-client/s
 import { createApp } from '../../src/app.factory';
 import { loadConfig } from '../../src/config';
 import type { Adapter } from '../utils/start-app';
+import { runLogger } from '../utils/log-capture';
 
 /** What the demo task emits with each `progress` event. */
 export interface DemoProgress {
@@ -136,7 +137,7 @@ export async function startAppOnPort(
   port: number,
 ): Promise<AppOnPort> {
   const app = await createApp(loadConfig({ HTTP_ADAPTER: adapter, PORT: String(port), ...env }), {
-    logger: false,
+    logger: runLogger(),
   });
   const server = app.getHttpServer() as Server;
   const sockets = new Set<Socket>();

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
+import { appendToRunLog } from './log-capture';
 
 const ROOT = resolve(__dirname, '../..');
 const START_TIMEOUT_MS = 30_000;
@@ -35,6 +36,7 @@ export async function startChildApp(
   let output = '';
   child.stdout.on('data', (data: Buffer) => (output += data.toString()));
   child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+  child.once('close', () => appendToRunLog(output)); // the e2e run's log check reads it too
   const exited = once(child, 'exit').then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
@@ -45,8 +47,11 @@ export async function startChildApp(
       timeoutMs,
     );
     const check = (): void => {
-      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://0.0.0.0:33931, ..."
-      const match = /\[Nest\] (\d+) .*listening on http:\/\/[^:]+:(\d+)/.exec(output);
+      // e.g. "[Nest] 16537  - 11/26/2026, 3:35:55 PM     LOG [Bootstrap] listening on http://0.0.0.0:33931, ...",
+      // or with LOG_JSON=1 {"level":"log","pid":16537,...,"message":"listening on http://0.0.0.0:33931, ...",...}
+      const match =
+        /\[Nest\] (\d+) .*listening on http:\/\/[^:]+:(\d+)/.exec(output) ??
+        /"pid":(\d+),.*"message":"listening on http:\/\/[^:]+:(\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolveUrl({ url: `http://127.0.0.1:${match[2]}`, appPid: Number(match[1]) });

@@ -965,7 +965,10 @@ describe('SseTaskService', () => {
       ['a rejection with null', () => Promise.reject(null)],
     ])('%s fails the task with "Task failed" and logs the cause', async (_name, source) => {
       expect(await endOf(source as () => unknown)).toEqual({ status: 'failed', error: 'Task failed' });
-      expect(logError).toHaveBeenCalledWith(expect.stringMatching(/^task .* failed$/), expect.anything());
+      expect(logError).toHaveBeenCalledWith(
+        expect.objectContaining({ message: 'task failed', taskId: expect.any(String) }),
+        expect.anything(),
+      );
     });
 
     it('a TaskError fails the task with its own message, and is not logged as a bug', async () => {
@@ -1432,7 +1435,14 @@ describe('SseTaskService', () => {
       const logged = logError.mock.calls.filter(([message]) =>
         String(message).includes('could not be stored'),
       );
-      expect(logged).toHaveLength(6); // attempts 1, 61, 121, 181, 241, 301
+      expect(logged.map(([record]) => (record as { attempt?: number }).attempt)).toEqual([
+        1, 61, 121, 181, 241, 301,
+      ]);
+      expect(logged[0]![0]).toMatchObject({
+        taskId: started.taskId,
+        status: 'failed',
+        error: expect.stringContaining('down'),
+      });
       delete fixture.store.failures.finish;
       await jest.advanceTimersByTimeAsync(1_000);
       await failing;

@@ -101,7 +101,13 @@ describe('TaskEvictionService', () => {
     evictExpired.mockRejectedValueOnce(new Error('store down'));
     const service = make();
     await expect(service.evict()).resolves.toBe(0);
-    expect(error).toHaveBeenCalledWith('task eviction failed', expect.stringContaining('store down'));
+    expect(error).toHaveBeenCalledWith(
+      expect.objectContaining({
+        message: 'task eviction failed',
+        error: expect.stringContaining('store down'),
+      }),
+      expect.stringContaining('store down'),
+    );
     evictExpired.mockResolvedValueOnce(2);
     await expect(service.evict()).resolves.toBe(2);
   });

@@ -10,6 +10,7 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { EVICTION_JOB_NAME } from './sse-resume.constants';
 import { LOGGER_NAME, MISSING_SCHEDULE_MODULE } from './sse-resume.messages';
+import { errorStack, errorText, logRecord } from './log-record';
 import { SSE_RESUME_RESOLVED_OPTIONS } from './sse-resume.module-definition';
 import type { ResolvedSseResumeOptions } from './interfaces/sse-resume-options.interface';
 import { TaskStore } from './interfaces/task-store.interface';
@@ -58,10 +59,10 @@ export class TaskEvictionService implements OnModuleInit, OnApplicationBootstrap
     this.running = true;
     try {
       const evicted = await this.tasks.evictExpired();
-      if (evicted > 0) this.logger.debug?.(`evicted ${evicted} expired task(s)`);
+      if (evicted > 0) this.logger.debug?.(logRecord('expired tasks evicted', { count: evicted }));
       return evicted;
     } catch (err) {
-      this.logger.error('task eviction failed', err instanceof Error ? err.stack : String(err));
+      this.logger.error(logRecord('task eviction failed', { error: errorText(err) }), errorStack(err));
       return 0;
     } finally {
       this.running = false;

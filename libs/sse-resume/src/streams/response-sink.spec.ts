@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ResponseSink } from './response-sink';
+import { logRecord } from '../log-record';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
 import { openStream, type RawHttpConnection } from '../testing/raw-http';
 import { StalledResponse } from '../testing/stalled-response';
@@ -55,12 +56,10 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
   }
 
   const sinkFor = (res: ServerResponse, maxPendingBytes = 1024 * 1024, slowConsumerTimeoutMs = 30_000) =>
-    new ResponseSink(
-      res,
-      { maxPendingBytes, slowConsumerTimeoutMs },
-      logger as unknown as Logger,
-      () => 'subscriber s of task t',
-    );
+    new ResponseSink(res, { maxPendingBytes, slowConsumerTimeoutMs }, logger as unknown as Logger, () => ({
+      taskId: 't',
+      subscriberId: 's',
+    }));
 
   it('writes straight to a response whose head was sent', async () => {
     const { client, sink, res } = await connect((res) => {
@@ -138,7 +137,7 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     await waitForMs(() => settled === 2, 'the waiters');
     expect(await response).toBe('socket closed');
     expect(logger.error).toHaveBeenCalledWith(
-      'subscriber s of task t: the SSE head was never sent; closing the connection',
+      logRecord('the SSE head was never sent; closing the connection', { taskId: 't', subscriberId: 's' }),
     );
   });
 
@@ -160,7 +159,13 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     expect(sink.write('late')).toBe(false);
     await sink.whenWritable(); // resolves at once for a closed sink
     expect(logger.warn).toHaveBeenCalledWith(
-      expect.stringContaining('subscriber s of task t is not reading'),
+      expect.objectContaining({
+        message: expect.stringContaining('subscriber is not reading'),
+        taskId: 't',
+        subscriberId: 's',
+        pendingBytes: expect.any(Number),
+        maxPendingBytes: 64 * 1024,
+      }),
     );
     client.resume();
     await client.closed;
@@ -234,7 +239,7 @@ describe('ResponseSink: slowConsumerTimeoutMs (fake timers)', () => {
       res as unknown as ServerResponse,
       { maxPendingBytes, slowConsumerTimeoutMs: TIMEOUT },
       logger as unknown as Logger,
-      () => 'subscriber s of task t',
+      () => ({ taskId: 't', subscriberId: 's' }),
     );
   }
 
@@ -255,7 +260,15 @@ describe('ResponseSink: slowConsumerTimeoutMs (fake timers)', () => {
     expect(sink.closed).toBe(true);
     expect(sink.write('more')).toBe(false);
     expect(logger.warn).toHaveBeenCalledWith(
-      expect.stringMatching(/has not read for 30000 ms: 61440 bytes wait/),
+      logRecord(
+        'subscriber has not read (slowConsumerTimeoutMs); disconnecting it, it can resume from history',
+        {
+          taskId: 't',
+          subscriberId: 's',
+          pendingBytes: 61440,
+          slowConsumerTimeoutMs: 30000,
+        },
+      ),
     );
   });
 

@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
+import { type LogFields, logRecord } from '../log-record';
 
 /** How many turns to wait for Nest to send the response head before giving up. */
 const MAX_HEAD_WAITS = 100;
@@ -37,8 +38,8 @@ export class ResponseSink implements FrameSink {
     private readonly res: ServerResponse,
     private readonly limits: SinkLimits,
     private readonly logger: Logger,
-    /** Names the subscriber in log lines; only called when logging. */
-    private readonly describe: () => string,
+    /** Names the subscriber in log lines (`taskId`, `subscriberId`); only called when logging. */
+    private readonly describe: () => LogFields,
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
@@ -77,8 +78,14 @@ export class ResponseSink implements FrameSink {
       const pending = this.res.writableLength;
       if (pending > this.limits.maxPendingBytes) {
         this.logger.warn(
-          `${this.describe()} is not reading: ${pending} bytes wait for it ` +
-            `(maxPendingBytes ${this.limits.maxPendingBytes}); disconnecting it, it can resume from history`,
+          logRecord(
+            'subscriber is not reading (maxPendingBytes); disconnecting it, it can resume from history',
+            {
+              ...this.describe(),
+              pendingBytes: pending,
+              maxPendingBytes: this.limits.maxPendingBytes,
+            },
+          ),
         );
         this.drop();
         return false;
@@ -123,7 +130,7 @@ export class ResponseSink implements FrameSink {
       if (this.closed) return this.releaseHeadWaiters();
       if (!this.res.headersSent) {
         if (attempt < MAX_HEAD_WAITS) return this.waitForHead(attempt + 1);
-        this.logger.error(`${this.describe()}: the SSE head was never sent; closing the connection`);
+        this.logger.error(logRecord('the SSE head was never sent; closing the connection', this.describe()));
         this.drop();
         return this.releaseHeadWaiters();
       }
@@ -173,8 +180,14 @@ export class ResponseSink implements FrameSink {
       return;
     }
     this.logger.warn(
-      `${this.describe()} has not read for ${this.limits.slowConsumerTimeoutMs} ms: ${pending} bytes wait ` +
-        `for it (slowConsumerTimeoutMs); disconnecting it, it can resume from history`,
+      logRecord(
+        'subscriber has not read (slowConsumerTimeoutMs); disconnecting it, it can resume from history',
+        {
+          ...this.describe(),
+          pendingBytes: pending,
+          slowConsumerTimeoutMs: this.limits.slowConsumerTimeoutMs,
+        },
+      ),
     );
     this.drop();
   };

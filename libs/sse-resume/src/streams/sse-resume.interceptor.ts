@@ -14,6 +14,7 @@ import { ResponseSink } from './response-sink';
 import { runWithStreamRequest } from './stream-request';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
 import { LOGGER_NAME } from '../sse-resume.messages';
+import { errorStack, errorText, type LogFields, logRecord } from '../log-record';
 
 function isOpenMessage(value: unknown): value is OpenMessage {
   return typeof value === 'object' && value !== null && SUBSCRIPTION_HANDLE in value;
@@ -47,6 +48,7 @@ export class SseResumeInterceptor implements NestInterceptor {
     return new Observable<unknown>((subscriber) => {
       let attached = false;
       let sink: ResponseSink | undefined;
+      let describe: () => LogFields = () => ({});
       // The handler runs in this context, so that SseTaskService.stream() can read what the
       // guard left on the request (see stream-request.ts).
       const { result: handled, release } = runWithStreamRequest(request, () => next.handle());
@@ -56,7 +58,7 @@ export class SseResumeInterceptor implements NestInterceptor {
           if (!attached && isOpenMessage(value)) {
             attached = true;
             const subscription = value[SUBSCRIPTION_HANDLE];
-            const describe = () => `subscriber ${subscription.subscriberId} of task ${subscription.taskId}`;
+            describe = () => ({ taskId: subscription.taskId, subscriberId: subscription.subscriberId });
             const responseSink = new ResponseSink(
               res,
               {
@@ -84,8 +86,11 @@ export class SseResumeInterceptor implements NestInterceptor {
             return subscriber.error(err);
           }
           this.logger.error(
-            'an SSE stream failed after its response head; ending it so the client resumes',
-            err instanceof Error ? err.stack : String(err),
+            logRecord('an SSE stream failed after its response head; ending it so the client resumes', {
+              ...describe(),
+              error: errorText(err),
+            }),
+            errorStack(err),
           );
           subscriber.complete();
         },

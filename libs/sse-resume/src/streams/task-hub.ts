@@ -4,6 +4,7 @@ import type { TaskStore } from '../interfaces/task-store.interface';
 import { EventBatch } from './sse-frames';
 import type { TaskEvent } from '../task-event';
 import type { TaskSubscription } from './task-subscription';
+import { errorStack, errorText, logRecord } from '../log-record';
 
 interface TaskGroup {
   readonly taskId: string;
@@ -114,7 +115,10 @@ export class TaskHub {
   private interrupt(group: TaskGroup): void {
     if (group.closed) return;
     this.logger.warn(
-      `live events of task ${group.taskId} were interrupted; ending its streams so clients resume`,
+      logRecord('live events were interrupted; ending the streams so clients resume', {
+        taskId: group.taskId,
+        subscribers: group.subscribers.size,
+      }),
     );
     for (const subscription of [...group.subscribers]) subscription.end();
     if (this.groups.get(group.taskId) === group) this.groups.delete(group.taskId);
@@ -140,8 +144,12 @@ export class TaskHub {
         subscription.deliver(batch);
       } catch (err) {
         this.logger.error(
-          `delivering to a subscriber of task ${group.taskId} failed`,
-          err instanceof Error ? err.stack : String(err),
+          logRecord('delivering to a subscriber failed; ending its stream', {
+            taskId: group.taskId,
+            subscriberId: subscription.subscriberId,
+            error: errorText(err),
+          }),
+          errorStack(err),
         );
         subscription.end();
       }

@@ -171,7 +171,11 @@ describe('TaskSubscription', () => {
         expect(collected.completed).toBe(true);
         expect(collected.values).toEqual([]);
         expect(logger.error).toHaveBeenCalledWith(
-          expect.stringContaining('failed after the response head'),
+          expect.objectContaining({
+            message: expect.stringContaining('failed after the response head'),
+            taskId,
+            subscriberId: expect.any(String),
+          }),
           expect.stringContaining('Reached the max retries per request limit'),
         );
       } finally {
@@ -306,7 +310,12 @@ describe('TaskSubscription', () => {
       expect(collected.completed).toBe(true);
       expect(describeMessages(collected.values)).toEqual(['open:0']);
       expect(logger.error).toHaveBeenCalledWith(
-        expect.stringContaining(`stream of task ${taskId} failed during replay`),
+        expect.objectContaining({
+          message: expect.stringContaining('stream failed during replay'),
+          taskId,
+          subscriberId: expect.any(String),
+          error: expect.stringContaining('store broke'),
+        }),
         expect.stringContaining('store broke'),
       );
       expect(hub.subscriptionCount).toBe(0);
@@ -348,7 +357,14 @@ describe('TaskSubscription', () => {
         'gap:9:{"from":3,"to":9}',
         'progress:10:10',
       ]);
-      expect(logger.error).toHaveBeenCalledWith(expect.stringContaining('live events jump from 2 to 10'));
+      expect(logger.error).toHaveBeenCalledWith(
+        expect.objectContaining({
+          message: expect.stringContaining('live events jump'),
+          taskId,
+          lastSentId: 2,
+          nextId: 10,
+        }),
+      );
     });
 
     it('completes after a live end event', async () => {
@@ -540,7 +556,7 @@ describe('TaskSubscription', () => {
         res as unknown as ServerResponse,
         { maxPendingBytes: 1024 * 1024, slowConsumerTimeoutMs: TIMEOUT },
         logger as unknown as Logger,
-        () => 'subscriber sub-1',
+        () => ({ taskId, subscriberId: 'sub-1' }),
       );
       const { collected, subscription } = open(context({ replayWriteChars: 8_192 }), sink);
       await waitFor(() => hub.subscriberCount(taskId) === 1 && res.taken > 0, 'the replay to start');
@@ -565,7 +581,13 @@ describe('TaskSubscription', () => {
       expect(collected.completed).toBe(true); // no `end` event: the client resumes from history
       expect(hub.subscriberCount(taskId)).toBe(0);
       expect(res.taken + res.writableLength).toBeLessThanOrEqual(held + 30 * HEARTBEAT_FRAME.length); // heartbeats only
-      expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('has not read for 30000 ms'));
+      expect(logger.warn).toHaveBeenCalledWith(
+        expect.objectContaining({
+          message: expect.stringContaining('has not read'),
+          taskId,
+          subscriberId: 'sub-1',
+        }),
+      );
     });
   });
 });

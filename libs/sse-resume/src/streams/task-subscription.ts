@@ -10,6 +10,7 @@ import { MessageOutput } from './message-output';
 import { SinkOutput } from './sink-output';
 import { type EventBatch, openMessage } from './sse-frames';
 import type { SubscriberOutput } from './subscriber-output';
+import { errorStack, errorText, logRecord } from '../log-record';
 
 function noop(): void {}
 
@@ -157,8 +158,12 @@ export class TaskSubscription {
     } catch (err) {
       // After the first message no status can be sent: end the stream so the client resumes.
       this.context.logger.error(
-        `stream of task ${this.taskId} failed during replay; ending it so the client resumes`,
-        err instanceof Error ? err.stack : String(err),
+        logRecord('stream failed during replay; ending it so the client resumes', {
+          taskId: this.taskId,
+          subscriberId: this.subscriberId,
+          error: errorText(err),
+        }),
+        errorStack(err),
       );
       this.end();
     }
@@ -226,9 +231,11 @@ export class TaskSubscription {
       return;
     }
     this.context.logger.error(
-      `stream of task ${this.taskId} failed after the response head, before its first event; ` +
-        'ending it so the client resumes',
-      err instanceof Error ? err.stack : String(err),
+      logRecord(
+        'stream failed after the response head, before its first event; ending it so the client resumes',
+        { taskId: this.taskId, subscriberId: this.subscriberId, error: errorText(err) },
+      ),
+      errorStack(err),
     );
     this.finish();
   }
@@ -281,7 +288,12 @@ export class TaskSubscription {
     if (batch.firstId > this.lastSent + 1) {
       // Cannot happen while stores keep their contract; never hide it if it does.
       this.context.logger.error(
-        `task ${this.taskId}: live events jump from ${this.lastSent} to ${batch.firstId}; sending a gap`,
+        logRecord('live events jump; sending a gap', {
+          taskId: this.taskId,
+          subscriberId: this.subscriberId,
+          lastSentId: this.lastSent,
+          nextId: batch.firstId,
+        }),
       );
       this.sendGap(batch.firstId - 1);
     }

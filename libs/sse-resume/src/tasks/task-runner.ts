@@ -24,6 +24,7 @@ import { EmitPacer } from './emit-pacer';
 import { checkMetadata, type Outcome, publicMessage, TaskSerializer } from './task-serializer';
 import { runSource } from './task-sources';
 import type { TaskEvent } from '../task-event';
+import { errorStack, errorText, logRecord } from '../log-record';
 
 /** A task running in this process. */
 interface LocalTask {
@@ -144,7 +145,7 @@ export class TaskRunner {
     if (local && (await this.endLocal(local, outcome, abortReason))) return;
     // Not running here: a task of a shared store run by another instance, or an ended one.
     await this.access.requireRunning(taskId);
-    if ((await this.store.finish(taskId, this.serializer.termination(outcome))) === undefined) {
+    if ((await this.store.finish(taskId, this.serializer.termination(outcome, taskId))) === undefined) {
       const lookup = await this.store.lookup(taskId);
       throw new TaskNotRunningError(taskId, lookup.state === 'found' ? lookup.task.status : 'expired');
     }
@@ -185,7 +186,10 @@ export class TaskRunner {
     } catch (err) {
       if (task.endedAs === undefined) {
         if (!(err instanceof TaskError)) {
-          this.logger.error(`task ${task.taskId} failed`, err instanceof Error ? err.stack : String(err));
+          this.logger.error(
+            logRecord('task failed', { taskId: task.taskId, error: errorText(err) }),
+            errorStack(err),
+          );
         }
         await this.endLocal(task, { status: 'failed', error: publicMessage(err) });
       }
@@ -202,7 +206,9 @@ export class TaskRunner {
     const size = json.length + type.length;
     if (!task.pacer.admit(size)) {
       const overloaded = new TaskOverloadedError(task.taskId, this.options.maxUnstoredBytes);
-      this.logger.error(overloaded.message);
+      this.logger.error(
+        logRecord('task overloaded; failing it', { taskId: task.taskId, error: overloaded.message }),
+      );
       const abort = new TaskAbortedError('ended', overloaded.message);
       void this.endLocal(task, { status: 'failed', error: overloaded.message }, abort);
       throw overloaded;
@@ -238,8 +244,11 @@ export class TaskRunner {
     }
     if (task.endedAs !== undefined) return;
     this.logger.error(
-      `task ${task.taskId}: an event could not be stored; failing the task`,
-      err instanceof Error ? err.stack : String(err),
+      logRecord('an event could not be stored; failing the task', {
+        taskId: task.taskId,
+        error: errorText(err),
+      }),
+      errorStack(err),
     );
     const message = 'Task events could not be stored';
     void this.endLocal(task, { status: 'failed', error: message }, new TaskAbortedError('ended', message));
@@ -267,7 +276,7 @@ export class TaskRunner {
     if (task.timer) clearTimeout(task.timer);
     this.running.delete(task.taskId);
     if (abortReason) task.controller.abort(abortReason);
-    await this.storeEnd(task.taskId, this.serializer.termination(outcome), outcome.status);
+    await this.storeEnd(task.taskId, this.serializer.termination(outcome, task.taskId), outcome.status);
     return true;
   }
 
@@ -288,8 +297,12 @@ export class TaskRunner {
         const retry = err instanceof StoreUnavailableError && !this.shuttingDown;
         if (!retry || attempt % END_RETRY_LOG_EVERY === 1) {
           this.logger.error(
-            `task ${taskId}: its end (${status}) could not be stored${retry ? `; retrying (attempt ${attempt})` : ''}`,
-            err instanceof Error ? err.message : String(err),
+            logRecord(`the task's end could not be stored${retry ? '; retrying' : ''}`, {
+              taskId,
+              status,
+              attempt,
+              error: errorText(err),
+            }),
           );
         }
         if (!retry) return;

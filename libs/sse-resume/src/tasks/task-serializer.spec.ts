@@ -22,19 +22,20 @@ describe('TaskSerializer', () => {
   });
 
   it('builds the end event of an outcome, and fails one whose result cannot be serialized', () => {
-    expect(serializer.termination({ status: 'completed', result: { n: 1 } })).toEqual({
+    expect(serializer.termination({ status: 'completed', result: { n: 1 } }, 't1')).toEqual({
       status: 'completed',
       data: '{"status":"completed","result":{"n":1}}',
       error: undefined,
     });
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    expect(serializer.termination({ status: 'completed', result: circular })).toEqual({
+    expect(serializer.termination({ status: 'completed', result: circular }, 't1')).toEqual({
       status: 'failed',
       data: '{"status":"failed","error":"Task result is not JSON-serializable"}',
       error: 'Task result is not JSON-serializable',
     });
     expect(logger.error).toHaveBeenCalledTimes(1);
+    expect(logger.error).toHaveBeenCalledWith(expect.objectContaining({ taskId: 't1' }));
   });
 });
 

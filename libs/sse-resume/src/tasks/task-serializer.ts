@@ -3,6 +3,7 @@ import { RESERVED_EVENTS } from '../sse-resume.constants';
 import { InvalidEventError, SseResumeError, TaskError } from '../errors';
 import type { TerminalStatus } from '../interfaces/task-status.interface';
 import type { TaskTermination } from '../interfaces/task-store.interface';
+import { logRecord } from '../log-record';
 
 /** What clients see of a task that failed with an error that is not a {@link TaskError}. */
 export const GENERIC_FAILURE = 'Task failed';
@@ -55,7 +56,7 @@ export class TaskSerializer {
   }
 
   /** The `end` event of an outcome; a result that cannot be serialized makes it `failed`. */
-  termination(outcome: Outcome): TaskTermination {
+  termination(outcome: Outcome, taskId: string): TaskTermination {
     const end: { status: TerminalStatus; result?: unknown; error?: string } = { status: outcome.status };
     if (outcome.result !== undefined) end.result = outcome.result;
     if (outcome.error !== undefined) end.error = outcome.error;
@@ -63,7 +64,9 @@ export class TaskSerializer {
       return { status: outcome.status, data: JSON.stringify(end), error: outcome.error };
     } catch {
       const error = 'Task result is not JSON-serializable';
-      this.logger.error(`a task's result could not be serialized; the task is marked failed`);
+      this.logger.error(
+        logRecord("the task's result could not be serialized; the task is marked failed", { taskId }),
+      );
       return { status: 'failed', data: JSON.stringify({ status: 'failed', error }), error };
     }
   }

@@ -191,7 +191,7 @@ describe('InMemoryTaskStore', () => {
       expect(event.seq).toBe(1);
       expect(seen).toEqual([1]);
       expect(error).toHaveBeenCalledWith(
-        expect.stringContaining(`a watcher of task ${taskId} threw`),
+        expect.objectContaining({ message: 'a task watcher threw', taskId }),
         expect.anything(),
       );
     });

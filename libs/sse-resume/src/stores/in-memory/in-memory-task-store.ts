@@ -19,6 +19,7 @@ import type {
   TaskTermination,
 } from '../../interfaces/task-store.interface';
 import { LOGGER_NAME } from '../../sse-resume.messages';
+import { errorStack, errorText, logRecord } from '../../log-record';
 
 interface MemoryTask {
   record: TaskRecord;
@@ -235,7 +236,10 @@ export class InMemoryTaskStore implements TaskStore {
       try {
         watcher(event);
       } catch (err) {
-        this.logger.error(`a watcher of task ${record.taskId} threw`, err instanceof Error ? err.stack : err);
+        this.logger.error(
+          logRecord('a task watcher threw', { taskId: record.taskId, error: errorText(err) }),
+          errorStack(err),
+        );
       }
     }
     return event;

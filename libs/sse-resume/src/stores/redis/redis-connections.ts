@@ -6,6 +6,7 @@ import { errorMessage, translateRedisError } from './redis-errors';
 import type { Script } from './redis-scripts';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
 import { LOGGER_NAME } from '../../sse-resume.messages';
+import { logRecord } from '../../log-record';
 
 type Pipeline = ReturnType<Redis['pipeline']>;
 
@@ -60,7 +61,9 @@ export class RedisConnections {
       await withTimeout(Promise.all([connect(this.client), connect(this.subscriber)]), timeoutMs);
     } catch (err) {
       this.logger.warn(
-        `Redis is not reachable yet (${errorMessage(err)}); requests get 503 until it is, the store keeps retrying`,
+        logRecord('Redis is not reachable yet; requests get 503 until it is, the store keeps retrying', {
+          error: errorMessage(err),
+        }),
       );
     }
   }
@@ -110,7 +113,7 @@ export class RedisConnections {
     const now = Date.now();
     if (now - this.lastErrorLog < 5_000 || this.closedFlag) return;
     this.lastErrorLog = now;
-    this.logger.error(`Redis ${connection} connection: ${errorMessage(err)}`);
+    this.logger.error(logRecord(`Redis ${connection} connection failed`, { error: errorMessage(err) }));
   }
 
   /** Closes the subscriber, and the command connection unless the application gave it. */

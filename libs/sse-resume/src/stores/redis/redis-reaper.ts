@@ -5,6 +5,7 @@ import type { RedisKeys } from './redis-keys';
 import { SCRIPTS } from './redis-scripts';
 import { finishArgs } from './redis-write-scripts';
 import { LOGGER_NAME } from '../../sse-resume.messages';
+import { logRecord } from '../../log-record';
 
 /** Lapsed leases looked at per run at most; the rest wait for the next run. */
 const MAX_ORPHANS_PER_RUN = 1000;
@@ -57,7 +58,12 @@ export class RedisOrphanReaper {
       finishArgs({ taskId, termination, fence: '', onlyIfLeaseLapsed: true }, this.keys, this.limits),
     );
     if (result === null) return false;
-    this.logger.warn(`task ${taskId} failed: ${error}`);
+    this.logger.warn(
+      logRecord('task failed: its owner instance was lost (lease lapsed)', {
+        taskId,
+        owner: owner || undefined,
+      }),
+    );
     return true;
   }
 }
