@@ -9,6 +9,9 @@
  *   store's dependencies);
  * - only `stores/redis/`, the `redis` entry and the test kit (`testing/`, not shipped but for
  *   the contract suite) import `ioredis`, an optional peer;
+ * - only `metrics/otel-metrics.ts` and the test kit import `@opentelemetry/*`: the api is an
+ *   optional peer, loaded there lazily (`await import()`, once, when the module starts), so
+ *   the main entry runs without it;
  * - the client (`libs/sse-resume-client/src`) imports only its own files: no runtime
  *   dependencies, not even Node built-ins, since it runs in browsers too; the one exception
  *   is its `rxjs` entry (`rxjs.ts`), which imports `rxjs`, an optional peer; nothing imports
@@ -64,6 +67,10 @@ for (const file of DIRS.flatMap(sources)) {
   const ioredis = importedFiles.some((imported) => imported.fileName === 'ioredis');
   if (ioredis && !/^(stores\/redis|testing)\//.test(inLib) && inLib !== 'redis.ts') {
     layering.push(`${inLib} imports ioredis (only stores/redis/ and the redis entry may)`);
+  }
+  const otel = importedFiles.filter((imported) => imported.fileName.startsWith('@opentelemetry/'));
+  if (otel.length > 0 && inLib !== 'metrics/otel-metrics.ts' && !inLib.startsWith('testing/')) {
+    layering.push(`${inLib} imports ${otel[0].fileName} (only metrics/otel-metrics.ts and testing/ may)`);
   }
 }
 

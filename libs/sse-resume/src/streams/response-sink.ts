@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
+import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 /** How many turns to wait for Nest to send the response head before giving up. */
 const MAX_HEAD_WAITS = 100;
@@ -39,6 +40,7 @@ export class ResponseSink implements FrameSink {
     private readonly logger: Logger,
     /** Names the subscriber in log lines; only called when logging. */
     private readonly describe: () => string,
+    private readonly metrics: SseResumeMetrics = NOOP_METRICS,
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
@@ -80,6 +82,7 @@ export class ResponseSink implements FrameSink {
           `${this.describe()} is not reading: ${pending} bytes wait for it ` +
             `(maxPendingBytes ${this.limits.maxPendingBytes}); disconnecting it, it can resume from history`,
         );
+        this.metrics.subscriberDropped('slow');
         this.drop();
         return false;
       }
@@ -176,6 +179,7 @@ export class ResponseSink implements FrameSink {
       `${this.describe()} has not read for ${this.limits.slowConsumerTimeoutMs} ms: ${pending} bytes wait ` +
         `for it (slowConsumerTimeoutMs); disconnecting it, it can resume from history`,
     );
+    this.metrics.subscriberDropped('stalled');
     this.drop();
   };
 

@@ -5,6 +5,7 @@ import {
   Injectable,
   Logger,
   type NestInterceptor,
+  Optional,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
@@ -14,6 +15,7 @@ import { ResponseSink } from './response-sink';
 import { runWithStreamRequest } from './stream-request';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
 import { LOGGER_NAME } from '../sse-resume.messages';
+import { NOOP_METRICS, SSE_RESUME_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 function isOpenMessage(value: unknown): value is OpenMessage {
   return typeof value === 'object' && value !== null && SUBSCRIPTION_HANDLE in value;
@@ -37,7 +39,10 @@ function rawResponse(response: unknown): ServerResponse | undefined {
 export class SseResumeInterceptor implements NestInterceptor {
   private readonly logger = new Logger(LOGGER_NAME);
 
-  constructor(@Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions) {}
+  constructor(
+    @Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions,
+    @Optional() @Inject(SSE_RESUME_METRICS) private readonly metrics: SseResumeMetrics = NOOP_METRICS,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
@@ -65,6 +70,7 @@ export class SseResumeInterceptor implements NestInterceptor {
               },
               this.logger,
               describe,
+              this.metrics,
             );
             if (subscription.attachSink(responseSink)) {
               sink = responseSink;

@@ -24,6 +24,7 @@ import { EmitPacer } from './emit-pacer';
 import { checkMetadata, type Outcome, publicMessage, TaskSerializer } from './task-serializer';
 import { runSource } from './task-sources';
 import type { TaskEvent } from '../task-event';
+import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 /** A task running in this process. */
 interface LocalTask {
@@ -65,6 +66,7 @@ export class TaskRunner {
     private readonly options: ResolvedSseResumeOptions,
     private readonly access: TaskAccessChecker,
     private readonly logger: LoggerService,
+    private readonly metrics: SseResumeMetrics = NOOP_METRICS,
   ) {
     this.serializer = new TaskSerializer(options.maxEventBytes, logger);
   }
@@ -115,6 +117,7 @@ export class TaskRunner {
       endedAs: undefined,
     };
     this.running.set(taskId, task);
+    this.metrics.taskStarted();
     if (timeoutMs !== undefined) {
       task.timer = setTimeout(() => {
         const message = `Task timed out after ${timeoutMs} ms`;
@@ -135,7 +138,9 @@ export class TaskRunner {
     if (local) return this.emit(local, data, options);
     const json = this.serializer.event(data, options.event);
     await this.access.requireRunning(taskId);
-    return (await this.store.append(taskId, options.event ?? PROGRESS_EVENT, json)).seq;
+    const event = await this.store.append(taskId, options.event ?? PROGRESS_EVENT, json);
+    this.metrics.eventEmitted(event);
+    return event.seq;
   }
 
   /** Ends a running task, here or (through the store) wherever it runs. 409 if it has ended. */
@@ -215,7 +220,10 @@ export class TaskRunner {
       stored = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const appended = stored.then(
-      (event) => event.seq,
+      (event) => {
+        this.metrics.eventEmitted(event);
+        return event.seq;
+      },
       (err: unknown) => {
         this.onEmitFailed(task, err);
         throw err;
@@ -251,6 +259,7 @@ export class TaskRunner {
     task.endedAs = status;
     if (task.timer) clearTimeout(task.timer);
     this.running.delete(task.taskId);
+    this.metrics.taskEnded(status);
     task.controller.abort(
       new TaskAbortedError(status === 'cancelled' ? 'cancelled' : 'ended', `Task ${status} elsewhere`),
     );
@@ -266,6 +275,7 @@ export class TaskRunner {
     task.endedAs = outcome.status;
     if (task.timer) clearTimeout(task.timer);
     this.running.delete(task.taskId);
+    this.metrics.taskEnded(outcome.status);
     if (abortReason) task.controller.abort(abortReason);
     await this.storeEnd(task.taskId, this.serializer.termination(outcome), outcome.status);
     return true;
