@@ -4,10 +4,12 @@ import { SseResumeModule } from '@app/sse-resume';
 import type { AppConfig } from './config';
 import { DemoController } from './demo/demo.controller';
 import { TasksController } from './tasks/tasks.controller';
+import { metricsWiring } from './metrics/metrics.module';
 
 @Module({})
 export class AppModule {
   static register(config: AppConfig): DynamicModule {
+    const metrics = metricsWiring(config);
     return {
       module: AppModule,
       imports: [
@@ -21,6 +23,7 @@ export class AppModule {
           maxSubscribersPerTask: config.maxSubscribersPerTask,
           maxPendingBytes: config.maxPendingBytes,
           slowConsumerTimeoutMs: config.slowConsumerTimeoutMs,
+          metrics: metrics.library,
           ...(config.historyBudgetBytes !== undefined && { historyBudgetBytes: config.historyBudgetBytes }),
           ...(config.shutdownGraceMs !== undefined && { shutdownGraceMs: config.shutdownGraceMs }),
           ...(config.redisUrl !== undefined && {
@@ -28,6 +31,7 @@ export class AppModule {
             redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix },
           }),
         }),
+        ...metrics.imports,
       ],
       controllers: [TasksController, DemoController],
     };

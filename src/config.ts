@@ -23,6 +23,8 @@ export interface AppConfig {
   slowConsumerTimeoutMs: number;
   /** On SIGTERM, how long running tasks may go on (unset: the library's default). */
   shutdownGraceMs: number | undefined;
+  /** `METRICS=on` (default): OpenTelemetry metrics, served at `GET /metrics`; `off`: none. */
+  metrics: boolean;
 }
 
 export class ConfigError extends Error {
@@ -48,6 +50,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (adapter !== 'express' && adapter !== 'fastify') {
     problems.push(`HTTP_ADAPTER must be express or fastify, got "${adapter}"`);
   }
+  const metrics = env.METRICS || 'on';
+  if (metrics !== 'on' && metrics !== 'off') problems.push(`METRICS must be on or off, got "${metrics}"`);
   const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`);
@@ -69,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       : undefined,
     slowConsumerTimeoutMs: int('SLOW_CONSUMER_TIMEOUT_MS', 30_000, 1, 2_147_483_647),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ? int('SHUTDOWN_GRACE_MS', 0, 0, 8_000) : undefined,
+    metrics: metrics !== 'off',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
