@@ -12,6 +12,9 @@
  * - only `health/*.health-indicator.ts` and the `terminus` entry import `@nestjs/terminus`, an
  *   optional peer; no library file imports `@nestjs/swagger` (the decorators only set the
  *   metadata it reads);
+ * - only `metrics/otel-metrics.ts` and the test kit import `@opentelemetry/*`: the api is an
+ *   optional peer, loaded there lazily (`await import()`, once, when the module starts), so
+ *   the main entry runs without it;
  * - the client (`libs/sse-resume-client/src`) imports only its own files: no runtime
  *   dependencies, not even Node built-ins, since it runs in browsers too; the one exception
  *   is its `rxjs` entry (`rxjs.ts`), which imports `rxjs`, an optional peer; nothing imports
@@ -74,6 +77,10 @@ for (const file of DIRS.flatMap(sources)) {
   }
   if (importedFiles.some((imported) => imported.fileName.startsWith('@nestjs/swagger'))) {
     layering.push(`${inLib} imports @nestjs/swagger (the library only sets the metadata it reads)`);
+  }
+  const otel = importedFiles.filter((imported) => imported.fileName.startsWith('@opentelemetry/'));
+  if (otel.length > 0 && inLib !== 'metrics/otel-metrics.ts' && !inLib.startsWith('testing/')) {
+    layering.push(`${inLib} imports ${otel[0].fileName} (only metrics/otel-metrics.ts and testing/ may)`);
   }
 }
 

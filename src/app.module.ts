@@ -7,10 +7,12 @@ import type { AppConfig } from './config';
 import { DemoController } from './demo/demo.controller';
 import { HealthController } from './health/health.controller';
 import { TasksController } from './tasks/tasks.controller';
+import { metricsWiring } from './metrics/metrics.module';
 
 @Module({})
 export class AppModule {
   static register(config: AppConfig): DynamicModule {
+    const metrics = metricsWiring(config);
     return {
       module: AppModule,
       imports: [
@@ -24,6 +26,7 @@ export class AppModule {
           maxSubscribersPerTask: config.maxSubscribersPerTask,
           maxPendingBytes: config.maxPendingBytes,
           slowConsumerTimeoutMs: config.slowConsumerTimeoutMs,
+          metrics: metrics.library,
           ...(config.historyBudgetBytes !== undefined && { historyBudgetBytes: config.historyBudgetBytes }),
           ...(config.shutdownGraceMs !== undefined && { shutdownGraceMs: config.shutdownGraceMs }),
           ...(config.redisUrl !== undefined && {
@@ -32,6 +35,7 @@ export class AppModule {
           }),
         }),
         TerminusModule.forRoot({ logger: false }), // GET /health: 503 with the reason, no log line per check
+        ...metrics.imports,
       ],
       controllers: [TasksController, DemoController, HealthController],
       providers: [SseResumeHealthIndicator],

@@ -25,6 +25,8 @@ export interface AppConfig {
   shutdownGraceMs: number | undefined;
   /** Log lines as JSON (Nest's `ConsoleLogger({ json: true })`) instead of text. */
   logJson: boolean;
+  /** `METRICS=on` (default): OpenTelemetry metrics, served at `GET /metrics`; `off`: none. */
+  metrics: boolean;
 }
 
 export class ConfigError extends Error {
@@ -54,6 +56,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (!['', '0', '1', 'false', 'true'].includes(logJson)) {
     problems.push(`LOG_JSON must be 1, true, 0 or false, got "${logJson}"`);
   }
+  const metrics = env.METRICS || 'on';
+  if (metrics !== 'on' && metrics !== 'off') problems.push(`METRICS must be on or off, got "${metrics}"`);
   const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`);
@@ -76,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     slowConsumerTimeoutMs: int('SLOW_CONSUMER_TIMEOUT_MS', 30_000, 1, 2_147_483_647),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ? int('SHUTDOWN_GRACE_MS', 0, 0, 8_000) : undefined,
     logJson: logJson === '1' || logJson === 'true',
+    metrics: metrics !== 'off',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -37,6 +37,7 @@ export type * from './interfaces/stream-options.interface';
 export type * from './interfaces/sse-resume-options.interface';
 export type * from './interfaces/redis-store-settings.interface';
 export type * from './interfaces/store-health.interface';
+export type * from './interfaces/metrics.interface';
 export { TaskStore } from './interfaces/task-store.interface';
 export type {
   TaskRecord,

@@ -16,6 +16,8 @@ import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
 import { SseTaskService } from './sse-task.service';
 import { TaskEvictionService } from './task-eviction.service';
+import { SSE_RESUME_METRICS } from './metrics/sse-resume-metrics';
+import { createSseResumeMetrics } from './metrics/metrics-factory';
 
 async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore> {
   const { store } = options;
@@ -61,6 +63,11 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
       inject: [SSE_RESUME_GIVEN_OPTIONS],
     },
     { provide: TaskStore, useFactory: createStore, inject: [SSE_RESUME_RESOLVED_OPTIONS] },
+    {
+      provide: SSE_RESUME_METRICS,
+      useFactory: (options: SseResumeOptions) => createSseResumeMetrics(options.metrics),
+      inject: [SSE_RESUME_GIVEN_OPTIONS],
+    },
     SseTaskService,
     TaskEvictionService,
     SseResumeGuard,

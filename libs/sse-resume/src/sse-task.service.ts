@@ -6,6 +6,7 @@ import {
   MessageEvent,
   OnApplicationShutdown,
   OnModuleInit,
+  Optional,
 } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import { SSE_RESUME_RESOLVED_OPTIONS } from './sse-resume.module-definition';
@@ -33,6 +34,8 @@ import { TaskStreams } from './streams/task-streams';
 import { TaskHub } from './streams/task-hub';
 import { TaskRunner } from './tasks/task-runner';
 import { GENERIC_FAILURE } from './tasks/task-serializer';
+import { NOOP_METRICS, SSE_RESUME_METRICS, type SseResumeMetrics } from './metrics/sse-resume-metrics';
+import { measureStore } from './metrics/measured-task-store';
 
 /** Shutdown grace of shared stores (see the `shutdownGraceMs` option). */
 const DEFAULT_SHARED_SHUTDOWN_GRACE_MS = 5_000;
@@ -65,19 +68,24 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   private readonly runner: TaskRunner;
   private readonly access: TaskAccessChecker;
   private readonly streams: TaskStreams;
+  /** The store, timed when metrics are on (see measured-task-store.ts). */
+  private readonly store: TaskStore;
 
   constructor(
-    @Inject(TaskStore) private readonly store: TaskStore,
+    @Inject(TaskStore) store: TaskStore,
     @Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions,
+    @Optional() @Inject(SSE_RESUME_METRICS) private readonly metrics: SseResumeMetrics = NOOP_METRICS,
   ) {
+    this.store = measureStore(store, metrics);
     const hub = new TaskHub(
-      store,
+      this.store,
       { heartbeatMs: options.heartbeatMs, maxSubscribersPerTask: options.maxSubscribersPerTask },
       this.logger,
+      metrics,
     );
-    this.access = new TaskAccessChecker(store, options, hub);
-    this.streams = new TaskStreams(store, options, hub, this.access, this.logger);
-    this.runner = new TaskRunner(store, options, this.access, this.logger);
+    this.access = new TaskAccessChecker(this.store, options, hub);
+    this.streams = new TaskStreams(this.store, options, hub, this.access, this.logger, metrics);
+    this.runner = new TaskRunner(this.store, options, this.access, this.logger, metrics);
   }
 
   /** Identifies this instance as a task's owner in shared stores. */
@@ -239,8 +247,10 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   }
 
   /** Runs the eviction now (the scheduled job calls this). Returns how many tasks expired. */
-  evictExpired(): Promise<number> {
-    return this.store.evictExpired(Date.now());
+  async evictExpired(): Promise<number> {
+    const evicted = await this.store.evictExpired(Date.now());
+    this.metrics.evictionRun(evicted);
+    return evicted;
   }
 
   /** Tasks running in this process and open streams, for metrics and tests. */

@@ -1,4 +1,5 @@
 import type { RedisStoreSettings } from './redis-store-settings.interface';
+import type { SseResumeMetricsOptions } from './metrics.interface';
 import type { TaskInfo } from './task-info.interface';
 import type { TaskStore, TaskStoreLimits } from './task-store.interface';
 
@@ -90,12 +91,21 @@ export interface SseResumeOptions {
    * the task's events meanwhile.
    */
   shutdownGraceMs?: number;
+  /**
+   * OpenTelemetry metrics (see the README's Metrics section). Omitted: the global meter, when
+   * `@opentelemetry/api` is installed and a `MeterProvider` registered before the app starts;
+   * `{ meter }`: that meter; `false`: none.
+   */
+  metrics?: SseResumeMetricsOptions;
 }
 
 /** Options with every default filled in and checked. */
 export interface ResolvedSseResumeOptions
   extends Required<
-    Omit<SseResumeOptions, 'defaultTimeoutMs' | 'store' | 'redis' | 'authorize' | 'shutdownGraceMs'>
+    Omit<
+      SseResumeOptions,
+      'defaultTimeoutMs' | 'store' | 'redis' | 'authorize' | 'shutdownGraceMs' | 'metrics'
+    >
   > {
   defaultTimeoutMs: number | undefined;
   authorize: SseResumeOptions['authorize'];

@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
 import { type LogFields, logRecord } from '../log-record';
+import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 /** How many turns to wait for Nest to send the response head before giving up. */
 const MAX_HEAD_WAITS = 100;
@@ -40,6 +41,7 @@ export class ResponseSink implements FrameSink {
     private readonly logger: Logger,
     /** Names the subscriber in log lines (`taskId`, `subscriberId`); only called when logging. */
     private readonly describe: () => LogFields,
+    private readonly metrics: SseResumeMetrics = NOOP_METRICS,
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
@@ -87,6 +89,7 @@ export class ResponseSink implements FrameSink {
             },
           ),
         );
+        this.metrics.subscriberDropped('slow');
         this.drop();
         return false;
       }
@@ -189,6 +192,7 @@ export class ResponseSink implements FrameSink {
         },
       ),
     );
+    this.metrics.subscriberDropped('stalled');
     this.drop();
   };
 

@@ -5,6 +5,7 @@ import {
   Injectable,
   Logger,
   type NestInterceptor,
+  Optional,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
@@ -15,6 +16,7 @@ import { runWithStreamRequest } from './stream-request';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
 import { LOGGER_NAME } from '../sse-resume.messages';
 import { errorStack, errorText, type LogFields, logRecord } from '../log-record';
+import { NOOP_METRICS, SSE_RESUME_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 function isOpenMessage(value: unknown): value is OpenMessage {
   return typeof value === 'object' && value !== null && SUBSCRIPTION_HANDLE in value;
@@ -38,7 +40,10 @@ function rawResponse(response: unknown): ServerResponse | undefined {
 export class SseResumeInterceptor implements NestInterceptor {
   private readonly logger = new Logger(LOGGER_NAME);
 
-  constructor(@Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions) {}
+  constructor(
+    @Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions,
+    @Optional() @Inject(SSE_RESUME_METRICS) private readonly metrics: SseResumeMetrics = NOOP_METRICS,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
@@ -67,6 +72,7 @@ export class SseResumeInterceptor implements NestInterceptor {
               },
               this.logger,
               describe,
+              this.metrics,
             );
             if (subscription.attachSink(responseSink)) {
               sink = responseSink;

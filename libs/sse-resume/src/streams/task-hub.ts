@@ -5,6 +5,7 @@ import { EventBatch } from './sse-frames';
 import type { TaskEvent } from '../task-event';
 import type { TaskSubscription } from './task-subscription';
 import { errorStack, errorText, logRecord } from '../log-record';
+import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 interface TaskGroup {
   readonly taskId: string;
@@ -35,6 +36,7 @@ export class TaskHub {
     private readonly store: TaskStore,
     private readonly options: TaskHubOptions,
     private readonly logger: Logger,
+    private readonly metrics: SseResumeMetrics = NOOP_METRICS,
   ) {}
 
   /** Adds a subscriber; resolves (with the way to leave) once live events flow to it. */
@@ -45,6 +47,7 @@ export class TaskHub {
       throw new TooManySubscribersError(subscription.taskId, this.options.maxSubscribersPerTask);
     }
     group.subscribers.add(subscription);
+    this.metrics.streamOpened();
     this.startTicker();
     try {
       await group.ready;
@@ -81,7 +84,11 @@ export class TaskHub {
   stop(): void {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;
-    for (const group of this.groups.values()) this.closeGroup(group);
+    for (const group of this.groups.values()) {
+      for (let n = group.subscribers.size; n > 0; n--) this.metrics.streamClosed();
+      group.subscribers.clear(); // a later leave() finds nothing to count twice
+      this.closeGroup(group);
+    }
     this.groups.clear();
   }
 
@@ -157,7 +164,7 @@ export class TaskHub {
   }
 
   private leave(group: TaskGroup, subscription: TaskSubscription): void {
-    group.subscribers.delete(subscription);
+    if (group.subscribers.delete(subscription)) this.metrics.streamClosed();
     this.closeGroupIfIdle(group);
     if (this.groups.size === 0 && this.ticker) {
       clearInterval(this.ticker);

@@ -8,6 +8,7 @@ import type { TaskStore } from '../interfaces/task-store.interface';
 import type { TaskHub } from './task-hub';
 import { takeAuthorizedStream, takeStreamRequest } from './stream-request';
 import { type SubscriptionContext, TaskSubscription } from './task-subscription';
+import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 /** Replay writes of at most this many characters before waiting for the socket. */
 const REPLAY_WRITE_CHARS = 256 * 1024;
@@ -27,10 +28,12 @@ export class TaskStreams {
     private readonly hub: TaskHub,
     access: TaskAccessChecker,
     logger: Logger,
+    metrics: SseResumeMetrics = NOOP_METRICS,
   ) {
     this.context = {
       store,
       logger,
+      metrics,
       retryMs: options.retryMs,
       replayChunk: store.replayChunk ?? DEFAULT_REPLAY_CHUNK,
       replayWriteChars: Math.min(REPLAY_WRITE_CHARS, Math.max(1024, options.maxPendingBytes >> 1)),

@@ -11,6 +11,7 @@ import { SinkOutput } from './sink-output';
 import { type EventBatch, openMessage } from './sse-frames';
 import type { SubscriberOutput } from './subscriber-output';
 import { errorStack, errorText, logRecord } from '../log-record';
+import type { SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 function noop(): void {}
 
@@ -32,6 +33,8 @@ export interface OpenMessage extends MessageEvent {
 export interface SubscriptionContext {
   readonly store: TaskStore;
   readonly logger: Logger;
+  /** Replays, gaps and resumes are counted here (none when absent). */
+  readonly metrics?: SseResumeMetrics;
   readonly retryMs: number;
   readonly replayChunk: number;
   /** Largest replay write, in characters, before waiting for the socket to drain. */
@@ -142,6 +145,7 @@ export class TaskSubscription {
     };
     this.opened = true;
     this.clearHeadTimer();
+    if (this.options?.lastEventId !== undefined) this.context.metrics?.streamResumed();
     // The interceptor may call attachSink() right here, and only here: an operator between
     // stream() and the interceptor that delays the message (observeOn, delay) would hand the
     // sink over after output went to Nest, so it is refused then and Nest writes everything.
@@ -261,6 +265,7 @@ export class TaskSubscription {
         if (chunk.text !== undefined) this.output.replayText(chunk.text);
         else await this.output.replayEvents(chunk.events!);
         this.lastSent = chunk.lastId;
+        this.context.metrics?.eventsReplayed(chunk.count);
         if (this.closed) return;
         if (chunk.ended) return this.finish();
       }
@@ -310,6 +315,7 @@ export class TaskSubscription {
   }
 
   private sendGap(to: number): void {
+    this.context.metrics?.gapSent();
     this.output.gap(this.lastSent + 1, to);
     this.lastSent = to;
   }

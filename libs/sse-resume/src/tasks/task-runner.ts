@@ -25,6 +25,7 @@ import { checkMetadata, type Outcome, publicMessage, TaskSerializer } from './ta
 import { runSource } from './task-sources';
 import type { TaskEvent } from '../task-event';
 import { errorStack, errorText, logRecord } from '../log-record';
+import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 /** A task running in this process. */
 interface LocalTask {
@@ -66,6 +67,7 @@ export class TaskRunner {
     private readonly options: ResolvedSseResumeOptions,
     private readonly access: TaskAccessChecker,
     private readonly logger: LoggerService,
+    private readonly metrics: SseResumeMetrics = NOOP_METRICS,
   ) {
     this.serializer = new TaskSerializer(options.maxEventBytes, logger);
   }
@@ -116,6 +118,7 @@ export class TaskRunner {
       endedAs: undefined,
     };
     this.running.set(taskId, task);
+    this.metrics.taskStarted();
     if (timeoutMs !== undefined) {
       task.timer = setTimeout(() => {
         const message = `Task timed out after ${timeoutMs} ms`;
@@ -136,7 +139,9 @@ export class TaskRunner {
     if (local) return this.emit(local, data, options);
     const json = this.serializer.event(data, options.event);
     await this.access.requireRunning(taskId);
-    return (await this.store.append(taskId, options.event ?? PROGRESS_EVENT, json)).seq;
+    const event = await this.store.append(taskId, options.event ?? PROGRESS_EVENT, json);
+    this.metrics.eventEmitted(event);
+    return event.seq;
   }
 
   /** Ends a running task, here or (through the store) wherever it runs. 409 if it has ended. */
@@ -221,7 +226,10 @@ export class TaskRunner {
       stored = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const appended = stored.then(
-      (event) => event.seq,
+      (event) => {
+        this.metrics.eventEmitted(event);
+        return event.seq;
+      },
       (err: unknown) => {
         this.onEmitFailed(task, err);
         throw err;
@@ -260,6 +268,7 @@ export class TaskRunner {
     task.endedAs = status;
     if (task.timer) clearTimeout(task.timer);
     this.running.delete(task.taskId);
+    this.metrics.taskEnded(status);
     task.controller.abort(
       new TaskAbortedError(status === 'cancelled' ? 'cancelled' : 'ended', `Task ${status} elsewhere`),
     );
@@ -275,6 +284,7 @@ export class TaskRunner {
     task.endedAs = outcome.status;
     if (task.timer) clearTimeout(task.timer);
     this.running.delete(task.taskId);
+    this.metrics.taskEnded(outcome.status);
     if (abortReason) task.controller.abort(abortReason);
     await this.storeEnd(task.taskId, this.serializer.termination(outcome, task.taskId), outcome.status);
     return true;
