@@ -46,12 +46,11 @@ export interface SseParserOptions {
 }
 
 const LF = 0x0a;
-const BOM = '\ufeff';
 
 /**
- * Parses an event stream fed in chunks of any size, cut anywhere: inside a line, between the
- * CR and LF of a CRLF pair, or inside a multi-byte UTF-8 character. The events, retries and
- * comments it reports do not depend on where the cuts fall.
+ * Parses an event stream fed in byte chunks of any size, cut anywhere: inside a line, between
+ * the CR and LF of a CRLF pair, or inside a multi-byte UTF-8 character. The events, retries
+ * and comments it reports do not depend on where the cuts fall.
  *
  * ```ts
  * const parser = new SseParser({ onEvent: (e) => console.log(e.type, e.data, e.lastEventId) });
@@ -74,23 +73,19 @@ const BOM = '\ufeff';
  * - an event without `data` lines is not dispatched, but its type is reset all the same;
  * - at the end of the stream, an incomplete line and an undispatched event are discarded.
  *
- * One parser reads one stream. String chunks are taken as already decoded text and may be
- * mixed with byte chunks (a UTF-8 sequence left incomplete by a byte chunk then becomes
- * U+FFFD). Handlers run synchronously inside `push()`; if one throws, the exception
- * propagates and the rest of that chunk is not parsed.
+ * One parser reads one stream, as bytes only (`Uint8Array`, what `fetch` bodies give); to
+ * parse text, encode it first (`new TextEncoder().encode(text)`). Handlers run synchronously
+ * inside `push()`; if one throws, the exception propagates and the rest of that chunk is not
+ * parsed.
  */
 export class SseParser {
   readonly #handlers: SseParserHandlers;
-  /** `ignoreBOM`: the BOM is stripped here, once, for byte and string chunks alike. */
-  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  /** Streaming UTF-8; it drops one BOM at the start of the stream, even one cut across chunks. */
+  readonly #decoder = new TextDecoder();
   /** Text of the current line received so far (it holds no CR or LF). */
   #pending = '';
-  /** The stream's first character has not been seen yet (it may be a BOM to drop). */
-  #atStart = true;
   /** The previous character was a CR that ended a line: an LF right after it is skipped. */
   #afterCR = false;
-  /** A byte chunk may have left an incomplete UTF-8 sequence in the decoder. */
-  #decoderUsed = false;
   #ended = false;
 
   #eventType = '';
@@ -121,29 +116,14 @@ export class SseParser {
   }
 
   /**
-   * Feeds the next chunk of the stream: bytes (UTF-8) or already decoded text.
-   * @throws Error after {@link end}.
+   * Feeds the next chunk of the stream (UTF-8 bytes).
+   * @throws Error after {@link end}; TypeError for a chunk that is not bytes.
    */
-  push(chunk: Uint8Array | string): void {
+  push(chunk: Uint8Array): void {
     if (this.#ended) throw new Error('push() after end()');
-    let text: string;
-    if (typeof chunk === 'string') {
-      // Text after bytes: whatever the decoder holds is an incomplete sequence, U+FFFD.
-      text = this.#decoderUsed ? this.#flushDecoder() + chunk : chunk;
-    } else {
-      if (chunk.length === 0) return;
-      this.#decoderUsed = true;
-      text = this.#decoder.decode(chunk, { stream: true });
-    }
-    if (text.length === 0) return;
-    if (this.#atStart) {
-      this.#atStart = false;
-      if (text.charCodeAt(0) === 0xfeff) {
-        text = text.slice(BOM.length);
-        if (text.length === 0) return;
-      }
-    }
-    this.#scan(text);
+    const text = this.#decoder.decode(chunk, { stream: true });
+    // Nothing decoded (an empty chunk, or part of a character): nothing to scan.
+    if (text) this.#scan(text);
   }
 
   /**
@@ -151,18 +131,8 @@ export class SseParser {
    * are discarded, as the spec requires. Later calls do nothing; `push()` then throws.
    */
   end(): void {
-    if (this.#ended) return;
     this.#ended = true;
-    if (this.#decoderUsed) this.#flushDecoder();
-    this.#pending = '';
-    this.#data = '';
-    this.#hasData = false;
-    this.#eventType = '';
-  }
-
-  #flushDecoder(): string {
-    this.#decoderUsed = false;
-    return this.#decoder.decode();
+    this.#pending = this.#data = '';
   }
 
   /** Splits `text` into lines, carrying an unterminated tail over in `pending`. */
@@ -231,25 +201,15 @@ export class SseParser {
         if (!value.includes('\0')) this.#lastEventIdBuffer = value;
         break;
       case 'retry':
-        this.#setRetry(value);
+        // ASCII digits only (`\d` is [0-9]); beyond 2^53 the integer cannot be exact: ignored.
+        if (/^\d+$/.test(value) && Number.isSafeInteger(+value)) {
+          this.#reconnectionTime = +value;
+          this.#handlers.onRetry?.(+value);
+        }
         break;
       default:
       // Unknown fields are ignored.
     }
-  }
-
-  #setRetry(value: string): void {
-    const length = value.length;
-    if (length === 0) return;
-    for (let i = 0; i < length; i++) {
-      const code = value.charCodeAt(i);
-      if (code < 0x30 || code > 0x39) return;
-    }
-    const milliseconds = Number(value);
-    // Beyond 2^53 the integer cannot be represented exactly: ignored rather than rounded.
-    if (!Number.isSafeInteger(milliseconds)) return;
-    this.#reconnectionTime = milliseconds;
-    this.#handlers.onRetry?.(milliseconds);
   }
 
   #dispatch(): void {
