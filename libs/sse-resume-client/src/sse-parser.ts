@@ -89,8 +89,8 @@ export class SseParser {
   #ended = false;
 
   #eventType = '';
-  #data = '';
-  #hasData = false;
+  /** The data lines of the event being built, joined; `undefined` before its first one. */
+  #data: string | undefined;
   #lastEventIdBuffer: string;
   #lastDispatchedId: string;
   #reconnectionTime: number | undefined;
@@ -132,7 +132,8 @@ export class SseParser {
    */
   end(): void {
     this.#ended = true;
-    this.#pending = this.#data = '';
+    this.#pending = '';
+    this.#data = undefined;
   }
 
   /** Splits `text` into lines, carrying an unterminated tail over in `pending`. */
@@ -150,7 +151,7 @@ export class SseParser {
       const end = cr < 0 || (lf >= 0 && lf < cr) ? lf : cr;
       if (end < 0) break;
       let line = text.slice(start, end);
-      if (this.#pending.length > 0) {
+      if (this.#pending) {
         line = this.#pending + line;
         this.#pending = '';
       }
@@ -176,54 +177,30 @@ export class SseParser {
       this.#handlers.onComment?.(line.slice(1));
       return;
     }
-    let field: string;
-    let value: string;
-    if (colon < 0) {
-      field = line;
-      value = '';
-    } else {
-      field = line.slice(0, colon);
-      const valueStart = line.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1;
-      value = line.slice(valueStart);
+    // No colon: the whole line names the field, the value is empty.
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(line.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1);
+    if (field === 'data') {
+      this.#data = this.#data === undefined ? value : this.#data + '\n' + value;
+    } else if (field === 'event') this.#eventType = value;
+    else if (field === 'id') {
+      if (!value.includes('\0')) this.#lastEventIdBuffer = value;
+    } else if (field === 'retry' && /^\d+$/.test(value) && Number.isSafeInteger(+value)) {
+      // ASCII digits only (`\d` is [0-9]); beyond 2^53 the integer cannot be exact: ignored.
+      this.#reconnectionTime = +value;
+      this.#handlers.onRetry?.(+value);
     }
-    switch (field) {
-      case 'event':
-        this.#eventType = value;
-        break;
-      case 'data':
-        if (this.#hasData) this.#data += '\n' + value;
-        else {
-          this.#data = value;
-          this.#hasData = true;
-        }
-        break;
-      case 'id':
-        if (!value.includes('\0')) this.#lastEventIdBuffer = value;
-        break;
-      case 'retry':
-        // ASCII digits only (`\d` is [0-9]); beyond 2^53 the integer cannot be exact: ignored.
-        if (/^\d+$/.test(value) && Number.isSafeInteger(+value)) {
-          this.#reconnectionTime = +value;
-          this.#handlers.onRetry?.(+value);
-        }
-        break;
-      default:
-      // Unknown fields are ignored.
-    }
+    // Other fields are ignored.
   }
 
   #dispatch(): void {
     this.#lastDispatchedId = this.#lastEventIdBuffer;
     const type = this.#eventType;
+    const data = this.#data;
     this.#eventType = '';
-    if (!this.#hasData) return;
-    const event: SseEvent = {
-      type: type === '' ? 'message' : type,
-      data: this.#data,
-      lastEventId: this.#lastDispatchedId,
-    };
-    this.#data = '';
-    this.#hasData = false;
-    this.#handlers.onEvent(event);
+    this.#data = undefined;
+    if (data !== undefined) {
+      this.#handlers.onEvent({ type: type || 'message', data, lastEventId: this.#lastDispatchedId });
+    }
   }
 }
