@@ -268,13 +268,13 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
       }
       // ids only grow: a new lastEventId means this attempt handed out events
       failures = this.lastEventId !== resumedAfter ? 0 : failures + 1;
-      if (failures > context.reconnect.maxRetries) throw new RetriesExhaustedError(failures, cause);
-      const base =
-        (context.reconnect.honorServerRetry ? serverRetry : undefined) ?? context.reconnect.initialDelayMs;
+      const { reconnect } = context;
+      if (failures > reconnect.maxRetries) throw new RetriesExhaustedError(failures, cause);
+      const base = (reconnect.honorServerRetry ? serverRetry : undefined) ?? reconnect.initialDelayMs;
       // Retry-After is a floor, never a reason to hammer: a 0 or a past date still backs off.
       const delayMs = Math.max(
-        Math.min(retryAfter ?? 0, context.reconnect.maxDelayMs),
-        reconnectDelay(failures, base, context.reconnect, context.random),
+        Math.min(retryAfter ?? 0, reconnect.maxDelayMs),
+        reconnectDelay(failures, base, reconnect, context.random),
       );
       options.onReconnect?.({ failures, delayMs, cause, lastEventId: this.lastEventId });
       this.reconnects++;
