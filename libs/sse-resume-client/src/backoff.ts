@@ -27,12 +27,8 @@ export function resolveReconnect(options: ReconnectOptions = {}): ResolvedReconn
     factor: options.factor ?? 2,
     maxRetries: options.maxRetries ?? Infinity,
   };
-  // (NaN fails both comparisons)
-  if (
-    !(
-      Math.min(resolved.initialDelayMs, resolved.maxDelayMs, resolved.maxRetries) >= 0 && resolved.factor >= 1
-    )
-  ) {
+  const { initialDelayMs, maxDelayMs, factor, maxRetries } = resolved;
+  if (!(initialDelayMs >= 0 && maxDelayMs >= 0 && maxRetries >= 0 && factor >= 1)) {
     throw new RangeError('reconnect: delays and maxRetries must be >= 0, factor >= 1');
   }
   return resolved;
