@@ -1254,6 +1254,22 @@ describe('TaskStream', () => {
       expect(run.events.map((e) => e.id)).toEqual([3, 4]);
     });
 
+    it('the iterator is its own async iterable, so a for await over it works', async () => {
+      const { server, client } = setup();
+      const iterator = client.stream('t1')[Symbol.asyncIterator]();
+      expect(iterator[Symbol.asyncIterator]()).toBe(iterator);
+      const seen: number[] = [];
+      const done = (async () => {
+        for await (const event of iterator) {
+          seen.push(event.id);
+        }
+      })();
+      await tick();
+      server.last.stream().write(frame(1, {}) + endFrame(2));
+      await done;
+      expect(seen).toEqual([1, 2]);
+    });
+
     it('after return(), next() is done even with events of the read left', async () => {
       const { server, client, storage } = setup();
       const iterator = client.stream('t1')[Symbol.asyncIterator]();

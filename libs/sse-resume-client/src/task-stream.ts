@@ -138,14 +138,16 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
         },
       ));
     };
-    return {
-      next,
-      return: (value) => reads.return(value) as Promise<Result>,
-      throw: (error: unknown) => reads.throw(error) as Promise<Result>,
-      [Symbol.asyncIterator]() {
-        return this;
+    // On top of the generator: the rest of the protocol ([Symbol.asyncIterator], and
+    // [Symbol.asyncDispose] where the runtime has it) comes from its prototypes and calls these.
+    return Object.setPrototypeOf(
+      {
+        next,
+        return: (value?: undefined) => reads.return(value),
+        throw: (error: unknown) => reads.throw(error),
       },
-    };
+      reads,
+    ) as AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined>;
   }
 
   /** The connection loop: yields the events of each read (always the same array, refilled). */
