@@ -148,15 +148,14 @@ export class SseResumeClient {
 
   /** The task's events from where this client (or this tab, before a reload) left off. */
   stream<E = AnyTaskEvents, R = unknown>(taskId: string, options: StreamOptions = {}): TaskStream<E, R> {
-    const record = this.#record(taskId);
     const context: StreamContext = {
-      url: this.#url(this.#eventsPath(taskId)),
+      url: this.#url(this.#options.routes?.events?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}/events`),
       fetch: this.#fetch,
       headers: () => this.#headers(),
       credentials: this.#options.credentials,
       reconnect: this.#reconnect,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 45_000,
-      record,
+      record: this.#record(taskId),
       random: this.#options.random,
       cancel: (resumeKey) => this.cancel(taskId, { resumeKey }),
     };
@@ -248,10 +247,6 @@ export class SseResumeClient {
       credentials: this.#options.credentials,
       signal,
     });
-  }
-
-  #eventsPath(taskId: string): string {
-    return this.#options.routes?.events?.(taskId) ?? `tasks/${encodeURIComponent(taskId)}/events`;
   }
 
   #record(taskId: string): TaskRecord {

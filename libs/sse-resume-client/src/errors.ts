@@ -83,7 +83,8 @@ export async function httpError(response: Response, retryAfterMs?: number): Prom
   } catch {
     // not JSON: keep the text
   }
-  const fields = (typeof body === 'object' && body !== null ? body : {}) as {
+  // Object(): the body's fields, none for text, null or a number.
+  const fields = Object(body) as {
     message?: unknown;
     code?: unknown;
   };

@@ -46,12 +46,11 @@ export interface SseParserOptions {
 }
 
 const LF = 0x0a;
-const BOM = '\ufeff';
 
 /**
- * Parses an event stream fed in chunks of any size, cut anywhere: inside a line, between the
- * CR and LF of a CRLF pair, or inside a multi-byte UTF-8 character. The events, retries and
- * comments it reports do not depend on where the cuts fall.
+ * Parses an event stream fed in byte chunks of any size, cut anywhere: inside a line, between
+ * the CR and LF of a CRLF pair, or inside a multi-byte UTF-8 character. The events, retries
+ * and comments it reports do not depend on where the cuts fall.
  *
  * ```ts
  * const parser = new SseParser({ onEvent: (e) => console.log(e.type, e.data, e.lastEventId) });
@@ -74,28 +73,24 @@ const BOM = '\ufeff';
  * - an event without `data` lines is not dispatched, but its type is reset all the same;
  * - at the end of the stream, an incomplete line and an undispatched event are discarded.
  *
- * One parser reads one stream. String chunks are taken as already decoded text and may be
- * mixed with byte chunks (a UTF-8 sequence left incomplete by a byte chunk then becomes
- * U+FFFD). Handlers run synchronously inside `push()`; if one throws, the exception
- * propagates and the rest of that chunk is not parsed.
+ * One parser reads one stream, as bytes only (`Uint8Array`, what `fetch` bodies give); to
+ * parse text, encode it first (`new TextEncoder().encode(text)`). Handlers run synchronously
+ * inside `push()`; if one throws, the exception propagates and the rest of that chunk is not
+ * parsed.
  */
 export class SseParser {
   readonly #handlers: SseParserHandlers;
-  /** `ignoreBOM`: the BOM is stripped here, once, for byte and string chunks alike. */
-  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  /** Streaming UTF-8; it drops one BOM at the start of the stream, even one cut across chunks. */
+  readonly #decoder = new TextDecoder();
   /** Text of the current line received so far (it holds no CR or LF). */
   #pending = '';
-  /** The stream's first character has not been seen yet (it may be a BOM to drop). */
-  #atStart = true;
   /** The previous character was a CR that ended a line: an LF right after it is skipped. */
   #afterCR = false;
-  /** A byte chunk may have left an incomplete UTF-8 sequence in the decoder. */
-  #decoderUsed = false;
   #ended = false;
 
   #eventType = '';
-  #data = '';
-  #hasData = false;
+  /** The data lines of the event being built, joined; `undefined` before its first one. */
+  #data: string | undefined;
   #lastEventIdBuffer: string;
   #lastDispatchedId: string;
   #reconnectionTime: number | undefined;
@@ -121,29 +116,14 @@ export class SseParser {
   }
 
   /**
-   * Feeds the next chunk of the stream: bytes (UTF-8) or already decoded text.
-   * @throws Error after {@link end}.
+   * Feeds the next chunk of the stream (UTF-8 bytes).
+   * @throws Error after {@link end}; TypeError for a chunk that is not bytes.
    */
-  push(chunk: Uint8Array | string): void {
+  push(chunk: Uint8Array): void {
     if (this.#ended) throw new Error('push() after end()');
-    let text: string;
-    if (typeof chunk === 'string') {
-      // Text after bytes: whatever the decoder holds is an incomplete sequence, U+FFFD.
-      text = this.#decoderUsed ? this.#flushDecoder() + chunk : chunk;
-    } else {
-      if (chunk.length === 0) return;
-      this.#decoderUsed = true;
-      text = this.#decoder.decode(chunk, { stream: true });
-    }
-    if (text.length === 0) return;
-    if (this.#atStart) {
-      this.#atStart = false;
-      if (text.charCodeAt(0) === 0xfeff) {
-        text = text.slice(BOM.length);
-        if (text.length === 0) return;
-      }
-    }
-    this.#scan(text);
+    const text = this.#decoder.decode(chunk, { stream: true });
+    // Nothing decoded (an empty chunk, or part of a character): nothing to scan.
+    if (text) this.#scan(text);
   }
 
   /**
@@ -151,18 +131,9 @@ export class SseParser {
    * are discarded, as the spec requires. Later calls do nothing; `push()` then throws.
    */
   end(): void {
-    if (this.#ended) return;
     this.#ended = true;
-    if (this.#decoderUsed) this.#flushDecoder();
     this.#pending = '';
-    this.#data = '';
-    this.#hasData = false;
-    this.#eventType = '';
-  }
-
-  #flushDecoder(): string {
-    this.#decoderUsed = false;
-    return this.#decoder.decode();
+    this.#data = undefined;
   }
 
   /** Splits `text` into lines, carrying an unterminated tail over in `pending`. */
@@ -180,7 +151,7 @@ export class SseParser {
       const end = cr < 0 || (lf >= 0 && lf < cr) ? lf : cr;
       if (end < 0) break;
       let line = text.slice(start, end);
-      if (this.#pending.length > 0) {
+      if (this.#pending) {
         line = this.#pending + line;
         this.#pending = '';
       }
@@ -206,64 +177,30 @@ export class SseParser {
       this.#handlers.onComment?.(line.slice(1));
       return;
     }
-    let field: string;
-    let value: string;
-    if (colon < 0) {
-      field = line;
-      value = '';
-    } else {
-      field = line.slice(0, colon);
-      const valueStart = line.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1;
-      value = line.slice(valueStart);
+    // No colon: the whole line names the field, the value is empty.
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(line.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1);
+    if (field === 'data') {
+      this.#data = this.#data === undefined ? value : this.#data + '\n' + value;
+    } else if (field === 'event') this.#eventType = value;
+    else if (field === 'id') {
+      if (!value.includes('\0')) this.#lastEventIdBuffer = value;
+    } else if (field === 'retry' && /^\d+$/.test(value) && Number.isSafeInteger(+value)) {
+      // ASCII digits only (`\d` is [0-9]); beyond 2^53 the integer cannot be exact: ignored.
+      this.#reconnectionTime = +value;
+      this.#handlers.onRetry?.(+value);
     }
-    switch (field) {
-      case 'event':
-        this.#eventType = value;
-        break;
-      case 'data':
-        if (this.#hasData) this.#data += '\n' + value;
-        else {
-          this.#data = value;
-          this.#hasData = true;
-        }
-        break;
-      case 'id':
-        if (!value.includes('\0')) this.#lastEventIdBuffer = value;
-        break;
-      case 'retry':
-        this.#setRetry(value);
-        break;
-      default:
-      // Unknown fields are ignored.
-    }
-  }
-
-  #setRetry(value: string): void {
-    const length = value.length;
-    if (length === 0) return;
-    for (let i = 0; i < length; i++) {
-      const code = value.charCodeAt(i);
-      if (code < 0x30 || code > 0x39) return;
-    }
-    const milliseconds = Number(value);
-    // Beyond 2^53 the integer cannot be represented exactly: ignored rather than rounded.
-    if (!Number.isSafeInteger(milliseconds)) return;
-    this.#reconnectionTime = milliseconds;
-    this.#handlers.onRetry?.(milliseconds);
+    // Other fields are ignored.
   }
 
   #dispatch(): void {
     this.#lastDispatchedId = this.#lastEventIdBuffer;
     const type = this.#eventType;
+    const data = this.#data;
     this.#eventType = '';
-    if (!this.#hasData) return;
-    const event: SseEvent = {
-      type: type === '' ? 'message' : type,
-      data: this.#data,
-      lastEventId: this.#lastDispatchedId,
-    };
-    this.#data = '';
-    this.#hasData = false;
-    this.#handlers.onEvent(event);
+    this.#data = undefined;
+    if (data !== undefined) {
+      this.#handlers.onEvent({ type: type || 'message', data, lastEventId: this.#lastDispatchedId });
+    }
   }
 }

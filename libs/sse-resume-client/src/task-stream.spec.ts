@@ -44,6 +44,11 @@ class Body {
     });
   }
 
+  /** Chunks written and not read by the client yet. */
+  get queued(): number {
+    return 1 - (this.controller.desiredSize ?? 1);
+  }
+
   /** Not closed, errored or cancelled: the client still reads it. */
   get open(): boolean {
     return !this.settled;
@@ -1198,6 +1203,112 @@ describe('TaskStream', () => {
       expect(onReconnect).toHaveBeenCalledTimes(1);
       expect(run).toMatchObject({ finished: true, failed: true });
       expect(run.error).toBe(bug);
+      expect(server.requests).toHaveLength(1);
+    });
+  });
+
+  describe('handing out the events of a read', () => {
+    it('one at a time: each id is stored as its event is handed out, and the next read waits for the last one', async () => {
+      const { server, client, storage } = setup();
+      const iterator = client.stream('t1')[Symbol.asyncIterator]();
+      const first = iterator.next();
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}) + frame(2, {}) + frame(3, {}), frame(4, {}));
+      expect(await first).toEqual({ done: false, value: { type: 'progress', id: 1, data: {} } });
+      expect(storage.getItem('sse-resume:t1:id')).toBe('1');
+      expect(body.queued).toBe(1); // the second chunk is not read while events of the first are left
+      expect((await iterator.next()).value).toMatchObject({ id: 2 });
+      expect(storage.getItem('sse-resume:t1:id')).toBe('2');
+      expect((await iterator.next()).value).toMatchObject({ id: 3 });
+      expect(storage.getItem('sse-resume:t1:id')).toBe('3');
+      await tick();
+      expect(body.queued).toBe(1);
+      expect((await iterator.next()).value).toMatchObject({ id: 4 });
+      expect(body.queued).toBe(0);
+      expect(storage.getItem('sse-resume:t1:id')).toBe('4');
+    });
+
+    it('a break in the middle of a read: the rest is dropped, storage names the last event handed out, a reload resumes after it', async () => {
+      const { server, client, storage } = setup();
+      const seen: number[] = [];
+      const done = (async () => {
+        for await (const event of client.stream('t1')) {
+          seen.push(event.id);
+          if (event.id === 2) break;
+        }
+      })();
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}) + frame(2, {}) + frame(3, {}) + frame(4, {}));
+      await done;
+      expect(body.open).toBe(false);
+      expect(seen).toEqual([1, 2]);
+      expect(storage.getItem('sse-resume:t1:id')).toBe('2');
+      const reloaded = new SseResumeClient({ baseUrl: 'http://test/', fetch: server.fetch, storage });
+      const run = consume(reloaded.stream('t1'));
+      await tick();
+      expect(server.last.headers.get('last-event-id')).toBe('2');
+      server.last.stream().write(frame(3, {}) + endFrame(4));
+      await tick();
+      expect(run.events.map((e) => e.id)).toEqual([3, 4]);
+    });
+
+    it('the iterator is its own async iterable, so a for await over it works', async () => {
+      const { server, client } = setup();
+      const iterator = client.stream('t1')[Symbol.asyncIterator]();
+      expect(iterator[Symbol.asyncIterator]()).toBe(iterator);
+      const seen: number[] = [];
+      const done = (async () => {
+        for await (const event of iterator) {
+          seen.push(event.id);
+        }
+      })();
+      await tick();
+      server.last.stream().write(frame(1, {}) + endFrame(2));
+      await done;
+      expect(seen).toEqual([1, 2]);
+    });
+
+    it('after return(), next() is done even with events of the read left', async () => {
+      const { server, client, storage } = setup();
+      const iterator = client.stream('t1')[Symbol.asyncIterator]();
+      const first = iterator.next();
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}) + frame(2, {}) + frame(3, {}));
+      expect((await first).value).toMatchObject({ id: 1 });
+      await expect(iterator.return(undefined)).resolves.toEqual({ done: true, value: undefined });
+      await expect(iterator.next()).resolves.toEqual({ done: true, value: undefined });
+      expect(storage.getItem('sse-resume:t1:id')).toBe('1');
+      expect(body.open).toBe(false);
+    });
+
+    it('next() called again before the last call settled: every event once, in order, across reads', async () => {
+      const { server, client } = setup();
+      const iterator = client.stream('t1')[Symbol.asyncIterator]();
+      const pending = [iterator.next(), iterator.next(), iterator.next(), iterator.next(), iterator.next()];
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}) + frame(2, {}));
+      await tick();
+      body.write(frame(2, {}) + frame(3, {}), frame(4, {}) + endFrame(5));
+      const results = await Promise.all(pending);
+      expect(results.map((r) => r.value?.id)).toEqual([1, 2, 3, 4, 5]);
+      await expect(iterator.next()).resolves.toEqual({ done: true, value: undefined });
+    });
+
+    it('an invalid id after valid ones of the same read: those are handed out first, then the ProtocolError', async () => {
+      const { server, client, storage } = setup();
+      const run = consume(client.stream('t1'));
+      await tick();
+      const body = server.last.stream();
+      body.write(frame(1, {}) + frame(2, {}) + 'id: x\ndata: {}\n\n' + frame(3, {}));
+      await tick(60_000);
+      expect(run.events.map((e) => e.id)).toEqual([1, 2]);
+      expect(run.error).toEqual(new ProtocolError('no valid id: "x"'));
+      expect(storage.getItem('sse-resume:t1:id')).toBe('2');
+      expect(body.open).toBe(false);
       expect(server.requests).toHaveLength(1);
     });
   });

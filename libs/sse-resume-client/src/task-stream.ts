@@ -103,20 +103,68 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
   [Symbol.asyncIterator](): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
     if (this.#iterated) throw new SseClientError('a TaskStream is iterated once');
     this.#iterated = true;
-    return this.#run();
+    type Result = IteratorResult<TaskStreamEvent<E, R>, undefined>;
+    // #run() yields the events of each read; they are accepted and handed out here, one
+    // resolved promise each: no generator step per event. #run() reads on only when all are
+    // out (or after `end` or a stop), so it never reads ahead of the application; whenever it
+    // finishes (return(), throw(), an error) it empties the array, so nothing is left to hand out.
+    const reads = this.#run();
+    const stopped = this.#closer.signal;
+    let events: SseEvent[] = [];
+    let i = 0;
+    /** A read in progress: calls made meanwhile wait for it, in order, as with a generator. */
+    let reading: Promise<Result> | undefined;
+    const next = (): Promise<Result> => {
+      if (reading) return reading.then(next, next);
+      while (i < events.length && !this.end && !stopped.aborted) {
+        let event: TaskStreamEvent<E, R> | undefined;
+        try {
+          event = this.#accept(events[i++]!);
+        } catch (error) {
+          // thrown where #run() waits, so that it lets the connection go
+          return reads.throw(error) as Promise<Result>;
+        }
+        if (event) return Promise.resolve({ value: event, done: false });
+      }
+      return (reading = reads.next().then(
+        (read) => {
+          reading = undefined;
+          if (read.done) return read;
+          events = read.value;
+          i = 0;
+          return next();
+        },
+        (error: unknown) => {
+          reading = undefined;
+          throw error;
+        },
+      ));
+    };
+    // On top of the generator: the rest of the protocol ([Symbol.asyncIterator], and
+    // [Symbol.asyncDispose] where the runtime has it) comes from its prototypes and calls these.
+    return Object.setPrototypeOf(
+      {
+        next,
+        return: (value?: undefined) => reads.return(value),
+        throw: (error: unknown) => reads.throw(error),
+      },
+      reads,
+    ) as AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined>;
   }
 
-  async *#run(): AsyncGenerator<TaskStreamEvent<E, R>, undefined, undefined> {
+  /** The connection loop: yields the events of each read (always the same array, refilled). */
+  async *#run(): AsyncGenerator<SseEvent[], undefined, undefined> {
     const context = this.#context;
     const options = this.#options;
     const stopped = this.#closer.signal;
+    const parsed: SseEvent[] = [];
     let failures = 0;
     let serverRetry: number | undefined;
     for (;;) {
       const attempt = new AbortController();
       const stop = (): void => attempt.abort(stopped.reason);
       stopped.addEventListener('abort', stop);
-      let delivered = 0;
+      const resumedAfter = this.lastEventId;
       let cause: unknown;
       let retryAfter: number | undefined;
       let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -125,13 +173,6 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
       let holding = false;
       /** A callback's own exception: it stops the stream as it is, never retried. */
       let callbackError: unknown;
-      const call = (callback: (() => void) | undefined): void => {
-        try {
-          callback?.();
-        } catch (error) {
-          throw (callbackError = error);
-        }
-      };
       try {
         if (stopped.aborted) stop();
         attempt.signal.throwIfAborted();
@@ -180,11 +221,14 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
           const body = (reader = response.body.getReader());
           // A `fetch` that does not end its body on abort must not leave the read hanging.
           attempt.signal.addEventListener('abort', () => void body.cancel().catch(() => undefined));
-          call(() => options.onOpen?.({ lastEventId: this.lastEventId }));
-          const parsed: SseEvent[] = [];
+          try {
+            options.onOpen?.({ lastEventId: this.lastEventId });
+          } catch (error) {
+            throw (callbackError = error);
+          }
           const parser = new SseParser(
             { onEvent: (event) => parsed.push(event), onRetry: (ms) => (serverRetry = ms) },
-            { lastEventId: this.lastEventId === undefined ? '' : String(this.lastEventId) },
+            { lastEventId: String(this.lastEventId ?? '') },
           );
           for (;;) {
             const chunk = await reader.read();
@@ -194,19 +238,17 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
             }
             activity = Date.now();
             parser.push(chunk.value);
-            for (let i = 0; i < parsed.length; i++) {
-              const event = this.#accept(parsed[i]!);
-              if (event === undefined) continue;
-              delivered++;
+            if (parsed.length > 0) {
+              // Handed out (and accepted) one by one by the iterator while this waits here.
               holding = true;
-              yield event;
+              yield parsed;
               holding = false;
               activity = Date.now();
-              if (event.type === 'end') return undefined;
-              // close() or an abort while the application held the event: no more of this chunk
+              if (this.end) return undefined;
+              // close() or an abort while the application held an event: no more of this chunk
               attempt.signal.throwIfAborted();
+              parsed.length = 0;
             }
-            parsed.length = 0;
           }
           cause = new ProtocolError('closed before end');
         }
@@ -220,6 +262,7 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
         } else if (error instanceof SseClientError) throw error;
         else cause = error;
       } finally {
+        parsed.length = 0; // what the iterator had not handed out yet is dropped, not accepted
         clearTimeout(idle);
         stopped.removeEventListener('abort', stop);
         if (reader) {
@@ -227,14 +270,15 @@ export class TaskStream<E = AnyTaskEvents, R = unknown> implements AsyncIterable
           reader.cancel().catch(() => undefined);
         }
       }
-      failures = delivered > 0 ? 0 : failures + 1;
-      if (failures > context.reconnect.maxRetries) throw new RetriesExhaustedError(failures, cause);
-      const base =
-        (context.reconnect.honorServerRetry ? serverRetry : undefined) ?? context.reconnect.initialDelayMs;
+      // ids only grow: a new lastEventId means this attempt handed out events
+      failures = this.lastEventId !== resumedAfter ? 0 : failures + 1;
+      const { reconnect } = context;
+      if (failures > reconnect.maxRetries) throw new RetriesExhaustedError(failures, cause);
+      const base = (reconnect.honorServerRetry ? serverRetry : undefined) ?? reconnect.initialDelayMs;
       // Retry-After is a floor, never a reason to hammer: a 0 or a past date still backs off.
       const delayMs = Math.max(
-        Math.min(retryAfter ?? 0, context.reconnect.maxDelayMs),
-        reconnectDelay(failures, base, context.reconnect, context.random),
+        Math.min(retryAfter ?? 0, reconnect.maxDelayMs),
+        reconnectDelay(failures, base, reconnect, context.random),
       );
       options.onReconnect?.({ failures, delayMs, cause, lastEventId: this.lastEventId });
       this.reconnects++;
