@@ -1,12 +1,8 @@
-import type { INestApplication } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { createApp } from '../../src/app.factory';
-import { loadConfig } from '../../src/config';
-import type { Adapter } from '../utils/start-app';
 
 /** Helpers of the browser tests of the demo page (test/browser/*.e2e-spec.ts). */
 
@@ -131,38 +127,6 @@ export class RequestRecorder {
     );
     expect(leaks).toEqual([]);
   }
-}
-
-/** The example app on a given loopback port (to start it again where it was). */
-export async function startAppOnPort(
-  adapter: Adapter,
-  port: number,
-  env: Record<string, string>,
-): Promise<{ app: INestApplication; url: string; close(): Promise<void> }> {
-  const app = await createApp(loadConfig({ HTTP_ADAPTER: adapter, PORT: String(port), ...env }), {
-    logger: false,
-  });
-  const sockets = new Set<Socket>();
-  (app.getHttpServer() as import('node:http').Server).on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await app.listen(port, '127.0.0.1');
-  let closing: Promise<void> | undefined;
-  return {
-    app,
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      (closing ??= (async () => {
-        // Sockets still open after 2 s (streams opened during a shutdown grace) are cut.
-        const timer = setTimeout(() => sockets.forEach((socket) => socket.destroy()), 2_000);
-        try {
-          await app.close();
-        } finally {
-          clearTimeout(timer);
-        }
-      })()),
-  };
 }
 
 export interface PrefixProxy {

@@ -9,7 +9,6 @@ import {
   launchChromium,
   RequestRecorder,
   requireChromium,
-  startAppOnPort,
   text,
   waitForText,
 } from './browser-helpers';
@@ -37,7 +36,7 @@ describe('demo page in Chromium: the server restarts mid-task (express, Redis)',
   if (!requireChromium()) return;
 
   let first: RunningApp | undefined;
-  let second: { url: string; close(): Promise<void> } | undefined;
+  let second: RunningApp | undefined;
   let browser: Browser;
   let context: BrowserContext;
   const recorder = new RequestRecorder();
@@ -78,7 +77,7 @@ describe('demo page in Chromium: the server restarts mid-task (express, Redis)',
     // The page finds no server (connection refused), and says so, before it comes back.
     await waitForText(page, 'log', (log) => /reconnecting in \d+ ms.*: Failed to fetch/.test(log), 10_000);
     expect(await text(page, 'status')).toBe('reconnecting');
-    second = await startAppOnPort('express', port, ENV);
+    second = await startApp('express', ENV, { port, logger: false });
 
     await waitForText(page, 'status', (value) => value === 'completed', 20_000);
     expectEveryEventOnce(await demoEvents(page), STEPS);

@@ -2,9 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SseResumeClient } from '../../libs/sse-resume-client/src';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '@app/sse-resume/testing/redis';
 import { type ChildApp, killChildApp, startChildApp } from '../utils/child-app';
-import { startApp } from '../utils/start-app';
+import { type RunningApp, startApp } from '../utils/start-app';
 import {
-  type AppOnPort,
   type DemoEvent,
   type DemoEvents,
   type DemoResult,
@@ -12,7 +11,6 @@ import {
   failoverFetch,
   isConnectionRefused,
   range,
-  startAppOnPort,
 } from './helpers';
 
 /**
@@ -137,19 +135,22 @@ describe('the instance the client streams from is stopped and started again on t
     // The task runs on `owner`; the client streams it from `front`, which goes down and up again.
     const owner = await startApp('fastify', ENV);
     apps.push(owner);
-    const front = await startAppOnPort('express', ENV, 0);
+    const front = await startApp('express', ENV, { cutOnClose: true });
     apps.push(front);
     const starter = new SseResumeClient({ baseUrl: owner.baseUrl });
     const started = await starter.start({ steps: 60, intervalMs: 25 });
     const causes: unknown[] = [];
-    const client = new SseResumeClient({ baseUrl: front.url, reconnect: { ...RECONNECT, maxDelayMs: 50 } });
+    const client = new SseResumeClient({
+      baseUrl: front.baseUrl,
+      reconnect: { ...RECONNECT, maxDelayMs: 50 },
+    });
     const stream = client.stream<DemoEvents, DemoResult>(started.taskId, {
       resumeKey: started.resumeKey,
       onReconnect: ({ cause }) => causes.push(cause),
     });
     const events: DemoEvent[] = [];
     let downMs = 0;
-    let again: AppOnPort | undefined;
+    let again: RunningApp | undefined;
     for await (const event of stream) {
       events.push(event);
       if (events.length === 10) {
@@ -157,7 +158,7 @@ describe('the instance the client streams from is stopped and started again on t
           await front.close();
           const downAt = Date.now();
           await sleep(300);
-          again = await startAppOnPort('express', ENV, front.port);
+          again = await startApp('express', ENV, { port: front.port, cutOnClose: true });
           apps.push(again);
           downMs = Date.now() - downAt;
         })();
@@ -165,7 +166,7 @@ describe('the instance the client streams from is stopped and started again on t
     }
     await restart;
     expect(demoProblems(events, 60)).toEqual([]);
-    expect(again?.url).toBe(front.url);
+    expect(again?.baseUrl).toBe(front.baseUrl);
     const refused = causes.filter(isConnectionRefused).length;
     expect(refused).toBeGreaterThanOrEqual(1);
     console.log(

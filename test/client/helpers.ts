@@ -1,11 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
 import type { TaskStream, TaskStreamEvent } from '../../libs/sse-resume-client/src';
-import { createApp } from '../../src/app.factory';
-import { loadConfig } from '../../src/config';
-import type { Adapter } from '../utils/start-app';
-import { runLogger } from '../utils/log-capture';
 
 /** What the demo task emits with each `progress` event. */
 export interface DemoProgress {
@@ -117,46 +110,4 @@ export function failoverFetch(
     }
   };
   return { fetch: wrapped, responses, current: () => current };
-}
-
-export interface AppOnPort {
-  app: INestApplication;
-  url: string;
-  port: number;
-  /** Cuts open connections, then closes the app. */
-  close(): Promise<void>;
-}
-
-/**
- * The example app in this process, like `startApp`, but on a given loopback port (0: any),
- * so that a test can stop it and start another one where clients look for it.
- */
-export async function startAppOnPort(
-  adapter: Adapter,
-  env: Record<string, string>,
-  port: number,
-): Promise<AppOnPort> {
-  const app = await createApp(loadConfig({ HTTP_ADAPTER: adapter, PORT: String(port), ...env }), {
-    logger: runLogger(),
-  });
-  const server = app.getHttpServer() as Server;
-  const sockets = new Set<Socket>();
-  let closing: Promise<void> | undefined;
-  server.on('connection', (socket: Socket) => {
-    if (closing) return void socket.destroy(); // a client reconnecting while the app stops
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await app.listen(port, '127.0.0.1');
-  const bound = (server.address() as { port: number }).port;
-  return {
-    app,
-    url: `http://127.0.0.1:${bound}`,
-    port: bound,
-    close: () =>
-      (closing ??= (async () => {
-        for (const socket of sockets) socket.destroy();
-        await app.close();
-      })()),
-  };
 }

@@ -62,21 +62,22 @@ export interface LoopbackListener {
 }
 
 /**
- * `app.listen(0, '127.0.0.1')`, tracking the server's sockets so that a test can cut open
- * streams when it closes the app. Used by {@link startTestApp} and the e2e `startApp`.
+ * `app.listen(port, '127.0.0.1')` (0: any free port), tracking the server's sockets so that a
+ * test can cut open streams when it closes the app. Used by {@link startTestApp} and the e2e
+ * `startApp`.
  */
-export async function listenOnLoopback(app: INestApplication): Promise<LoopbackListener> {
+export async function listenOnLoopback(app: INestApplication, port = 0): Promise<LoopbackListener> {
   const server = app.getHttpServer() as Server;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await app.listen(0, '127.0.0.1');
-  const { port } = server.address() as AddressInfo;
+  await app.listen(port, '127.0.0.1');
+  const bound = (server.address() as AddressInfo).port;
   return {
-    port,
-    url: `http://127.0.0.1:${port}`,
+    port: bound,
+    url: `http://127.0.0.1:${bound}`,
     destroySockets: () => {
       for (const socket of sockets) socket.destroy();
     },
