@@ -171,8 +171,8 @@ export class OtelSseResumeMetrics implements SseResumeMetrics {
     this.streamsOpen.add(1, NO_ATTRIBUTES);
   }
 
-  streamClosed(): void {
-    this.streamsOpen.add(-1, NO_ATTRIBUTES);
+  streamClosed(count = 1): void {
+    this.streamsOpen.add(-count, NO_ATTRIBUTES);
   }
 
   streamResumed(): void {

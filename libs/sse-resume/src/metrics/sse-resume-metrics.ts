@@ -33,8 +33,8 @@ export interface SseResumeMetrics {
   eventEmitted(event: TaskEvent): void;
   /** A stream joined this instance's hub (it gets live events from now on). */
   streamOpened(): void;
-  /** A stream left the hub. */
-  streamClosed(): void;
+  /** A stream (or `count` streams at once, at shutdown) left the hub. */
+  streamClosed(count?: number): void;
   /** A stream was opened with a resume point (`Last-Event-ID`). */
   streamResumed(): void;
   /** Events sent to one subscriber from history (one call per replay chunk). */

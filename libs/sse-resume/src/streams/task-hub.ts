@@ -85,7 +85,7 @@ export class TaskHub {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;
     for (const group of this.groups.values()) {
-      for (let n = group.subscribers.size; n > 0; n--) this.metrics.streamClosed();
+      if (group.subscribers.size > 0) this.metrics.streamClosed(group.subscribers.size);
       group.subscribers.clear(); // a later leave() finds nothing to count twice
       this.closeGroup(group);
     }
