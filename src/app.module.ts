@@ -31,7 +31,11 @@ export class AppModule {
           ...(config.shutdownGraceMs !== undefined && { shutdownGraceMs: config.shutdownGraceMs }),
           ...(config.redisUrl !== undefined && {
             store: 'redis' as const,
-            redis: { url: config.redisUrl, keyPrefix: config.redisKeyPrefix },
+            redis: {
+              url: config.redisUrl,
+              keyPrefix: config.redisKeyPrefix,
+              ...(config.redisLeaseMs !== undefined && { leaseMs: config.redisLeaseMs }),
+            },
           }),
         }),
         TerminusModule.forRoot({ logger: false }), // GET /health: 503 with the reason, no log line per check

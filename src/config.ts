@@ -11,6 +11,8 @@ export interface AppConfig {
   redisUrl: string | undefined;
   /** Prefix of the Redis keys and channels (default `sse:`). */
   redisKeyPrefix: string;
+  /** Lease of the instance running a task (unset: the library's default, 10 s): a dead owner's tasks fail after about this long. */
+  redisLeaseMs: number | undefined;
   /** Tasks held at once (the library's `maxTasks`). */
   maxTasks: number;
   /** Open streams per task on this instance. */
@@ -71,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     retryMs: int('RETRY_MS', 2_000, 1, 2_147_483_647),
     redisUrl,
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'sse:',
+    redisLeaseMs: env.REDIS_LEASE_MS ? int('REDIS_LEASE_MS', 10_000, 100, 3_600_000) : undefined,
     maxTasks: int('TASK_MAX', 10_000, 1, 10_000_000),
     maxSubscribersPerTask: int('MAX_SUBSCRIBERS_PER_TASK', 1_000, 1, 10_000_000),
     maxPendingBytes: int('MAX_PENDING_BYTES', 1_048_576, 1, 2_147_483_647),

@@ -22,8 +22,6 @@ const PREFIX = uniquePrefix('e2e-client-failover');
 const ENV = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: PREFIX };
 /** The owner's lease (default 10 s): how long B waits before it fails a dead owner's task. */
 const LEASE_MS = 1_500;
-/** The example app with LEASE_MS (its configuration does not expose the lease). */
-const SHORT_LEASE_APP = 'test/client/short-lease-main.js';
 const RECONNECT = { initialDelayMs: 0, honorServerRetry: false, maxDelayMs: 100 };
 
 afterAll(() => deleteKeys(PREFIX));
@@ -38,10 +36,7 @@ describe('owner instance dies (child processes, lease 1.5 s)', () => {
   /** A (Express) and B (Fastify), killed after the test. */
   const startPair = async (env: Record<string, string> = {}): Promise<[ChildApp, ChildApp]> => {
     const start = (adapter: string) =>
-      startChildApp(
-        { ...ENV, HTTP_ADAPTER: adapter, TEST_REDIS_LEASE_MS: String(LEASE_MS), ...env },
-        { script: SHORT_LEASE_APP },
-      );
+      startChildApp({ ...ENV, HTTP_ADAPTER: adapter, REDIS_LEASE_MS: String(LEASE_MS), ...env });
     const results = await Promise.allSettled([start('express'), start('fastify')]);
     for (const result of results) if (result.status === 'fulfilled') children.push(result.value);
     for (const result of results) if (result.status === 'rejected') throw result.reason;

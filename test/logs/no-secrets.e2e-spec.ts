@@ -241,10 +241,7 @@ describe('logs when a Redis owner instance is killed (child owner with LOG_JSON=
   });
 
   it('the reaper names the task and the lost owner; neither instance logs a key', async () => {
-    owner = await startChildApp(
-      { ...env, HTTP_ADAPTER: 'fastify', TEST_REDIS_LEASE_MS: '1000', LOG_JSON: '1' },
-      { script: 'test/client/short-lease-main.js' },
-    );
+    owner = await startChildApp({ ...env, HTTP_ADAPTER: 'fastify', REDIS_LEASE_MS: '1000', LOG_JSON: '1' });
     survivor = await startApp('express', env, { logger });
     const work = new Workload(owner.url);
     const task = await work.start({ steps: 100_000, intervalMs: 20 });
