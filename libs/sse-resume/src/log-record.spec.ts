@@ -8,6 +8,7 @@ import { LOGGER_NAME } from './sse-resume.messages';
 import { createCall } from './stores/redis/redis-admission-scripts';
 import { RedisConnections } from './stores/redis/redis-connections';
 import { RedisKeys } from './stores/redis/redis-keys';
+import { RedisKeyspace } from './stores/redis/redis-keyspace';
 import { RedisOrphanReaper } from './stores/redis/redis-reaper';
 import { SCRIPTS } from './stores/redis/redis-scripts';
 import { ResponseSink } from './streams/response-sink';
@@ -241,7 +242,7 @@ describe('log lines of the library', () => {
       // Its lease lapsed long ago:
       await connections.client.hset(keys.taskKey('orphan', 'meta'), 'leaseUntil', 1);
       await connections.client.zadd(keys.key('running'), 1, 'orphan');
-      expect(await new RedisOrphanReaper(connections, keys, limits).failOrphans()).toBe(1);
+      expect(await new RedisOrphanReaper(connections, new RedisKeyspace(keys.prefix), limits, 'PUBLISH').failOrphans()).toBe(1);
       expect(find(captured, 'owner instance was lost')).toMatchObject({
         level: 'warn',
         context: 'SseResume',

@@ -1,7 +1,7 @@
 import type { NewTaskRecord, TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { STORE_FULL_RETRY_SECONDS } from '../../sse-resume.constants';
 import type { RedisKeys } from './redis-keys';
-import { globals, NOW } from './redis-lua-parts';
+import { globals, NOW, REPAIR_REWIND } from './redis-lua-parts';
 
 /* The scripts that admit a task, keep its lease and forget it once expired. */
 
@@ -60,16 +60,63 @@ end
 return count
 `;
 
-/** RENEW. ARGV: fence, leaseMs. Extends the owner's lease; returns the new deadline, or 0 if no longer owned. */
+/**
+ * RENEW. KEYS: meta, events, the bucket's running zset and bytes counter. ARGV: fence,
+ * leaseMs, taskId, known (the last id the owner was given). Extends the owner's lease (and
+ * its deadline in the reaper's list) and repairs a rewind (REPAIR_REWIND): after a
+ * failover, within one renewal, a client resuming from an id it was given finds it again.
+ * Returns the new deadline, or 0 if no longer owned.
+ */
 export const RENEW_SCRIPT = `
-local meta = KEYS[1]
+local meta, events, runningKey, totalKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HGET', meta, 'status') ~= 'running' or redis.call('HGET', meta, 'fence') ~= ARGV[1] then
   return 0
 end
+${REPAIR_REWIND.replace(/KNOWN/g, '4')}
 ${NOW}
 local leaseUntil = now + tonumber(ARGV[2])
 redis.call('HSET', meta, 'leaseUntil', leaseUntil)
+redis.call('ZADD', runningKey, 'XX', leaseUntil, ARGV[3])
 return leaseUntil
+`;
+
+/** KEYS and ARGV of {@link RENEW_SCRIPT}. */
+export function renewCall(
+  call: { taskId: string; fence: string; known: number },
+  leaseMs: number,
+  keys: RedisKeys,
+): { keys: string[]; args: (string | number)[] } {
+  return {
+    keys: [
+      keys.taskKey(call.taskId, 'meta'),
+      keys.taskKey(call.taskId, 'events'),
+      keys.key('running'),
+      keys.key('bytes'),
+    ],
+    args: [call.fence, leaseMs, call.taskId, call.known || ''],
+  };
+}
+
+/**
+ * COUNT_HELD. KEYS: a bucket's running and finished zsets. Returns {held, soonest}: the
+ * bucket's tasks held against maxTasks (running + finished within their TTL) and the
+ * soonest expiry among them ('' if none). Read from every bucket after a Cluster create.
+ */
+export const COUNT_HELD_SCRIPT = `
+${NOW}
+local soonest = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2]
+return {redis.call('ZCARD', KEYS[1]) + redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf'), soonest or '', now}
+`;
+
+/**
+ * UNDO_CREATE. KEYS: meta, events, gone, running zset, resume-key index. ARGV: taskId.
+ * Takes back a create that made the whole Cluster hold more than maxTasks (counted across
+ * buckets after the create: see RedisAdmission). The task had no event and no byte yet.
+ */
+export const UNDO_CREATE_SCRIPT = `
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1
 `;
 
 /** KEYS and ARGV of {@link CREATE_SCRIPT}. */

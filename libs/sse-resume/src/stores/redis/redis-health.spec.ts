@@ -16,7 +16,7 @@ function fakes(overrides: { client?: string; subscriber?: string; closed?: boole
   const connections = {
     closed: overrides.closed ?? false,
     client: { status: overrides.client ?? 'ready', ping },
-    subscriber: { status: overrides.subscriber ?? 'ready' },
+    pubsub: { status: overrides.subscriber ?? 'ready' },
   } as unknown as RedisConnections;
   const leases = { failedRenewals: overrides.failed ?? 0 } as RedisLeases;
   return { health: new RedisHealth(connections, leases), ping };

@@ -25,7 +25,7 @@ export class RedisHealth {
 
   async check({ timeoutMs }: StoreHealthOptions): Promise<StoreHealth> {
     if (this.connections.closed) return this.down('the store is closed');
-    const { client, subscriber } = this.connections;
+    const { client, pubsub } = this.connections;
     if (client.status !== 'ready') return this.down(`the Redis connection is ${client.status}`);
     let latencyMs: number;
     try {
@@ -33,8 +33,8 @@ export class RedisHealth {
     } catch (err) {
       return this.down(errorMessage(err));
     }
-    if (subscriber.status !== 'ready') {
-      return { ...this.down(`the Redis subscriber connection is ${subscriber.status}`), latencyMs };
+    if (pubsub.status !== 'ready') {
+      return { ...this.down(`the Redis subscriber connection is ${pubsub.status}`), latencyMs };
     }
     const failed = this.leases.failedRenewals;
     if (failed > MAX_FAILED_RENEWALS) {
@@ -51,7 +51,7 @@ export class RedisHealth {
   private details(): Record<string, string | number> {
     return {
       connection: this.connections.client.status,
-      subscriber: this.connections.subscriber.status,
+      subscriber: this.connections.pubsub.status,
       failedLeaseRenewals: this.leases.failedRenewals,
     };
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RedisConnections } from './redis-connections';
 import { RedisHistoryBudget } from './redis-history-budget';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { RedisTaskStore } from './redis-task-store';
 import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
 import { testStoreLimits } from '../../testing/limits';
@@ -10,9 +10,10 @@ const TTL_MS = 100;
 const LIMITS = testStoreLimits({ ttl: TTL_MS });
 
 describe('RedisHistoryBudget', () => {
-  const keys = new RedisKeys(uniquePrefix('test'));
+  const keyspace = new RedisKeyspace(uniquePrefix('test'));
+  const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
-  const budget = new RedisHistoryBudget(connections, keys);
+  const budget = new RedisHistoryBudget(connections, keyspace);
   const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
   const redis = connections.client;
   const counter = async () => Number((await redis.get(keys.key('bytes'))) ?? 0);

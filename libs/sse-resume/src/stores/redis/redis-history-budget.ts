@@ -1,5 +1,5 @@
 import type { RedisConnections } from './redis-connections';
-import type { RedisKeys } from './redis-keys';
+import type { RedisKeyspace } from './redis-keyspace';
 import { SCRIPTS } from './redis-scripts';
 
 /** Finished tasks forgotten per script call: bounded, so one call never holds Redis for long. */
@@ -15,19 +15,21 @@ const MAX_BATCHES = 10;
 export class RedisHistoryBudget {
   constructor(
     private readonly connections: RedisConnections,
-    private readonly keys: RedisKeys,
+    private readonly keyspace: RedisKeyspace,
   ) {}
 
-  /** Forgets finished tasks whose TTL has passed (by Redis's clock); returns how many. */
+  /** Forgets finished tasks whose TTL has passed (by Redis's clock), bucket by bucket; returns how many. */
   async forgetExpired(): Promise<number> {
     return this.connections.call(async () => {
       let forgotten = 0;
-      for (let batch = 0; batch < MAX_BATCHES; batch++) {
-        const count = Number(
-          await this.connections.eval(SCRIPTS.expireFinished, this.keys.globalKeys(), [FORGET_BATCH]),
-        );
-        forgotten += count;
-        if (count < FORGET_BATCH) break;
+      for (const keys of this.keyspace.buckets) {
+        for (let batch = 0; batch < MAX_BATCHES; batch++) {
+          const count = Number(
+            await this.connections.eval(SCRIPTS.expireFinished, keys.globalKeys(), [FORGET_BATCH]),
+          );
+          forgotten += count;
+          if (count < FORGET_BATCH) break;
+        }
       }
       return forgotten;
     });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { finishArgs } from './redis-write-scripts';
@@ -12,9 +12,10 @@ const LIMITS = testStoreLimits();
 const LEASE_MS = 5_000;
 
 describe('RedisLeases', () => {
-  const keys = new RedisKeys(uniquePrefix('test'));
+  const keyspace = new RedisKeyspace(uniquePrefix('test'));
+  const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
-  const leases = new RedisLeases(connections, keys, LEASE_MS);
+  const leases = new RedisLeases(connections, keyspace, LEASE_MS);
   const redis = connections.client;
   const ended: string[] = [];
   leases.onTaskEnded((taskId, status) => ended.push(`${taskId}:${status}`));
@@ -55,7 +56,7 @@ describe('RedisLeases', () => {
 
   it('counts the renewal rounds that failed in a row, for health checks, until one succeeds', async () => {
     const away = new RedisConnections({ url: 'redis://127.0.0.1:1' }, LIMITS);
-    const awayLeases = new RedisLeases(away, keys, LEASE_MS);
+    const awayLeases = new RedisLeases(away, keyspace, LEASE_MS);
     try {
       await awayLeases.renew();
       expect(awayLeases.failedRenewals).toBe(0); // nothing owned: nothing to fail
@@ -79,7 +80,7 @@ describe('RedisLeases', () => {
       SCRIPTS.finish,
       keys.writeKeys('cancelled-elsewhere'),
       finishArgs(
-        { taskId: 'cancelled-elsewhere', termination, fence: '', onlyIfLeaseLapsed: false },
+        { taskId: 'cancelled-elsewhere', termination, fence: '', onlyIfLeaseLapsed: false, publish: 'PUBLISH' },
         keys,
         LIMITS,
       ),

@@ -2,6 +2,8 @@ import { isTerminalStatus, type TerminalStatus } from '../../interfaces/task-sta
 import type { TaskEndedListener } from '../../interfaces/task-store.interface';
 import type { RedisConnections } from './redis-connections';
 import type { RedisKeys } from './redis-keys';
+import type { RedisKeyspace } from './redis-keyspace';
+import { renewCall } from './redis-admission-scripts';
 import { SCRIPTS } from './redis-scripts';
 
 /**
@@ -10,23 +12,22 @@ import { SCRIPTS } from './redis-scripts';
  * another path than this instance's own finish.
  */
 export class RedisLeases {
-  /** Fencing tokens of the running tasks this instance owns; every write of the owner carries it. */
-  private readonly owned = new Map<string, string>();
+  /**
+   * The running tasks this instance owns: the fencing token every write of the owner
+   * carries, and the last event id Redis gave it (a failover that lost it is repaired).
+   */
+  private readonly owned = new Map<string, { fence: string; known: number }>();
   private readonly endedListeners = new Set<TaskEndedListener>();
   private renewTimer: NodeJS.Timeout | undefined;
   private failedRounds = 0;
 
   constructor(
     private readonly connections: RedisConnections,
-    private readonly keys: RedisKeys,
+    private readonly keys: RedisKeyspace,
     private readonly leaseMs: number,
   ) {
-    let subscriberReadyBefore = false;
-    connections.subscriber.on('ready', () => {
-      // "ended" notices published while the subscriber was away are lost: ask instead.
-      if (subscriberReadyBefore) void this.reconcile([...this.owned.keys()]);
-      subscriberReadyBefore = true;
-    });
+    // "ended" notices published while a subscriber was away are lost: ask instead.
+    connections.pubsub.onRestored(() => void this.reconcile([...this.owned.keys()]));
   }
 
   /** Renews every third of the lease, so that two renewals can fail before the lease lapses. */
@@ -41,12 +42,23 @@ export class RedisLeases {
   }
 
   own(taskId: string, fence: string): void {
-    this.owned.set(taskId, fence);
+    this.owned.set(taskId, { fence, known: 0 });
   }
 
   /** The fencing token of an owned task, or '' (a write from a non-owner: cancel from anywhere). */
   fenceOf(taskId: string): string {
-    return this.owned.get(taskId) ?? '';
+    return this.owned.get(taskId)?.fence ?? '';
+  }
+
+  /** The last event id Redis gave this owner for the task (0: none, or not owned). */
+  knownOf(taskId: string): number {
+    return this.owned.get(taskId)?.known ?? 0;
+  }
+
+  /** Redis acknowledged the task's events up to `lastId` to its owner. */
+  acknowledged(taskId: string, lastId: number): void {
+    const lease = this.owned.get(taskId);
+    if (lease && lastId > lease.known) lease.known = lastId;
   }
 
   /**
@@ -72,7 +84,10 @@ export class RedisLeases {
     for (const listener of this.endedListeners) listener(taskId, status);
   }
 
-  /** Extends the lease of every owned task, and moves its deadline in the reaper's list. */
+  /**
+   * Extends the lease of every owned task (and its deadline in the reaper's list), one
+   * pipeline per bucket (a Cluster pipeline holds one slot's keys), repairing a rewind.
+   */
   async renew(): Promise<void> {
     const { client } = this.connections;
     if (this.owned.size === 0) {
@@ -83,44 +98,40 @@ export class RedisLeases {
       this.failedRounds++;
       return;
     }
-    const owned = [...this.owned];
-    const renewals = () =>
-      client
-        .pipeline(
-          owned.map(([taskId, fence]) => [
-            'evalsha',
-            SCRIPTS.renew.sha,
-            1,
-            this.keys.taskKey(taskId, 'meta'),
-            fence,
-            this.leaseMs,
-          ]),
-        )
-        .exec();
     try {
-      let results = await renewals();
-      if (results?.some(([err]) => err && /NOSCRIPT/.test(err.message))) {
-        await client.script('LOAD', SCRIPTS.renew.lua);
-        results = await renewals();
-      }
-      const scores = client.pipeline();
-      const lost: string[] = [];
-      owned.forEach(([taskId], i) => {
-        const [err, value] = results?.[i] ?? [null, 0];
-        const leaseUntil = Number(value);
-        if (err || leaseUntil === 0) {
-          if (!err) lost.push(taskId); // no longer ours: ended elsewhere or taken
-          return;
-        }
-        scores.zadd(this.keys.key('running'), 'XX', leaseUntil, taskId);
-      });
-      await scores.exec();
-      this.failedRounds = results?.some(([err]) => err) ? this.failedRounds + 1 : 0;
+      const rounds = await Promise.all(
+        [...this.keys.byBucket(this.owned.keys())].map(([keys, taskIds]) => this.renewBucket(keys, taskIds)),
+      );
+      const lost = rounds.flatMap((round) => round.lost);
+      this.failedRounds = rounds.some((round) => round.failed) ? this.failedRounds + 1 : 0;
       if (lost.length > 0) await this.reconcile(lost);
     } catch (err) {
       this.failedRounds++;
       this.connections.logError('command', err);
     }
+  }
+
+  private async renewBucket(keys: RedisKeys, taskIds: string[]): Promise<{ lost: string[]; failed: boolean }> {
+    const { client } = this.connections;
+    const calls = taskIds.map((taskId) => {
+      const lease = this.owned.get(taskId);
+      return renewCall({ taskId, fence: lease?.fence ?? '', known: lease?.known ?? 0 }, this.leaseMs, keys);
+    });
+    const renewals = () =>
+      client
+        .pipeline(calls.map((call) => ['evalsha', SCRIPTS.renew.sha, call.keys.length, ...call.keys, ...call.args]))
+        .exec();
+    let results = await renewals();
+    if (results?.some(([err]) => err && /NOSCRIPT/.test(err.message))) {
+      await this.connections.loadScript(SCRIPTS.renew);
+      results = await renewals();
+    }
+    const lost: string[] = [];
+    taskIds.forEach((taskId, i) => {
+      const [err, value] = results?.[i] ?? [null, 0];
+      if (!err && Number(value) === 0) lost.push(taskId); // no longer ours: ended elsewhere or taken
+    });
+    return { lost, failed: results?.some(([err]) => err) ?? false };
   }
 
   /**
@@ -130,11 +141,17 @@ export class RedisLeases {
   async reconcile(taskIds: string[]): Promise<void> {
     if (taskIds.length === 0) return;
     try {
-      const pipeline = this.connections.client.pipeline();
-      for (const taskId of taskIds) pipeline.hget(this.keys.taskKey(taskId, 'meta'), 'status');
-      const results = (await pipeline.exec()) ?? [];
-      taskIds.forEach((taskId, i) => {
-        const [err, value] = results[i] ?? [null, null];
+      const statuses = new Map<string, [Error | null, unknown]>();
+      await Promise.all(
+        [...this.keys.byBucket(taskIds)].map(async ([keys, group]) => {
+          const pipeline = this.connections.client.pipeline();
+          for (const taskId of group) pipeline.hget(keys.taskKey(taskId, 'meta'), 'status');
+          const results = (await pipeline.exec()) ?? [];
+          group.forEach((taskId, i) => statuses.set(taskId, results[i] ?? [null, null]));
+        }),
+      );
+      taskIds.forEach((taskId) => {
+        const [err, value] = statuses.get(taskId) ?? [null, null];
         if (err || !this.owned.has(taskId)) return;
         // Gone altogether (expired): it ended, and not by its owner.
         const status = value === null ? 'failed' : value;

@@ -4,7 +4,7 @@ import { TaskNotFoundError } from '../../errors';
 import type { TaskEvent } from '../../task-event';
 import { waitForMs } from '../../testing/async';
 import { RedisConnections } from './redis-connections';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { decodeLiveEvents, RedisLiveEvents } from './redis-live-events';
 import { RedisTaskStore } from './redis-task-store';
 import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
@@ -24,15 +24,16 @@ describe('decodeLiveEvents', () => {
 });
 
 describe('RedisLiveEvents', () => {
-  const keys = new RedisKeys(uniquePrefix('test'));
+  const keyspace = new RedisKeyspace(uniquePrefix('test'));
+  const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const ended: string[] = [];
-  const live = new RedisLiveEvents(connections, keys, (taskId, status) => ended.push(`${taskId}:${status}`));
+  const live = new RedisLiveEvents(connections, keyspace, (taskId, status) => ended.push(`${taskId}:${status}`));
   const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
   const admin = new Redis(TEST_REDIS_URL);
   /** Subscriptions of a channel, once the subscriber connection has handled what was sent before. */
   const subscribers = async (channel: string) => {
-    await connections.subscriber.ping();
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const reply = (await admin.pubsub('NUMSUB', channel)) as [string, number];
     return Number(reply[1]);
   };

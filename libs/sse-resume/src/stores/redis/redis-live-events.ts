@@ -3,7 +3,7 @@ import { isTerminalStatus, type TerminalStatus } from '../../interfaces/task-sta
 import type { TaskEventListener } from '../../interfaces/task-store.interface';
 import { TaskEvent } from '../../task-event';
 import type { RedisConnections } from './redis-connections';
-import type { RedisKeys } from './redis-keys';
+import type { RedisKeyspace } from './redis-keyspace';
 
 interface Watch {
   entries: Set<{ listener: TaskEventListener; onInterrupted?: () => void }>;
@@ -12,30 +12,29 @@ interface Watch {
 
 /**
  * Fans live events out from Redis pub/sub: one channel subscription per task with local
- * watchers (on the instance's one subscriber connection), the control channel's "ended"
- * notices, and the interruption of every watch when that connection drops.
+ * watchers (on the instance's subscriber connection, or on a Cluster the connection to the
+ * task's shard: sharded pub/sub), the control channels' "ended" notices (one per bucket),
+ * and the interruption of the watches whose connection dropped.
  */
 export class RedisLiveEvents {
   private readonly watches = new Map<string, Watch>();
+  private readonly controlChannels: Set<string>;
 
   constructor(
     private readonly connections: RedisConnections,
-    private readonly keys: RedisKeys,
+    private readonly keyspace: RedisKeyspace,
     private readonly onTaskEnded: (taskId: string, status: TerminalStatus) => void,
   ) {
-    const { subscriber } = connections;
-    subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-    subscriber.on('close', () => this.interruptWatches());
-    subscriber.on('ready', () => {
-      subscriber
-        .subscribe(keys.controlChannel)
-        .catch((err: unknown) => connections.logError('subscriber', err));
-    });
+    const { pubsub } = connections;
+    this.controlChannels = new Set(keyspace.buckets.map((keys) => keys.controlChannel));
+    pubsub.keep([...this.controlChannels]);
+    pubsub.onMessage((channel, message) => this.onMessage(channel, message));
+    pubsub.onLost((channels) => this.interruptWatches(channels));
   }
 
   /** See `TaskStore.watch`. Resolves once subscribed and the task is known to exist. */
   async watch(taskId: string, listener: TaskEventListener, onInterrupted?: () => void): Promise<() => void> {
-    const channel = this.keys.liveChannel(taskId);
+    const channel = this.keyspace.of(taskId).liveChannel(taskId);
     let watch = this.watches.get(channel);
     if (!watch) {
       const created: Watch = { entries: new Set(), ready: Promise.resolve() };
@@ -68,9 +67,10 @@ export class RedisLiveEvents {
   /** Subscribes first, then checks the task: an event appended in between is not missed. */
   private subscribe(taskId: string, channel: string): Promise<void> {
     return this.connections.call(async () => {
-      await this.connections.subscriber.subscribe(channel);
+      await this.connections.pubsub.subscribe(channel);
+      const keys = this.keyspace.of(taskId);
       const [exists, gone] = await this.connections.pipelined<[number, number]>((p) =>
-        p.exists(this.keys.taskKey(taskId, 'meta')).exists(this.keys.taskKey(taskId, 'gone')),
+        p.exists(keys.taskKey(taskId, 'meta')).exists(keys.taskKey(taskId, 'gone')),
       );
       if (!exists) throw gone ? new TaskExpiredError(taskId) : new TaskNotFoundError(taskId);
     }, taskId);
@@ -78,11 +78,11 @@ export class RedisLiveEvents {
 
   private unwatch(channel: string): void {
     this.watches.delete(channel);
-    this.connections.subscriber.unsubscribe(channel).catch(() => undefined);
+    this.connections.pubsub.unsubscribe(channel).catch(() => undefined);
   }
 
   private onMessage(channel: string, message: string): void {
-    if (channel === this.keys.controlChannel) {
+    if (this.controlChannels.has(channel)) {
       const [kind, taskId, status] = message.split('\n');
       if (kind === 'ended' && taskId && isTerminalStatus(status)) this.onTaskEnded(taskId, status);
       return;
@@ -95,14 +95,36 @@ export class RedisLiveEvents {
     }
   }
 
-  /** The subscriber connection dropped: messages may be lost, so live streams must resume. */
-  private interruptWatches(): void {
-    const watches = [...this.watches.values()];
-    this.watches.clear();
+  /**
+   * A subscriber connection dropped: messages on its channels may be lost, so those live
+   * streams must resume (on one node: every stream; on a Cluster: the failed shard's).
+   */
+  private interruptWatches(channels: readonly string[]): void {
+    const watches: Watch[] = [];
+    for (const channel of channels) {
+      const watch = this.watches.get(channel);
+      if (!watch) continue;
+      this.watches.delete(channel);
+      watches.push(watch);
+    }
+    // A watch still subscribing when the connection dropped: its subscribe fails or it
+    // finds itself replaced (see `watch`); one subscribed on a channel the drop did not
+    // list (single node: none) stays.
+    if (!this.connections.cluster) {
+      for (const [channel, watch] of this.watches) {
+        this.watches.delete(channel);
+        watches.push(watch);
+      }
+    }
     for (const watch of watches) {
       for (const entry of watch.entries) entry.onInterrupted?.();
     }
   }
+}
+
+/** One event as a line triple of a live message (the scripts build the same text). */
+export function encodeLiveEvent(event: TaskEvent): string {
+  return `${event.seq}\n${event.type}\n${event.data}`;
 }
 
 /**

@@ -11,10 +11,11 @@ import { LUA_KEY_NAMES } from './redis-keys';
  * bound all tasks together (KEYS[4..8], see `globals`).
  * Errors are replied as `SSE_<CODE> [detail]` and mapped to the library's typed errors.
  *
- * Cluster: the per-prefix keys (and the keys of the other tasks that budget shedding
- * touches, named from ARGV's prefix) are not in the task's slot, so these scripts run on a
- * single node only. A Cluster version would keep the counters per slot (a hash tag per
- * slot bucket), shed within the writing task's slot, and sum the buckets for `create`.
+ * Cluster: "per-prefix" means per bucket (redis-keyspace.ts): the prefix a script is given
+ * is its task's bucket, whose keys (and every task in it) share the task's slot, so a
+ * script never leaves one slot. Live events go out with the command the caller names
+ * (PUBLISH on one node, SPUBLISH on a Cluster, none when the writer publishes them itself
+ * after `WAIT`).
  */
 
 /** Checks that the task exists (the caller then checks `status`). */
@@ -89,6 +90,29 @@ local function shed(total, target)
     end
   end
   return total
+end
+`;
+
+/**
+ * Redis lost writes it had acknowledged (a failover to a replica that lacked them): the
+ * owner passes the last id it was given (ARGV[KNOWN], '' = none). Those ids are never
+ * handed out again, and the history before them is dropped, so that a reader that missed
+ * them gets a `gap` instead of a silent hole. Needs locals meta, events, totalKey.
+ */
+export const REPAIR_REWIND = `
+local known = tonumber(ARGV[KNOWN]) or 0
+if known > tonumber(redis.call('HGET', meta, 'lastEventId')) then
+  redis.call('XTRIM', events, 'MINID', (known + 1) .. '-0')
+  local dropped = tonumber(redis.call('HGET', meta, 'bytes')) or 0
+  redis.call('HSET', meta, 'lastEventId', known, 'firstEventId', known + 1, 'bytes', 0)
+  redis.call('DECRBY', totalKey, dropped)
+end
+`;
+
+/** Publishes (ARGV[PUBLISH]: 'PUBLISH', 'SPUBLISH' or '' for none) a message. */
+export const PUBLISH = `
+local function publish(channel, message)
+  if ARGV[PUBLISH] ~= '' then redis.call(ARGV[PUBLISH], channel, message) end
 end
 `;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { RedisOrphanReaper } from './redis-reaper';
 import { SCRIPTS } from './redis-scripts';
 import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
@@ -10,9 +10,10 @@ import { testStoreLimits } from '../../testing/limits';
 const LIMITS = testStoreLimits({ expiredRetentionMs: 30_000 });
 
 describe('RedisOrphanReaper', () => {
-  const keys = new RedisKeys(uniquePrefix('test'));
+  const keyspace = new RedisKeyspace(uniquePrefix('test'));
+  const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
-  const reaper = new RedisOrphanReaper(connections, keys, LIMITS);
+  const reaper = new RedisOrphanReaper(connections, keyspace, LIMITS, 'PUBLISH');
   const redis = connections.client;
 
   async function createTask(taskId: string, ownerId: string): Promise<void> {

@@ -2,6 +2,8 @@ import { Logger } from '@nestjs/common';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import type { RedisConnections } from './redis-connections';
 import type { RedisKeys } from './redis-keys';
+import type { RedisKeyspace } from './redis-keyspace';
+import type { PublishCommand } from './redis-write-scripts';
 import { SCRIPTS } from './redis-scripts';
 import { finishArgs } from './redis-write-scripts';
 import { LOGGER_NAME } from '../../sse-resume.messages';
@@ -20,22 +22,29 @@ export class RedisOrphanReaper {
 
   constructor(
     private readonly connections: RedisConnections,
-    private readonly keys: RedisKeys,
+    private readonly keyspace: RedisKeyspace,
     private readonly limits: TaskStoreLimits,
+    private readonly publish: PublishCommand,
   ) {}
 
-  /** Ends every orphan found by Redis's clock; returns how many it failed. */
+  /** Ends every orphan found by Redis's clock (each bucket's list in turn); returns how many it failed. */
   async failOrphans(): Promise<number> {
+    let reaped = 0;
+    for (const keys of this.keyspace.buckets) reaped += await this.failOrphansIn(keys);
+    return reaped;
+  }
+
+  private async failOrphansIn(keys: RedisKeys): Promise<number> {
     return this.connections.call(async () => {
       const { client } = this.connections;
-      const running = this.keys.key('running');
+      const running = keys.key('running');
       const now = await this.connections.serverTime();
       const lapsed = await client.zrangebyscore(running, '-inf', now, 'LIMIT', 0, MAX_ORPHANS_PER_RUN);
       let reaped = 0;
       for (const taskId of lapsed) {
-        const [status, owner] = await client.hmget(this.keys.taskKey(taskId, 'meta'), 'status', 'owner');
+        const [status, owner] = await client.hmget(keys.taskKey(taskId, 'meta'), 'status', 'owner');
         if (status === 'running') {
-          if (await this.failOrphan(taskId, owner)) reaped++;
+          if (await this.failOrphan(keys, taskId, owner)) reaped++;
           continue; // FINISH took it off the list, or its owner renewed meanwhile: it stays
         }
         await client.zrem(running, taskId); // ended or gone: nothing to reap
@@ -45,7 +54,7 @@ export class RedisOrphanReaper {
   }
 
   /** False if its owner renewed the lease in the meantime (FINISH checks it atomically). */
-  private async failOrphan(taskId: string, owner: string | null | undefined): Promise<boolean> {
+  private async failOrphan(keys: RedisKeys, taskId: string, owner: string | null | undefined): Promise<boolean> {
     const error = `owner instance ${owner || '(unknown)'} lost: its lease lapsed`;
     const termination = {
       status: 'failed' as const,
@@ -54,8 +63,12 @@ export class RedisOrphanReaper {
     };
     const result = await this.connections.eval(
       SCRIPTS.finish,
-      this.keys.writeKeys(taskId),
-      finishArgs({ taskId, termination, fence: '', onlyIfLeaseLapsed: true }, this.keys, this.limits),
+      keys.writeKeys(taskId),
+      finishArgs(
+        { taskId, termination, fence: '', onlyIfLeaseLapsed: true, publish: this.publish },
+        keys,
+        this.limits,
+      ),
     );
     if (result === null) return false;
     this.logger.warn(

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { CREATE_SCRIPT, EXPIRE_FINISHED_SCRIPT, RENEW_SCRIPT } from './redis-admission-scripts';
+import {
+  COUNT_HELD_SCRIPT,
+  CREATE_SCRIPT,
+  EXPIRE_FINISHED_SCRIPT,
+  RENEW_SCRIPT,
+  UNDO_CREATE_SCRIPT,
+} from './redis-admission-scripts';
 import { READ_FRAMES_SCRIPT } from './redis-read-scripts';
 import { APPEND_SCRIPT, FINISH_SCRIPT } from './redis-write-scripts';
 
@@ -21,4 +27,6 @@ export const SCRIPTS = {
   renew: script(RENEW_SCRIPT),
   readFrames: script(READ_FRAMES_SCRIPT),
   expireFinished: script(EXPIRE_FINISHED_SCRIPT),
+  countHeld: script(COUNT_HELD_SCRIPT),
+  undoCreate: script(UNDO_CREATE_SCRIPT),
 };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RedisConnections } from './redis-connections';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { RedisTaskReader } from './redis-task-reader';
 import { RedisTaskStore } from './redis-task-store';
 import { TEST_REDIS_URL, deleteKeys, uniquePrefix } from '../../testing/redis';
@@ -9,9 +9,10 @@ import { testStoreLimits } from '../../testing/limits';
 const LIMITS = testStoreLimits();
 
 describe('RedisTaskReader', () => {
-  const keys = new RedisKeys(uniquePrefix('test'));
+  const keyspace = new RedisKeyspace(uniquePrefix('test'));
+  const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
-  const reader = new RedisTaskReader(connections, keys);
+  const reader = new RedisTaskReader(connections, keyspace);
   const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
   const redis = connections.client;
 

@@ -3,14 +3,14 @@ import type { TaskStatus } from '../../interfaces/task-status.interface';
 import type { FrameSlice, HistorySlice, TaskLookup, TaskRecord } from '../../interfaces/task-store.interface';
 import { TaskEvent } from '../../task-event';
 import type { RedisConnections } from './redis-connections';
-import type { RedisKeys } from './redis-keys';
+import type { RedisKeyspace } from './redis-keyspace';
 import { SCRIPTS } from './redis-scripts';
 
 /** Reads tasks from Redis: their records, the resume-key index and their history. */
 export class RedisTaskReader {
   constructor(
     private readonly connections: RedisConnections,
-    private readonly keys: RedisKeys,
+    private readonly keys: RedisKeyspace,
   ) {}
 
   async lookup(taskId: string): Promise<TaskLookup> {
@@ -25,9 +25,11 @@ export class RedisTaskReader {
   }
 
   async findTaskIdByKeyHash(keyHash: string): Promise<string | undefined> {
-    return this.connections.call(
-      async () => (await this.connections.client.get(this.keys.keyIndex(keyHash))) ?? undefined,
-    );
+    return this.connections.call(async () => {
+      // One bucket per GET (on a Cluster they are in different slots), sent at once.
+      const found = await Promise.all(this.keys.keyIndexes(keyHash).map((key) => this.connections.client.get(key)));
+      return found.find((taskId) => taskId !== null) ?? undefined;
+    });
   }
 
   async readFrames(taskId: string, afterId: number, limit: number, maxChars: number): Promise<FrameSlice> {

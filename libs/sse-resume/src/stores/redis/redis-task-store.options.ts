@@ -1,8 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { RedisStoreSettings } from '../../interfaces/redis-store-settings.interface';
 
 /** Options of the Redis store: the module's `redis` settings, with `client` typed as ioredis's. */
 export interface RedisTaskStoreOptions extends Omit<RedisStoreSettings, 'client'> {
-  /** An ioredis client to use; the store duplicates it for its subscriber connection and never closes it. */
-  client?: Redis;
+  /**
+   * An ioredis client to use, `Redis` (one node) or `Cluster`; the store opens its
+   * subscriber connections next to it and never closes it.
+   */
+  client?: Redis | Cluster;
 }

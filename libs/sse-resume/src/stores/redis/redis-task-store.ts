@@ -11,15 +11,15 @@ import type {
   TaskTermination,
 } from '../../interfaces/task-store.interface';
 import type { StoreHealth, StoreHealthOptions } from '../../interfaces/store-health.interface';
-import { createCall } from './redis-admission-scripts';
+import { RedisAdmission } from './redis-admission';
 import { RedisConnections } from './redis-connections';
 import { RedisHealth } from './redis-health';
 import { RedisHistoryBudget } from './redis-history-budget';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { RedisLeases } from './redis-leases';
 import { RedisLiveEvents } from './redis-live-events';
 import { RedisOrphanReaper } from './redis-reaper';
-import { SCRIPTS } from './redis-scripts';
+import type { ReplicaWait } from './redis-replica-wait';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
 import { RedisTaskReader } from './redis-task-reader';
 import { RedisTaskWriter } from './redis-task-writer';
@@ -28,21 +28,23 @@ import { RedisTaskWriter } from './redis-task-writer';
  * The `TaskStore` on Redis, shared by every instance that uses the same Redis and prefix;
  * it admits tasks and hands every other job to one part:
  * - keys (redis-keys.ts): per task a hash (metadata; the resume key only as SHA-256), a
- *   stream of events and an expiry record, all under the hash tag `{taskId}`;
+ *   stream of events and an expiry record, all under one hash tag: `{taskId}` on one node,
+ *   its bucket's on a Cluster (redis-keyspace.ts), so every script stays in one slot;
+ * - admission (redis-admission.ts): counts tasks against maxTasks, across buckets on a Cluster;
  * - writes (redis-task-writer.ts): append + trim + publish is one Lua script, so ids can
  *   never be reused or interleaved; retried across reconnects;
- * - reads (redis-task-reader.ts); live events (redis-live-events.ts): one pub/sub
- *   connection per instance, one channel per task with local watchers;
+ * - reads (redis-task-reader.ts); live events (redis-live-events.ts): one channel per task
+ *   with local watchers, on one pub/sub connection per instance (one per primary on a
+ *   Cluster, with sharded pub/sub: redis-pubsub.ts);
  * - leases (redis-leases.ts): the instance running a task renews its lease every
  *   `leaseMs / 3` and holds a fencing token checked by every write;
  * - the eviction job: the reaper (redis-reaper.ts) fails tasks whose lease lapsed, the
  *   history budget (redis-history-budget.ts) forgets finished tasks that expired. Finished
  *   tasks expire by `PEXPIRE`; the expiry record outlives them so clients get 410.
  *
- * Needs a single Redis node, not a Cluster: a task's keys share the hash tag `{taskId}`, but
- * the scripts that create, append and finish also update the per-prefix keys (`running`,
- * `fence`, the history budget's counters) in the same atomic step, and those live in other
- * slots (see redis-lua-parts.ts).
+ * Runs on one Redis node or on a Redis Cluster (>= 7): give `nodes` or a `Cluster` client.
+ * On a Cluster, the per-prefix bookkeeping is per bucket (`buckets`, default 16) and the
+ * history budget is split evenly over the buckets (each sheds its own finished history).
  */
 export class RedisTaskStore implements TaskStore {
   readonly kind = 'redis';
@@ -51,8 +53,11 @@ export class RedisTaskStore implements TaskStore {
   readonly maintenanceIntervalMs: number;
   private readonly leaseMs: number;
   private readonly connectTimeoutMs: number;
-  private readonly keys: RedisKeys;
+  private readonly keys: RedisKeyspace;
   private readonly connections: RedisConnections;
+  private readonly admission: RedisAdmission;
+  /** Set with `waitForReplicas`: writes wait for replicas before they are handed out. */
+  private readonly replicaWait: ReplicaWait | undefined;
   private readonly leases: RedisLeases;
   private readonly live: RedisLiveEvents;
   private readonly writer: RedisTaskWriter;
@@ -62,28 +67,46 @@ export class RedisTaskStore implements TaskStore {
   private readonly healthCheck: RedisHealth;
 
   constructor(
-    private readonly limits: TaskStoreLimits,
+    limits: TaskStoreLimits,
     options: RedisTaskStoreOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? 10_000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     // Twice per lease: an orphan is failed within 1.5 leases of its owner's last renewal.
     this.maintenanceIntervalMs = Math.max(1, Math.floor(this.leaseMs / 2));
-    this.keys = new RedisKeys(options.keyPrefix ?? 'sse:');
     this.connections = new RedisConnections(options, limits);
+    this.keys = new RedisKeyspace(options.keyPrefix ?? 'sse:', this.connections.cluster ? (options.buckets ?? 16) : 1);
+    // What the scripts enforce: on a Cluster each bucket holds its share of the budget.
+    const scriptLimits = {
+      ...limits,
+      historyBudgetBytes: Math.floor(limits.historyBudgetBytes / this.keys.buckets.length),
+    };
+    const replicas = options.waitForReplicas ?? 0;
+    if (!Number.isInteger(replicas) || replicas < 0) {
+      throw new RangeError(`waitForReplicas must be a non-negative integer, got ${replicas}`);
+    }
+    this.replicaWait =
+      replicas > 0 ? { replicas, timeoutMs: options.waitTimeoutMs ?? 1_000, shortfalls: 0 } : undefined;
     this.live = new RedisLiveEvents(this.connections, this.keys, (taskId, status) =>
       this.leases.taskEnded(taskId, status),
     );
     this.leases = new RedisLeases(this.connections, this.keys, this.leaseMs);
+    this.admission = new RedisAdmission(this.connections, this.keys, this.leases, this.leaseMs, scriptLimits);
     this.writer = new RedisTaskWriter(
       this.connections,
       this.keys,
-      limits,
+      scriptLimits,
       this.leases,
       options.writeRetryMs ?? 10_000,
+      this.replicaWait,
     );
     this.reader = new RedisTaskReader(this.connections, this.keys);
-    this.reaper = new RedisOrphanReaper(this.connections, this.keys, limits);
+    this.reaper = new RedisOrphanReaper(
+      this.connections,
+      this.keys,
+      scriptLimits,
+      this.connections.cluster ? 'SPUBLISH' : 'PUBLISH',
+    );
     this.budget = new RedisHistoryBudget(this.connections, this.keys);
     this.healthCheck = new RedisHealth(this.connections, this.leases);
   }
@@ -94,13 +117,9 @@ export class RedisTaskStore implements TaskStore {
   }
 
   async create(task: NewTaskRecord): Promise<void> {
-    await this.connections.call(async () => {
-      // One script counts and admits (concurrent creates cannot overshoot maxTasks), takes
-      // the fencing token, lists the task for the reaper and indexes its key.
-      const { keys, args } = createCall(task, this.leaseMs, this.keys, this.limits);
-      const [, fence] = (await this.connections.eval(SCRIPTS.create, keys, args)) as [number, number];
-      if (task.ownerId !== undefined) this.leases.own(task.taskId, String(fence));
-    }, task.taskId);
+    // Counts and admits (concurrent creates cannot overshoot maxTasks), takes the fencing
+    // token, lists the task for the reaper and indexes its key.
+    await this.connections.call(() => this.admission.create(task), task.taskId);
   }
 
   lookup(taskId: string): Promise<TaskLookup> {
@@ -145,6 +164,16 @@ export class RedisTaskStore implements TaskStore {
 
   onTaskEnded(listener: TaskEndedListener): () => void {
     return this.leases.onTaskEnded(listener);
+  }
+
+  /** A Redis Cluster (sharded pub/sub, per-bucket bookkeeping) rather than one node. */
+  get cluster(): boolean {
+    return this.connections.cluster;
+  }
+
+  /** Writes that fewer replicas than `waitForReplicas` acknowledged in time, since start. */
+  get replicaShortfalls(): number {
+    return this.replicaWait?.shortfalls ?? 0;
   }
 
   /** `PING` within `timeoutMs`, both connections ready, lease renewals not failing (redis-health.ts). */

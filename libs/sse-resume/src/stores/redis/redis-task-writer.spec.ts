@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TaskNotRunningError } from '../../errors';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
-import { RedisKeys } from './redis-keys';
+import { RedisKeyspace } from './redis-keyspace';
 import { RedisLeases } from './redis-leases';
 import { SCRIPTS } from './redis-scripts';
 import { RedisTaskWriter } from './redis-task-writer';
@@ -12,10 +12,11 @@ import { testStoreLimits } from '../../testing/limits';
 const LIMITS = testStoreLimits();
 
 describe('RedisTaskWriter', () => {
-  const keys = new RedisKeys(uniquePrefix('test'));
+  const keyspace = new RedisKeyspace(uniquePrefix('test'));
+  const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
-  const leases = new RedisLeases(connections, keys, 10_000);
-  const writer = new RedisTaskWriter(connections, keys, LIMITS, leases, 1_000);
+  const leases = new RedisLeases(connections, keyspace, 10_000);
+  const writer = new RedisTaskWriter(connections, keyspace, LIMITS, leases, 1_000);
   const redis = connections.client;
 
   async function createOwnedTask(taskId: string): Promise<void> {

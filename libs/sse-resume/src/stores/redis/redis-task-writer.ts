@@ -4,11 +4,13 @@ import type { TaskStoreLimits, TaskTermination } from '../../interfaces/task-sto
 import { END_EVENT } from '../../sse-resume.constants';
 import { TaskEvent } from '../../task-event';
 import type { RedisConnections } from './redis-connections';
-import type { RedisKeys } from './redis-keys';
+import type { RedisKeyspace } from './redis-keyspace';
 import type { RedisLeases } from './redis-leases';
-import { SCRIPTS } from './redis-scripts';
+import { SCRIPTS, type Script } from './redis-scripts';
+import { encodeLiveEvent } from './redis-live-events';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
-import { appendArgs, finishArgs, type EventToAppend, type WriteToken } from './redis-write-scripts';
+import { durableWrite, type ReplicaWait } from './redis-replica-wait';
+import { appendArgs, finishArgs, type EventToAppend, type PublishCommand, type WriteToken } from './redis-write-scripts';
 
 /** Events sent in one APPEND call at most (more wait for the next call). */
 const MAX_BATCH_EVENTS = 512;
@@ -47,10 +49,12 @@ export class RedisTaskWriter {
 
   constructor(
     private readonly connections: RedisConnections,
-    private readonly keys: RedisKeys,
+    private readonly keys: RedisKeyspace,
     private readonly limits: TaskStoreLimits,
     private readonly leases: RedisLeases,
     retryMs: number,
+    /** Writes wait for replicas (`WAIT`) and are published by this writer afterwards. */
+    private readonly replicaWait?: ReplicaWait,
   ) {
     this.retry = {
       retryMs,
@@ -115,19 +119,36 @@ export class RedisTaskWriter {
     if (this.queues.get(taskId) === queue) this.queues.delete(taskId);
   }
 
+  /** How the scripts publish: by themselves, unless the writer does after `WAIT`. */
+  private get publish(): PublishCommand {
+    if (this.replicaWait) return '';
+    return this.connections.cluster ? 'SPUBLISH' : 'PUBLISH';
+  }
+
   private async runAppend(taskId: string, batch: PendingAppend[]): Promise<void> {
+    const keys = this.keys.of(taskId);
     const args = appendArgs(
-      { taskId, fence: this.leases.fenceOf(taskId), events: batch, token: this.nextToken() },
-      this.keys,
+      {
+        taskId,
+        fence: this.leases.fenceOf(taskId),
+        events: batch,
+        token: this.nextToken(),
+        known: this.leases.knownOf(taskId),
+        publish: this.publish,
+      },
+      keys,
       this.limits,
     );
     try {
       const first = Number(
-        await this.retried(taskId, () =>
-          this.connections.eval(SCRIPTS.append, this.keys.writeKeys(taskId), args),
-        ),
+        await this.retried(taskId, () => this.write(SCRIPTS.append, keys.writeKeys(taskId), args)),
       );
-      batch.forEach((op, i) => op.resolve(new TaskEvent(first + i, op.type, op.data)));
+      this.leases.acknowledged(taskId, first + batch.length - 1);
+      const events = batch.map((op, i) => new TaskEvent(first + i, op.type, op.data));
+      if (this.replicaWait) {
+        await this.publishAfterWait(keys.liveChannel(taskId), events.map(encodeLiveEvent).join('\n'));
+      }
+      batch.forEach((op, i) => op.resolve(events[i]!));
     } catch (err) {
       for (const op of batch) op.reject(err);
     }
@@ -135,6 +156,7 @@ export class RedisTaskWriter {
 
   private async runFinish(taskId: string, op: PendingFinish): Promise<void> {
     const { termination } = op;
+    const keys = this.keys.of(taskId);
     const args = finishArgs(
       {
         taskId,
@@ -142,21 +164,42 @@ export class RedisTaskWriter {
         fence: this.leases.fenceOf(taskId),
         onlyIfLeaseLapsed: false,
         token: this.nextToken(),
+        known: this.leases.knownOf(taskId),
+        publish: this.publish,
       },
-      this.keys,
+      keys,
       this.limits,
     );
     try {
-      const result = await this.retried(taskId, () =>
-        this.connections.eval(SCRIPTS.finish, this.keys.writeKeys(taskId), args),
-      );
+      const result = await this.retried(taskId, () => this.write(SCRIPTS.finish, keys.writeKeys(taskId), args));
       this.leases.release(taskId);
       if (result === null) return op.resolve(undefined); // it had ended already
-      op.resolve(new TaskEvent(Number(result), END_EVENT, termination.data));
+      const end = new TaskEvent(Number(result), END_EVENT, termination.data);
+      if (this.replicaWait) {
+        await this.publishAfterWait(keys.liveChannel(taskId), encodeLiveEvent(end));
+        await this.publishAfterWait(keys.controlChannel, `ended\n${taskId}\n${termination.status}`);
+      }
+      op.resolve(end);
     } catch (err) {
       // Unreachable past writeRetryMs: still ours (task-runner.ts tries the end again), keep renewing.
       if (!(err instanceof StoreUnavailableError)) this.leases.release(taskId);
       op.reject(err);
+    }
+  }
+
+  /** A script call; with `waitForReplicas`, followed by `WAIT` on the same node. */
+  private write(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    if (!this.replicaWait) return this.connections.eval(script, keys, args);
+    return durableWrite(this.connections, script, keys, args, this.replicaWait);
+  }
+
+  /** Publishes what the script did not (it waited for replicas first); a lost publish ends live streams. */
+  private async publishAfterWait(channel: string, message: string): Promise<void> {
+    try {
+      await this.connections.publish(channel, message);
+    } catch (err) {
+      // Stored and replicated, but not announced: watchers find it when they resume.
+      this.connections.logError('command', err);
     }
   }
 

@@ -43,7 +43,7 @@ describe('appendArgs and finishArgs', () => {
       await call(
         'fenced',
         SCRIPTS.append,
-        appendArgs({ taskId: 'fenced', fence, events, token }, keys, LIMITS),
+        appendArgs({ taskId: 'fenced', fence, events, token, known: 0, publish: 'PUBLISH' }, keys, LIMITS),
       ),
     ).toBe(1);
     await expect(
@@ -51,7 +51,7 @@ describe('appendArgs and finishArgs', () => {
         'fenced',
         SCRIPTS.append,
         appendArgs(
-          { taskId: 'fenced', fence: `${fence}0`, events, token: { writer: 'w1', write: 2 } },
+          { taskId: 'fenced', fence: `${fence}0`, events, token: { writer: 'w1', write: 2 }, known: 0, publish: 'PUBLISH' },
           keys,
           LIMITS,
         ),
@@ -62,7 +62,7 @@ describe('appendArgs and finishArgs', () => {
       await call(
         'fenced',
         SCRIPTS.append,
-        appendArgs({ taskId: 'fenced', fence, events, token }, keys, LIMITS),
+        appendArgs({ taskId: 'fenced', fence, events, token, known: 0, publish: 'PUBLISH' }, keys, LIMITS),
       ),
     ).toBe(1);
     expect(await redis.xlen(keys.taskKey('fenced', 'events'))).toBe(1);
@@ -71,7 +71,7 @@ describe('appendArgs and finishArgs', () => {
   it("ends a task only once its lease lapsed when asked to (the reaper's end)", async () => {
     await createTask('leased');
     const reaperEnd = finishArgs(
-      { taskId: 'leased', termination: DONE, fence: '', onlyIfLeaseLapsed: true },
+      { taskId: 'leased', termination: DONE, fence: '', onlyIfLeaseLapsed: true, publish: 'PUBLISH' },
       keys,
       LIMITS,
     );
@@ -83,7 +83,7 @@ describe('appendArgs and finishArgs', () => {
   it('starts the TTL of the task, and of its expiry record and key index for the retention after it', async () => {
     const fence = await createTask('ended');
     const end = finishArgs(
-      { taskId: 'ended', termination: DONE, fence, onlyIfLeaseLapsed: false },
+      { taskId: 'ended', termination: DONE, fence, onlyIfLeaseLapsed: false, publish: 'PUBLISH' },
       keys,
       LIMITS,
     );

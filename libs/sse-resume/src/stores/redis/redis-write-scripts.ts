@@ -1,6 +1,15 @@
 import type { TaskStoreLimits, TaskTermination } from '../../interfaces/task-store.interface';
 import type { RedisKeys } from './redis-keys';
-import { FENCE_CHECK, globals, NOW, REPLAYED_WRITE, REQUIRE_RUNNING, TRIM } from './redis-lua-parts';
+import {
+  FENCE_CHECK,
+  globals,
+  NOW,
+  PUBLISH,
+  REPAIR_REWIND,
+  REPLAYED_WRITE,
+  REQUIRE_RUNNING,
+  TRIM,
+} from './redis-lua-parts';
 
 /*
  * The scripts that write a task's history (APPEND, FINISH) and the only builders of their
@@ -9,25 +18,28 @@ import { FENCE_CHECK, globals, NOW, REPLAYED_WRITE, REQUIRE_RUNNING, TRIM } from
 
 /**
  * APPEND. KEYS: task (1-3), globals (4-8). ARGV: fence, historyLimit, historyBytes,
- * liveChannel, prefix, historyBudgetBytes, writer, write, n, then n x (type, data, size):
- * build them with {@link appendArgs}.
- * Assigns ids last+1 .. last+n, stores, trims (own limits, then the budget: see `globals`),
- * publishes all n in one message ("seq\\ntype\\ndata" lines) and returns the first id.
+ * liveChannel, prefix, historyBudgetBytes, writer, write, known (last id the owner was
+ * given), publish command, n, then n x (type, data, size): build them with {@link appendArgs}.
+ * Repairs a rewind (see REPAIR_REWIND), assigns ids last+1 .. last+n, stores, trims (own
+ * limits, then the budget: see `globals`), publishes all n in one message
+ * ("seq\\ntype\\ndata" lines) and returns the first id.
  */
 export const APPEND_SCRIPT = `${REQUIRE_RUNNING}
 ${REPLAYED_WRITE.replace(/WRITER/g, '7')}
 if status ~= 'running' then return redis.error_reply('SSE_NOT_RUNNING ' .. status) end
 ${FENCE_CHECK}
-local limit, maxBytes, channel, n = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[9])
+local limit, maxBytes, channel, n = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[11])
 local prefix, budget = ARGV[5], tonumber(ARGV[6])
 ${globals(4)}
+${REPAIR_REWIND.replace(/KNOWN/g, '9')}
+${PUBLISH.replace(/PUBLISH\]/g, '10]')}
 local last = tonumber(redis.call('HGET', meta, 'lastEventId'))
 local first = tonumber(redis.call('HGET', meta, 'firstEventId'))
 local bytes = tonumber(redis.call('HGET', meta, 'bytes'))
 local bytesBefore = bytes
 local lines = {}
 for i = 0, n - 1 do
-  local t, d, s = ARGV[10 + i * 3], ARGV[11 + i * 3], tonumber(ARGV[12 + i * 3])
+  local t, d, s = ARGV[12 + i * 3], ARGV[13 + i * 3], tonumber(ARGV[14 + i * 3])
   last = last + 1
   redis.call('XADD', events, last .. '-0', 't', t, 'd', d, 's', s)
   bytes = bytes + s
@@ -55,7 +67,7 @@ ${NOW}
 local firstId = last - n + 1
 redis.call('HSET', meta, 'lastEventId', last, 'firstEventId', first, 'bytes', bytes, 'updatedAt', now)
 if ARGV[7] ~= '' then redis.call('HSET', meta, writerField, ARGV[8] .. ':' .. firstId) end
-redis.call('PUBLISH', channel, table.concat(lines, '\\n'))
+publish(channel, table.concat(lines, '\\n'))
 return firstId
 `;
 
@@ -63,7 +75,7 @@ return firstId
  * FINISH. KEYS: task (1-3), globals (4-8). ARGV: fence, status, data, error, ttl,
  * retention, historyLimit, historyBytes, liveChannel, controlChannel, taskId,
  * requireLapsedLease ('1' = only if the lease lapsed), prefix, historyBudgetBytes, writer,
- * write: build them with {@link finishArgs}. Ends the task, starts the TTL of its keys and of its resume-key index, moves it
+ * write, known, publish command: build them with {@link finishArgs}. Ends the task, starts the TTL of its keys and of its resume-key index, moves it
  * from `running` to `finished`, and sheds finished history if over the budget. Returns the
  * id of the `end` event, or false if the task had already ended (or, with
  * requireLapsedLease, its owner is still alive).
@@ -78,6 +90,8 @@ local now = math.floor(nowMicros / 1000)
 if ARGV[12] == '1' and tonumber(redis.call('HGET', meta, 'leaseUntil')) > now then return false end
 local prefix, budget = ARGV[13], tonumber(ARGV[14])
 ${globals(4)}
+${REPAIR_REWIND.replace(/KNOWN/g, '17')}
+${PUBLISH.replace(/PUBLISH\]/g, '18]')}
 local limit, maxBytes = tonumber(ARGV[7]), tonumber(ARGV[8])
 local ttl, retention = tonumber(ARGV[5]), tonumber(ARGV[6])
 local last = tonumber(redis.call('HGET', meta, 'lastEventId')) + 1
@@ -109,8 +123,8 @@ if bytes > size then redis.call('ZADD', sheddableKey, expiry, ARGV[11]) end
 local total = tonumber(redis.call('GET', totalKey) or '0') + bytes - bytesBefore
 if total > budget then total = shed(total, budget) end
 redis.call('SET', totalKey, total)
-redis.call('PUBLISH', ARGV[9], last .. '\\nend\\n' .. ARGV[3])
-redis.call('PUBLISH', ARGV[10], 'ended\\n' .. ARGV[11] .. '\\n' .. ARGV[2])
+publish(ARGV[9], last .. '\\nend\\n' .. ARGV[3])
+publish(ARGV[10], 'ended\\n' .. ARGV[11] .. '\\n' .. ARGV[2])
 return last
 `;
 
@@ -127,9 +141,20 @@ export interface EventToAppend {
   readonly size: number;
 }
 
+/** How a script publishes live events: classic, sharded (Cluster), or not at all (the writer does, after `WAIT`). */
+export type PublishCommand = 'PUBLISH' | 'SPUBLISH' | '';
+
 /** ARGV of {@link APPEND_SCRIPT}. */
 export function appendArgs(
-  call: { taskId: string; fence: string; events: readonly EventToAppend[]; token: WriteToken },
+  call: {
+    taskId: string;
+    fence: string;
+    events: readonly EventToAppend[];
+    token: WriteToken;
+    /** The last id the owner was given for this task (0 = none): see REPAIR_REWIND. */
+    known: number;
+    publish: PublishCommand;
+  },
   keys: RedisKeys,
   limits: TaskStoreLimits,
 ): (string | number)[] {
@@ -142,6 +167,8 @@ export function appendArgs(
     limits.historyBudgetBytes,
     call.token.writer,
     call.token.write,
+    call.known || '',
+    call.publish,
     call.events.length,
   ];
   for (const event of call.events) args.push(event.type, event.data, event.size);
@@ -159,6 +186,9 @@ export function finishArgs(
     onlyIfLeaseLapsed: boolean;
     /** Set when the write may be retried; a write sent once needs none. */
     token?: WriteToken;
+    /** The last id the owner was given (0 = none, e.g. not the owner): see REPAIR_REWIND. */
+    known?: number;
+    publish: PublishCommand;
   },
   keys: RedisKeys,
   limits: TaskStoreLimits,
@@ -181,5 +211,7 @@ export function finishArgs(
     limits.historyBudgetBytes,
     call.token?.writer ?? '',
     call.token?.write ?? '',
+    call.known || '',
+    call.publish,
   ];
 }

@@ -1,0 +1,307 @@
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { keySlot } from './redis-keyspace';
+
+/** What the live events need from pub/sub, on one Redis node or on a Cluster. */
+export interface RedisPubSub {
+  /** `ready` when every subscriber connection it has is ready, else the state of one that is not. */
+  readonly status: string;
+  connect(): Promise<void>;
+  /**
+   * Channels kept for the store's life (the control channels): subscribed now and again
+   * after every reconnect, before `onRestored` runs.
+   */
+  keep(channels: readonly string[]): void;
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  onMessage(handler: (channel: string, message: string) => void): void;
+  /**
+   * A subscriber connection dropped: messages on these channels may have been lost, and
+   * they are no longer subscribed (kept channels are subscribed again, then `onRestored`).
+   */
+  onLost(handler: (channels: readonly string[]) => void): void;
+  /** Kept channels were subscribed again after a connection dropped (notices may have been missed). */
+  onRestored(handler: () => void): void;
+  close(): Promise<void>;
+}
+
+type Handlers = {
+  message: ((channel: string, message: string) => void)[];
+  lost: ((channels: readonly string[]) => void)[];
+  restored: (() => void)[];
+};
+
+function handlers(): Handlers {
+  return { message: [], lost: [], restored: [] };
+}
+
+/**
+ * One node: one subscriber connection (a duplicate of the command client) with classic
+ * SUBSCRIBE. It reconnects by itself but never resubscribes on its own: a live channel's
+ * messages published while it was away are lost, so its watchers are told instead.
+ */
+export class SingleNodePubSub implements RedisPubSub {
+  private readonly redis: Redis;
+  private readonly handlers = handlers();
+  private readonly kept = new Set<string>();
+  private readonly channels = new Set<string>();
+  private readyBefore = false;
+
+  constructor(client: Redis, options: RedisOptions, onError: (err: unknown) => void) {
+    this.redis = client.duplicate({ ...options, autoResubscribe: false, lazyConnect: true });
+    this.redis.on('error', onError);
+    this.redis.on('message', (channel: string, message: string) => {
+      for (const handler of this.handlers.message) handler(channel, message);
+    });
+    this.redis.on('close', () => {
+      const lost = [...this.channels];
+      this.channels.clear();
+      for (const handler of this.handlers.lost) handler(lost);
+    });
+    this.redis.on('ready', () => {
+      const restored = this.readyBefore;
+      this.readyBefore = true;
+      if (this.kept.size === 0) return;
+      this.redis
+        .subscribe(...this.kept)
+        .then(() => {
+          if (restored) for (const handler of this.handlers.restored) handler();
+        })
+        .catch(onError);
+    });
+  }
+
+  get status(): string {
+    return this.redis.status;
+  }
+
+  connect(): Promise<void> {
+    if (this.redis.status === 'wait') return this.redis.connect();
+    if (this.redis.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => this.redis.once('ready', () => resolve()));
+  }
+
+  keep(channels: readonly string[]): void {
+    for (const channel of channels) this.kept.add(channel);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    await this.redis.subscribe(channel);
+    this.channels.add(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.channels.delete(channel);
+    await this.redis.unsubscribe(channel);
+  }
+
+  onMessage(handler: (channel: string, message: string) => void): void {
+    this.handlers.message.push(handler);
+  }
+
+  onLost(handler: (channels: readonly string[]) => void): void {
+    this.handlers.lost.push(handler);
+  }
+
+  onRestored(handler: () => void): void {
+    this.handlers.restored.push(handler);
+  }
+
+  close(): Promise<void> {
+    return closeConnection(this.redis);
+  }
+}
+
+interface ShardConnection {
+  readonly redis: Redis;
+  readonly channels: Set<string>;
+  ready: Promise<void>;
+}
+
+/** How long to wait before subscribing kept channels again after their shard's connection dropped. */
+const RESUBSCRIBE_DELAY_MS = 200;
+
+/**
+ * Redis Cluster: sharded pub/sub (SSUBSCRIBE, Redis >= 7), so that a task's live events
+ * travel only within the shard that holds its slot. One subscriber connection per primary
+ * that holds a subscribed channel, opened on demand from the Cluster client's slot map;
+ * never reconnected: when a primary fails its connection's channels are reported lost, and
+ * the next subscribe finds the slot's new primary (after a slot-map refresh on MOVED).
+ */
+export class ShardedPubSub implements RedisPubSub {
+  private readonly handlers = handlers();
+  private readonly kept = new Set<string>();
+  private readonly shards = new Map<string, ShardConnection>();
+  private readonly channelShard = new Map<string, ShardConnection>();
+  private closed = false;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly options: RedisOptions,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  get status(): string {
+    if (this.closed) return 'end';
+    for (const shard of this.shards.values()) if (shard.redis.status !== 'ready') return shard.redis.status;
+    return this.cluster.status === 'ready' ? 'ready' : this.cluster.status;
+  }
+
+  async connect(): Promise<void> {
+    if (this.cluster.status === 'wait') await this.cluster.connect();
+    else if (this.cluster.status !== 'ready') {
+      await new Promise<void>((resolve) => this.cluster.once('ready', () => resolve()));
+    }
+    await this.subscribeKept();
+  }
+
+  keep(channels: readonly string[]): void {
+    for (const channel of channels) this.kept.add(channel);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const shard = await this.shardFor(channel);
+      try {
+        await shard.redis.ssubscribe(channel);
+        shard.channels.add(channel);
+        this.channelShard.set(channel, shard);
+        return;
+      } catch (err) {
+        // The slot moved (a failover, a resharding): learn the new map and go there.
+        if (attempt >= 3 || !(err instanceof Error) || !/MOVED|CLUSTERDOWN|Connection|closed/i.test(err.message)) {
+          throw err;
+        }
+        await this.refreshSlots();
+      }
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    const shard = this.channelShard.get(channel);
+    if (!shard) return;
+    this.channelShard.delete(channel);
+    shard.channels.delete(channel);
+    await shard.redis.sunsubscribe(channel);
+  }
+
+  onMessage(handler: (channel: string, message: string) => void): void {
+    this.handlers.message.push(handler);
+  }
+
+  onLost(handler: (channels: readonly string[]) => void): void {
+    this.handlers.lost.push(handler);
+  }
+
+  onRestored(handler: () => void): void {
+    this.handlers.restored.push(handler);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.resubscribeTimer);
+    await Promise.all([...this.shards.values()].map((shard) => closeConnection(shard.redis)));
+    this.shards.clear();
+    this.channelShard.clear();
+  }
+
+  /** The connection to the primary that holds the channel's slot (opened if needed). */
+  private async shardFor(channel: string): Promise<ShardConnection> {
+    if (this.closed) throw new Error('the store is closed');
+    const nodeKey = this.cluster.slots[keySlot(channel)]?.[0];
+    if (!nodeKey) {
+      await this.refreshSlots();
+      const again = this.cluster.slots[keySlot(channel)]?.[0];
+      if (!again) throw new Error(`CLUSTERDOWN no primary is known for channel ${channel}`);
+      return this.shardFor(channel);
+    }
+    let shard = this.shards.get(nodeKey);
+    if (!shard) {
+      shard = this.openShard(nodeKey);
+      this.shards.set(nodeKey, shard);
+    }
+    await shard.ready;
+    return shard;
+  }
+
+  private openShard(nodeKey: string): ShardConnection {
+    const colon = nodeKey.lastIndexOf(':');
+    const redis = new Redis({
+      ...this.options,
+      host: nodeKey.slice(0, colon),
+      port: Number(nodeKey.slice(colon + 1)),
+      autoResubscribe: false,
+      lazyConnect: true,
+      // Never reconnect: a dropped primary may be a replica by now.
+      retryStrategy: () => null,
+    });
+    const shard: ShardConnection = { redis, channels: new Set(), ready: Promise.resolve() };
+    shard.ready = redis.connect().catch((err: unknown) => {
+      this.dropShard(nodeKey, shard);
+      throw err;
+    });
+    redis.on('error', this.onError);
+    redis.on('smessage', (channel: string, message: string) => {
+      for (const handler of this.handlers.message) handler(channel, message);
+    });
+    redis.on('close', () => this.dropShard(nodeKey, shard));
+    return shard;
+  }
+
+  /** A shard's connection ended: its channels' messages may be lost; kept ones are subscribed again elsewhere. */
+  private dropShard(nodeKey: string, shard: ShardConnection): void {
+    if (this.shards.get(nodeKey) !== shard) return;
+    this.shards.delete(nodeKey);
+    const lost = [...shard.channels];
+    shard.channels.clear();
+    for (const channel of lost) if (this.channelShard.get(channel) === shard) this.channelShard.delete(channel);
+    shard.redis.disconnect();
+    if (this.closed) return;
+    const live = lost.filter((channel) => !this.kept.has(channel));
+    if (live.length > 0) for (const handler of this.handlers.lost) handler(live);
+    if (lost.some((channel) => this.kept.has(channel))) this.scheduleResubscribe();
+  }
+
+  private scheduleResubscribe(): void {
+    if (this.resubscribeTimer || this.closed) return;
+    this.resubscribeTimer = setTimeout(() => {
+      this.resubscribeTimer = undefined;
+      this.refreshSlots()
+        .then(() => this.subscribeKept())
+        .then(() => {
+          for (const handler of this.handlers.restored) handler();
+        })
+        .catch((err: unknown) => {
+          this.onError(err);
+          this.scheduleResubscribe();
+        });
+    }, RESUBSCRIBE_DELAY_MS);
+    this.resubscribeTimer.unref();
+  }
+
+  /** Subscribes every kept channel that has no connection (all, at first). */
+  private async subscribeKept(): Promise<void> {
+    const missing = [...this.kept].filter((channel) => !this.channelShard.has(channel));
+    await Promise.all(missing.map((channel) => this.subscribe(channel)));
+  }
+
+  private refreshSlots(): Promise<void> {
+    return new Promise((resolve) => this.cluster.refreshSlotsCache(() => resolve()));
+  }
+}
+
+/** QUIT when connected (the server closes, no timer is left behind), else drop the socket. */
+export async function closeConnection(redis: Redis | Cluster): Promise<void> {
+  if (redis.status === 'ready') {
+    try {
+      await Promise.race([
+        redis.quit(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1_000).unref()),
+      ]);
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  redis.disconnect();
+}

@@ -1,0 +1,61 @@
+import { Logger } from '@nestjs/common';
+import { logRecord } from '../../log-record';
+import { LOGGER_NAME } from '../../sse-resume.messages';
+import type { RedisConnections } from './redis-connections';
+import type { Script } from './redis-scripts';
+
+/** The `waitForReplicas` setting: how many replicas must have a write before it is handed out. */
+export interface ReplicaWait {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+  /** Writes that fewer replicas acknowledged in time (for health and tests). */
+  shortfalls: number;
+}
+
+const logger = new Logger(LOGGER_NAME);
+let lastShortfallLog = 0;
+
+/**
+ * A script call followed by `WAIT replicas timeoutMs` in one round trip on the same node
+ * (a pipeline goes to the node of its first key, WAIT has none). Resolves to the script's
+ * reply once the replicas acknowledged it or the timeout passed: Redis applied the write
+ * either way, so a shortfall is logged (at most every 5 s) and counted, not thrown.
+ */
+export async function durableWrite(
+  connections: RedisConnections,
+  script: Script,
+  keys: string[],
+  args: (string | number)[],
+  wait: ReplicaWait,
+): Promise<unknown> {
+  const run = () =>
+    connections.pipelined<[unknown, number]>((pipeline) =>
+      pipeline
+        .evalsha(script.sha, keys.length, ...keys, ...args)
+        .call('WAIT', String(wait.replicas), String(wait.timeoutMs)),
+    );
+  let reply: [unknown, number];
+  try {
+    reply = await run();
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+    await connections.loadScript(script);
+    reply = await run();
+  }
+  const [result, acknowledged] = reply;
+  if (Number(acknowledged) < wait.replicas) {
+    wait.shortfalls++;
+    const now = Date.now();
+    if (now - lastShortfallLog >= 5_000) {
+      lastShortfallLog = now;
+      logger.warn(
+        logRecord('a write reached fewer Redis replicas than waitForReplicas within waitTimeoutMs', {
+          replicas: Number(acknowledged),
+          waitForReplicas: wait.replicas,
+          waitTimeoutMs: wait.timeoutMs,
+        }),
+      );
+    }
+  }
+  return result;
+}
