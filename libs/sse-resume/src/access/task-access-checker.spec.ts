@@ -2,6 +2,7 @@ import {
   InvalidResumePointError,
   ResumeKeyInvalidError,
   ResumePointAtEndError,
+  StoreUnavailableError,
   TaskAccessDeniedError,
   TaskExpiredError,
   TaskNotFoundError,
@@ -60,6 +61,19 @@ describe('TaskAccessChecker', () => {
       ResumeKeyInvalidError,
     );
     await expect(checker.requireTask('t1', { resumeKey: 'key' })).rejects.toBeInstanceOf(TaskExpiredError);
+  });
+
+  it('a shared store behind a running task’s resume point (a failover lost writes) is 503, retried after 1 s', async () => {
+    Object.defineProperty(store, 'shared', { value: true });
+    const error = await checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 5 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).toMatchObject({ retryAfterSeconds: 1 });
+    expect((error as Error).message).toContain('has events up to 2 only, behind the resume point 5');
+    // Once it ended the store is not behind any more: past the end is the usual answer.
+    await store.finish('t1', { status: 'completed', data: '{}' });
+    await expect(checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 5 })).rejects.toBeInstanceOf(
+      ResumePointAtEndError,
+    );
   });
 
   it('checks the resume point: 400 past the last event, 204 at the end, 429 when full', async () => {

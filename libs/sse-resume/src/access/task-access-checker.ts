@@ -2,6 +2,7 @@ import {
   InvalidResumePointError,
   ResumeKeyInvalidError,
   ResumePointAtEndError,
+  StoreUnavailableError,
   TaskAccessDeniedError,
   TaskExpiredError,
   TaskNotFoundError,
@@ -55,6 +56,15 @@ export class TaskAccessChecker {
     if (request !== undefined) await this.runAuthorizeHook(request, task);
     if (task.endEventId !== null && resumePoint >= task.endEventId) {
       throw new ResumePointAtEndError(taskId, task.endEventId);
+    }
+    if (resumePoint > task.lastEventId && this.store.shared && task.status === 'running') {
+      // A shared store behind an id it gave out: a Redis failover lost acknowledged writes.
+      // The owner repairs that (those ids are never reused) within one lease renewal.
+      throw new StoreUnavailableError(
+        `task ${taskId} has events up to ${task.lastEventId} only, behind the resume point ${resumePoint} (a Redis failover); retry shortly`,
+        undefined,
+        1,
+      );
     }
     if (resumePoint > task.lastEventId) {
       throw new InvalidResumePointError(

@@ -5,10 +5,12 @@ import { SseResumeError } from './sse-resume.error';
 export class StoreUnavailableError extends SseResumeError {
   readonly code = 'STORE_UNAVAILABLE' as const;
 
-  /** Suggested wait before retrying, sent as `Retry-After` by `SseResumeExceptionFilter`. */
-  readonly retryAfterSeconds = 5;
-
-  constructor(detail: string, cause?: unknown) {
+  constructor(
+    detail: string,
+    cause?: unknown,
+    /** Suggested wait before retrying, sent as `Retry-After` by `SseResumeExceptionFilter`. */
+    readonly retryAfterSeconds = 5,
+  ) {
     super(`task store unavailable: ${detail}`, HttpStatus.SERVICE_UNAVAILABLE, 'STORE_UNAVAILABLE', {
       cause,
     });

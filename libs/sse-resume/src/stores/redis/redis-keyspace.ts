@@ -22,23 +22,28 @@ export const MAX_BUCKETS = 1024;
 export class RedisKeyspace {
   readonly buckets: readonly RedisKeys[];
 
+  /** On a Cluster (`cluster`) every bucket is a hash tag, even a single one. */
+  readonly cluster: boolean;
+
   constructor(
     readonly prefix: string,
     bucketCount = 1,
+    cluster = bucketCount > 1,
   ) {
+    this.cluster = cluster;
     if (!Number.isInteger(bucketCount) || bucketCount < 1 || bucketCount > MAX_BUCKETS) {
       throw new RangeError(`buckets must be an integer from 1 to ${MAX_BUCKETS}, got ${bucketCount}`);
     }
-    if (bucketCount > 1 && /[{}]/.test(prefix)) {
+    if (cluster && /[{}]/.test(prefix)) {
       throw new RangeError(`the key prefix may not contain "{" or "}" with Redis Cluster, got "${prefix}"`);
     }
-    this.buckets =
-      bucketCount === 1
-        ? [new RedisKeys(prefix)]
-        : bucketTags(bucketCount).map((tag) => new RedisKeys(`${prefix}{${tag}}:`));
+    this.buckets = cluster
+      ? bucketTags(bucketCount).map((tag) => new RedisKeys(`${prefix}{${tag}}:`))
+      : [new RedisKeys(prefix)];
+    if (!cluster && bucketCount > 1) throw new RangeError('buckets apply to a Redis Cluster only');
   }
 
-  /** More than one bucket: the Cluster layout. */
+  /** More than one bucket: creates count across them. */
   get sharded(): boolean {
     return this.buckets.length > 1;
   }

@@ -75,7 +75,8 @@ export class RedisTaskStore implements TaskStore {
     // Twice per lease: an orphan is failed within 1.5 leases of its owner's last renewal.
     this.maintenanceIntervalMs = Math.max(1, Math.floor(this.leaseMs / 2));
     this.connections = new RedisConnections(options, limits);
-    this.keys = new RedisKeyspace(options.keyPrefix ?? 'sse:', this.connections.cluster ? (options.buckets ?? 16) : 1);
+    const { cluster } = this.connections;
+    this.keys = new RedisKeyspace(options.keyPrefix ?? 'sse:', cluster ? (options.buckets ?? 16) : 1, cluster);
     // What the scripts enforce: on a Cluster each bucket holds its share of the budget.
     const scriptLimits = {
       ...limits,
