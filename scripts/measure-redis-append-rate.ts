@@ -175,6 +175,8 @@ async function saturate(url: string, port: number, admin: Redis, seconds: number
         fence: '',
         events: [{ type: 'progress', data: eventData(1), size: 208 }],
         token: { writer: '', write: 0 },
+        known: 0,
+        publish: 'PUBLISH',
       },
       keys,
       LIMITS,

@@ -29,12 +29,16 @@ export class AppModule {
           metrics: metrics.library,
           ...(config.historyBudgetBytes !== undefined && { historyBudgetBytes: config.historyBudgetBytes }),
           ...(config.shutdownGraceMs !== undefined && { shutdownGraceMs: config.shutdownGraceMs }),
-          ...(config.redisUrl !== undefined && {
+          ...((config.redisClusterNodes !== undefined || config.redisUrl !== undefined) && {
             store: 'redis' as const,
             redis: {
-              url: config.redisUrl,
+              // A Cluster's seed nodes win over REDIS_URL.
+              ...(config.redisClusterNodes !== undefined
+                ? { nodes: config.redisClusterNodes }
+                : { url: config.redisUrl }),
               keyPrefix: config.redisKeyPrefix,
               ...(config.redisLeaseMs !== undefined && { leaseMs: config.redisLeaseMs }),
+              ...(config.redisWaitReplicas !== undefined && { waitForReplicas: config.redisWaitReplicas }),
             },
           }),
         }),

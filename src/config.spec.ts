@@ -15,4 +15,22 @@ describe('loadConfig', () => {
       );
     },
   );
+
+  it('REDIS_CLUSTER_NODES: a list of host:port, empty parts ignored; a bad one stops the boot', () => {
+    expect(loadConfig({}).redisClusterNodes).toBeUndefined();
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001,' }).redisClusterNodes).toEqual([
+      '127.0.0.1:7000',
+      '127.0.0.1:7001',
+    ]);
+    for (const value of ['127.0.0.1', 'redis://127.0.0.1:7000', 'a:70000']) {
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: value })).toThrow(
+        `REDIS_CLUSTER_NODES must be host:port[,host:port...], got "${value}"`,
+      );
+    }
+  });
+
+  it('REDIS_WAIT_REPLICAS: 0 to 16', () => {
+    expect(loadConfig({ REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas).toBe(1);
+    expect(() => loadConfig({ REDIS_WAIT_REPLICAS: '-1' })).toThrow('REDIS_WAIT_REPLICAS must be an integer');
+  });
 });

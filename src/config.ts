@@ -9,6 +9,10 @@ export interface AppConfig {
   /** Reconnect delay advertised to clients with `retry:`. */
   retryMs: number;
   redisUrl: string | undefined;
+  /** `REDIS_CLUSTER_NODES=host:port,...`: a Redis Cluster's seed nodes (wins over `REDIS_URL`). */
+  redisClusterNodes: string[] | undefined;
+  /** `REDIS_WAIT_REPLICAS`: writes wait for this many replicas (`WAIT`; unset: 0, off). */
+  redisWaitReplicas: number | undefined;
   /** Prefix of the Redis keys and channels (default `sse:`). */
   redisKeyPrefix: string;
   /** Lease of the instance running a task (unset: the library's default, 10 s): a dead owner's tasks fail after about this long. */
@@ -64,6 +68,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`);
   }
+  const clusterNodes = (env.REDIS_CLUSTER_NODES ?? '')
+    .split(',')
+    .map((node) => node.trim())
+    .filter((node) => node !== '');
+  for (const node of clusterNodes) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(node) || Number(node.slice(node.lastIndexOf(':') + 1)) > 65_535) {
+      problems.push(`REDIS_CLUSTER_NODES must be host:port[,host:port...], got "${env.REDIS_CLUSTER_NODES}"`);
+      break;
+    }
+  }
   const config: AppConfig = {
     port: int('PORT', 3000, 0, 65535),
     adapter: adapter === 'fastify' ? 'fastify' : 'express',
@@ -72,6 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     heartbeatMs: int('HEARTBEAT_MS', 15_000, 1, 2_147_483_647),
     retryMs: int('RETRY_MS', 2_000, 1, 2_147_483_647),
     redisUrl,
+    redisClusterNodes: clusterNodes.length > 0 ? clusterNodes : undefined,
+    redisWaitReplicas: env.REDIS_WAIT_REPLICAS ? int('REDIS_WAIT_REPLICAS', 0, 0, 16) : undefined,
     redisKeyPrefix: env.REDIS_KEY_PREFIX || 'sse:',
     redisLeaseMs: env.REDIS_LEASE_MS ? int('REDIS_LEASE_MS', 10_000, 100, 3_600_000) : undefined,
     maxTasks: int('TASK_MAX', 10_000, 1, 10_000_000),

@@ -26,7 +26,7 @@ async function bootstrap(): Promise<void> {
   // The address bound, not app.getUrl(), which names 127.0.0.1 for a server on every interface.
   const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
   logger.log(
-    `listening on http://${HOST}:${port}, every interface (${config.adapter}, ${config.redisUrl ? 'Redis' : 'in-memory'} store)`,
+    `listening on http://${HOST}:${port}, every interface (${config.adapter}, ${config.redisClusterNodes ? 'Redis Cluster' : config.redisUrl ? 'Redis' : 'in-memory'} store)`,
   );
 }
 
