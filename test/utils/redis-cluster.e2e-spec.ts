@@ -10,7 +10,7 @@ import { type ClusterPrimary, keySlot, type RedisClusterHandle, startRedisCluste
  */
 const NODE_TIMEOUT_MS = 1_000;
 /** Node timeout + election (0.5–1 s delay, then a vote) + gossip, with room for a slow CI machine. */
-const FAILOVER_LIMIT_MS = 8_000;
+const FAILOVER_LIMIT_MS = 10_000;
 
 /** A key whose slot `primary` serves: `prefix` plus the first counter that lands there. */
 function keyOn(primary: ClusterPrimary, prefix: string): string {
@@ -104,6 +104,14 @@ describe('test utilities: a private Redis Cluster', () => {
     const stats = await cluster.commandStats();
     expect(stats.incr).toBe(3);
     expect(stats.spublish).toBe(1);
+  });
+
+  it('flushAll() empties every primary', async () => {
+    const keys = primaries.map((primary) => keyOn(primary, 'harness:flush:'));
+    for (const key of keys) await client.set(key, '1');
+    await cluster.flushAll();
+    const sizes = await Promise.all(client.nodes('master').map((node) => node.dbsize()));
+    expect(sizes).toEqual([0, 0, 0]);
   });
 
   it('fails a killed primary over to its replica within a few seconds', async () => {
