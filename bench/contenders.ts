@@ -13,6 +13,11 @@ export interface Contender {
   env?: Record<string, string>;
   /** Needs Redis: the harness passes REDIS_URL and a unique BENCH_KEY_PREFIX, and deletes the keys after. */
   redis?: boolean;
+  /**
+   * Needs a Redis Cluster: the harness starts a private one (test/utils/redis-cluster.ts) once
+   * for the whole bench, passes REDIS_CLUSTER_NODES and BENCH_KEY_PREFIX, and flushes it after each run.
+   */
+  redisCluster?: boolean;
   /** How it honours Last-Event-ID / replays workload d's backlog. */
   resume: string;
 }
@@ -37,6 +42,13 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'lib-memory', entry: 'servers/lib.js', resume: 'native (in-memory store)' },
   // Same server with REDIS_URL: `store: 'redis'` (servers/lib.ts, storeOptions()).
   { name: 'lib-redis', entry: 'servers/lib.js', redis: true, resume: 'native (Redis store)' },
+  // Same server with REDIS_CLUSTER_NODES: `store: 'redis'` with `redis: { nodes }`.
+  {
+    name: 'lib-redis-cluster',
+    entry: 'servers/lib.js',
+    redisCluster: true,
+    resume: 'native (Redis store on a Redis Cluster: 3 primaries, 3 replicas)',
+  },
   {
     name: 'resumable-stream',
     entry: 'servers/resumable-stream.js',

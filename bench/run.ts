@@ -13,6 +13,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import {
+  type RedisClusterHandle,
+  redisClusterUnavailable,
+  startRedisCluster,
+} from '../test/utils/redis-cluster';
 import type { ClientJob, ClientResult } from './client';
 import { EXIT_UNSUPPORTED, procStatusBytes } from './common';
 import {
@@ -95,6 +100,28 @@ async function redisAvailable(): Promise<string | undefined> {
   }
 }
 
+/**
+ * The private Redis Cluster of the cluster contenders (the tests' harness): one for the whole
+ * bench, started only when such a contender is selected; or why there is none.
+ */
+async function startClusterFor(
+  contenders: readonly Contender[],
+): Promise<RedisClusterHandle | string | undefined> {
+  if (!contenders.some((c) => c.redisCluster)) return undefined;
+  const problem = redisClusterUnavailable();
+  if (problem !== undefined) return `no Redis Cluster: ${problem}`;
+  try {
+    const started = Date.now();
+    const cluster = await startRedisCluster();
+    process.stdout.write(
+      `Redis Cluster (3 primaries, 3 replicas) ${cluster.seeds} ready in ${Date.now() - started} ms\n`,
+    );
+    return cluster;
+  } catch (err) {
+    return `no Redis Cluster: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
+  }
+}
+
 async function deleteKeys(pattern: string): Promise<number> {
   const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
   client.on('error', () => undefined);
@@ -121,6 +148,9 @@ interface Started {
   stderr: () => string;
 }
 
+/** Servers running now: killed when the bench is interrupted (see main). */
+const runningServers = new Set<ChildProcess>();
+
 function startServer(
   contender: Contender,
   env: NodeJS.ProcessEnv,
@@ -135,6 +165,8 @@ function startServer(
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
+    runningServers.add(child);
+    child.once('exit', () => runningServers.delete(child));
     let out = '';
     let err = '';
     const timer = setTimeout(() => {
@@ -203,6 +235,7 @@ async function runOnce(
   options: Options,
   runId: string,
   profileDir: string,
+  cluster: RedisClusterHandle | undefined,
 ): Promise<RunRecord> {
   const record: RunRecord = {
     contender: contender.name,
@@ -220,7 +253,12 @@ async function runOnce(
     NODE_ENV: 'production',
   };
   delete env.REDIS_URL;
+  delete env.REDIS_CLUSTER_NODES;
   if (contender.redis) env.REDIS_URL = REDIS_URL;
+  if (contender.redisCluster) {
+    if (!cluster) throw new Error(`${contender.name} needs the Redis Cluster`);
+    env.REDIS_CLUSTER_NODES = cluster.seeds;
+  }
   Object.assign(env, contender.env);
   const nodeFlags = ['--expose-gc'];
   if (options.cpuProf === contender.name) {
@@ -260,6 +298,8 @@ async function runOnce(
   } finally {
     await stopServer(started.child);
     if (contender.redis) await deleteKeys(`${keyPrefix}*`);
+    // The cluster is private to this bench: the next run starts from an empty one.
+    if (contender.redisCluster) await cluster?.flushAll().catch(() => undefined);
   }
   if (record.outcome === 'failed' && started.stderr())
     record.reason += ` | server: ${started.stderr().slice(-300)}`;
@@ -475,10 +515,56 @@ async function main(): Promise<void> {
   const runId = `ssebench:${stamp}`;
   const profileDir = join(OUT_DIR, 'profiles', stamp);
   const redisProblem = contenders.some((c) => c.redis) ? await redisAvailable() : undefined;
+  const clusterOrProblem = await startClusterFor(contenders);
+  const cluster = typeof clusterOrProblem === 'object' ? clusterOrProblem : undefined;
+  const clusterProblem = typeof clusterOrProblem === 'string' ? clusterOrProblem : undefined;
+  if (cluster) {
+    // Ctrl-C / kill: stop the server and the cluster's redis-servers, then exit (128 + signal number).
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      process.once(signal, () => {
+        for (const server of runningServers) server.kill('SIGKILL');
+        void cluster.stop().finally(() => process.exit(code));
+      });
+    }
+  }
+  try {
+    await runAll(options, contenders, workloads, {
+      stamp,
+      runId,
+      profileDir,
+      redisProblem,
+      cluster,
+      clusterProblem,
+    });
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+interface RunContext {
+  stamp: string;
+  runId: string;
+  profileDir: string;
+  redisProblem: string | undefined;
+  cluster: RedisClusterHandle | undefined;
+  clusterProblem: string | undefined;
+}
+
+async function runAll(
+  options: Options,
+  contenders: Contender[],
+  workloads: Workload[],
+  { stamp, runId, profileDir, redisProblem, cluster, clusterProblem }: RunContext,
+): Promise<void> {
+  const { profile } = options;
   const started = Date.now();
   const records: RunRecord[] = [];
   const unsupported = new Map<string, string>();
   if (redisProblem) for (const c of contenders) if (c.redis) unsupported.set(c.name, redisProblem);
+  if (clusterProblem) for (const c of contenders) if (c.redisCluster) unsupported.set(c.name, clusterProblem);
 
   const header = `# sse bench, ${options.profileName} profile, ${new Date().toISOString()}\n\n${machine()}\n`;
   process.stdout.write(
@@ -506,7 +592,7 @@ async function main(): Promise<void> {
           skipped++;
           continue;
         }
-        const record = await runOnce(contender, workload, repeat, options, runId, profileDir);
+        const record = await runOnce(contender, workload, repeat, options, runId, profileDir, cluster);
         records.push(record);
         if (record.outcome === 'n/a') unsupported.set(contender.name, record.reason ?? 'n/a');
         const r = record.result;

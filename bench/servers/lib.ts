@@ -16,7 +16,8 @@
  * maxSubscribersPerTask for the 10 000 subscribers of workload e, and maxPendingBytes so a
  * subscriber is not dropped when the emitter outpaces the client (no other contender drops).
  *
- * Store: in memory, or Redis when REDIS_URL is set (see {@link storeOptions}).
+ * Store: in memory, Redis when REDIS_URL is set, a Redis Cluster when REDIS_CLUSTER_NODES is
+ * (see {@link storeOptions}).
  */
 import 'reflect-metadata';
 import {
@@ -59,18 +60,19 @@ import {
 } from '../common';
 
 /**
- * The store, chosen the way users choose it: `store: 'redis'` with `redis: { url, keyPrefix }`
+ * The store, chosen the way users choose it: `store: 'redis'` with `redis: { nodes, keyPrefix }`
+ * when REDIS_CLUSTER_NODES (`host:port,host:port,…`) is set, with `redis: { url, keyPrefix }`
  * when REDIS_URL is set, else the in-memory default. Keys start with the harness's unique
- * BENCH_KEY_PREFIX (it deletes `<prefix>*` after each run). If the module's way of selecting
- * the Redis store changes, this is the one place to adapt.
+ * BENCH_KEY_PREFIX (it deletes `<prefix>*`, or flushes its private cluster, after each run).
+ * If the module's way of selecting the Redis store changes, this is the one place to adapt.
  */
 function storeOptions(): Pick<SseResumeOptions, 'store' | 'redis'> {
+  const keyPrefix = `${process.env.BENCH_KEY_PREFIX ?? `ssebench:${process.pid}`}:`;
+  const nodes = process.env.REDIS_CLUSTER_NODES?.split(',').filter(Boolean);
+  if (nodes?.length) return { store: 'redis', redis: { nodes, keyPrefix } };
   const url = process.env.REDIS_URL;
   if (!url) return { store: 'memory' };
-  return {
-    store: 'redis',
-    redis: { url, keyPrefix: `${process.env.BENCH_KEY_PREFIX ?? `ssebench:${process.pid}`}:` },
-  };
+  return { store: 'redis', redis: { url, keyPrefix } };
 }
 
 interface EmitRequest {
