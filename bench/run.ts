@@ -17,7 +17,7 @@ import {
   type RedisClusterHandle,
   redisClusterUnavailable,
   startRedisCluster,
-} from '../test/utils/redis-cluster';
+} from '../libs/sse-resume/src/testing/redis-cluster';
 import type { ClientJob, ClientResult } from './client';
 import { EXIT_UNSUPPORTED, procStatusBytes } from './common';
 import {

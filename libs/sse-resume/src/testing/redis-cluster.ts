@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 /**
  * A private Redis Cluster for tests and the benchmark: `redis-server` processes on free
  * loopback ports, children of this process, joined with `redis-cli --cluster create`.
- * Only Node built-ins and ioredis: bench/run.ts imports this file by relative path.
+ * Node built-ins, ioredis and the store's keySlot: bench/run.ts imports this file by relative path.
  */
 
 const HOST = '127.0.0.1';
