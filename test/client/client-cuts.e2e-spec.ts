@@ -1,6 +1,7 @@
 import { SseResumeClient, type TaskStream } from '../../libs/sse-resume-client/src';
 import { seedFromEnv } from '@app/sse-resume/testing/prng';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '@app/sse-resume/testing/redis';
+import { type RedisClusterHandle, startRedisCluster } from '@app/sse-resume/testing/redis-cluster';
 import { type CuttingProxy, startCuttingProxy } from '../utils/cutting-proxy';
 import { type Adapter, type RunningApp, startApp } from '../utils/start-app';
 import {
@@ -19,7 +20,8 @@ import {
  * 1,000 cuts happened per mode. Every client must get each id once, in order, no gap, and one
  * `end` with the demo task's result. In Redis mode two instances (Express and Fastify) share a
  * key prefix, each behind its own proxy, and the client alternates between them on every
- * request. Rerun a failure with SSE_RESUME_SEED=<seed>.
+ * request; the same again on a Redis Cluster (three primaries, sharded pub/sub) that this
+ * spec starts. Rerun a failure with SSE_RESUME_SEED=<seed>.
  */
 const CUTS = 1_000;
 const TASKS = 4;
@@ -33,6 +35,7 @@ const MAX_BYTES = 1_200;
 interface Mode {
   name: string;
   redis: boolean;
+  cluster?: boolean;
   adapters: Adapter[];
 }
 
@@ -40,17 +43,24 @@ interface Mode {
 const MODES: Mode[] = [
   { name: 'memory, express', redis: false, adapters: ['express'] },
   { name: 'redis, express + fastify', redis: true, adapters: ['express', 'fastify'] },
+  { name: 'redis cluster, express + fastify', redis: true, cluster: true, adapters: ['express', 'fastify'] },
 ];
 
 describe('SseResumeClient through 1,000 cuts per mode', () => {
+  let cluster: RedisClusterHandle | undefined;
+  afterAll(() => cluster?.stop());
+
   it.each(MODES.map((mode) => [mode.name, mode] as const))(
     '%s: every id once, in order, no gap, one end (completed)',
     async (_name, mode) => {
       const seed = seedFromEnv();
       const prefix = uniquePrefix('e2e-client-cuts');
-      const env: Record<string, string> = mode.redis
-        ? { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix }
-        : {};
+      if (mode.cluster) cluster ??= await startRedisCluster();
+      const env: Record<string, string> = mode.cluster
+        ? { REDIS_CLUSTER_NODES: cluster!.seeds, REDIS_KEY_PREFIX: prefix }
+        : mode.redis
+          ? { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix }
+          : {};
       const apps: RunningApp[] = [];
       const proxies: CuttingProxy[] = [];
       try {
@@ -127,7 +137,7 @@ describe('SseResumeClient through 1,000 cuts per mode', () => {
       } finally {
         await Promise.all(proxies.map((proxy) => proxy.close()));
         await Promise.all(apps.map((app) => app.close()));
-        if (mode.redis) await deleteKeys(prefix);
+        if (mode.redis && !mode.cluster) await deleteKeys(prefix);
       }
     },
   );

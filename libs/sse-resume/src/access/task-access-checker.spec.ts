@@ -65,7 +65,9 @@ describe('TaskAccessChecker', () => {
 
   it('a shared store behind a running task’s resume point (a failover lost writes) is 503, retried after 1 s', async () => {
     Object.defineProperty(store, 'shared', { value: true });
-    const error = await checker.authorizeStream('t1', { resumeKey: 'key', lastEventId: 5 }).catch((e: unknown) => e);
+    const error = await checker
+      .authorizeStream('t1', { resumeKey: 'key', lastEventId: 5 })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect(error).toMatchObject({ retryAfterSeconds: 1 });
     expect((error as Error).message).toContain('has events up to 2 only, behind the resume point 5');

@@ -44,18 +44,26 @@ export class RedisConnections {
       this.client = options.client;
       this.ownsClient = false;
     } else if (options.nodes?.length) {
-      this.client = new Cluster(options.nodes.map(clusterNode), clusterOptions(options.clusterOptions, connection));
+      this.client = new Cluster(
+        options.nodes.map(clusterNode),
+        clusterOptions(options.clusterOptions, connection),
+      );
       this.ownsClient = true;
     } else {
       this.client = new Redis(options.url ?? 'redis://127.0.0.1:6379', { ...connection, lazyConnect: true });
       this.ownsClient = true;
     }
-    this.cluster = this.client instanceof Cluster || (this.client as { isCluster?: boolean }).isCluster === true;
+    this.cluster =
+      this.client instanceof Cluster || (this.client as { isCluster?: boolean }).isCluster === true;
     const onSubscriberError = (err: unknown) => this.logError('subscriber', err);
     // No auto-resubscribe: messages published while it was away are lost, so the live
     // events end their streams instead of carrying on with a hole (redis-live-events.ts).
     this.pubsub = this.cluster
-      ? new ShardedPubSub(this.client as Cluster, { ...subscriberOptions(this.client as Cluster), ...connection }, onSubscriberError)
+      ? new ShardedPubSub(
+          this.client as Cluster,
+          { ...subscriberOptions(this.client as Cluster), ...connection },
+          onSubscriberError,
+        )
       : new SingleNodePubSub(this.client as Redis, connection, onSubscriberError);
     this.client.on('error', (err: Error) => this.logError('command', err));
   }

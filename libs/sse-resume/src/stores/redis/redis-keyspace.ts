@@ -129,7 +129,8 @@ const CRC_TABLE = (() => {
   const table = new Uint16Array(256);
   for (let i = 0; i < 256; i++) {
     let crc = i << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
     table[i] = crc;
   }
   return table;
@@ -138,6 +139,7 @@ const CRC_TABLE = (() => {
 /** CRC16-CCITT (XMODEM) of the UTF-8 bytes of `text`: Redis Cluster's key hash. */
 export function crc16(text: string): number {
   let crc = 0;
-  for (const byte of Buffer.from(text, 'utf8')) crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff]!;
+  for (const byte of Buffer.from(text, 'utf8'))
+    crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[((crc >> 8) ^ byte) & 0xff]!;
   return crc;
 }

@@ -80,7 +80,13 @@ describe('RedisLeases', () => {
       SCRIPTS.finish,
       keys.writeKeys('cancelled-elsewhere'),
       finishArgs(
-        { taskId: 'cancelled-elsewhere', termination, fence: '', onlyIfLeaseLapsed: false, publish: 'PUBLISH' },
+        {
+          taskId: 'cancelled-elsewhere',
+          termination,
+          fence: '',
+          onlyIfLeaseLapsed: false,
+          publish: 'PUBLISH',
+        },
         keys,
         LIMITS,
       ),

@@ -111,7 +111,10 @@ export class RedisLeases {
     }
   }
 
-  private async renewBucket(keys: RedisKeys, taskIds: string[]): Promise<{ lost: string[]; failed: boolean }> {
+  private async renewBucket(
+    keys: RedisKeys,
+    taskIds: string[],
+  ): Promise<{ lost: string[]; failed: boolean }> {
     const { client } = this.connections;
     const calls = taskIds.map((taskId) => {
       const lease = this.owned.get(taskId);
@@ -119,7 +122,9 @@ export class RedisLeases {
     });
     const renewals = () =>
       client
-        .pipeline(calls.map((call) => ['evalsha', SCRIPTS.renew.sha, call.keys.length, ...call.keys, ...call.args]))
+        .pipeline(
+          calls.map((call) => ['evalsha', SCRIPTS.renew.sha, call.keys.length, ...call.keys, ...call.args]),
+        )
         .exec();
     let results = await renewals();
     if (results?.some(([err]) => err && /NOSCRIPT/.test(err.message))) {

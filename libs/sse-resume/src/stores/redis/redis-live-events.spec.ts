@@ -28,7 +28,9 @@ describe('RedisLiveEvents', () => {
   const keys = keyspace.buckets[0]!;
   const connections = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
   const ended: string[] = [];
-  const live = new RedisLiveEvents(connections, keyspace, (taskId, status) => ended.push(`${taskId}:${status}`));
+  const live = new RedisLiveEvents(connections, keyspace, (taskId, status) =>
+    ended.push(`${taskId}:${status}`),
+  );
   const store = new RedisTaskStore(LIMITS, { url: TEST_REDIS_URL, keyPrefix: keys.prefix });
   const admin = new Redis(TEST_REDIS_URL);
   /** Subscriptions of a channel, once the subscriber connection has handled what was sent before. */

@@ -169,7 +169,11 @@ export class ShardedPubSub implements RedisPubSub {
         return;
       } catch (err) {
         // The slot moved (a failover, a resharding): learn the new map and go there.
-        if (attempt >= 3 || !(err instanceof Error) || !/MOVED|CLUSTERDOWN|Connection|closed/i.test(err.message)) {
+        if (
+          attempt >= 3 ||
+          !(err instanceof Error) ||
+          !/MOVED|CLUSTERDOWN|Connection|closed/i.test(err.message)
+        ) {
           throw err;
         }
         await this.refreshSlots();
@@ -254,7 +258,8 @@ export class ShardedPubSub implements RedisPubSub {
     this.shards.delete(nodeKey);
     const lost = [...shard.channels];
     shard.channels.clear();
-    for (const channel of lost) if (this.channelShard.get(channel) === shard) this.channelShard.delete(channel);
+    for (const channel of lost)
+      if (this.channelShard.get(channel) === shard) this.channelShard.delete(channel);
     shard.redis.disconnect();
     if (this.closed) return;
     const live = lost.filter((channel) => !this.kept.has(channel));

@@ -54,7 +54,11 @@ export class RedisOrphanReaper {
   }
 
   /** False if its owner renewed the lease in the meantime (FINISH checks it atomically). */
-  private async failOrphan(keys: RedisKeys, taskId: string, owner: string | null | undefined): Promise<boolean> {
+  private async failOrphan(
+    keys: RedisKeys,
+    taskId: string,
+    owner: string | null | undefined,
+  ): Promise<boolean> {
     const error = `owner instance ${owner || '(unknown)'} lost: its lease lapsed`;
     const termination = {
       status: 'failed' as const,

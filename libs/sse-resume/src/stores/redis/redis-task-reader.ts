@@ -27,7 +27,9 @@ export class RedisTaskReader {
   async findTaskIdByKeyHash(keyHash: string): Promise<string | undefined> {
     return this.connections.call(async () => {
       // One bucket per GET (on a Cluster they are in different slots), sent at once.
-      const found = await Promise.all(this.keys.keyIndexes(keyHash).map((key) => this.connections.client.get(key)));
+      const found = await Promise.all(
+        this.keys.keyIndexes(keyHash).map((key) => this.connections.client.get(key)),
+      );
       return found.find((taskId) => taskId !== null) ?? undefined;
     });
   }

@@ -97,7 +97,10 @@ describe('RedisTaskStore on a Cluster', () => {
       tasks.map((task) => store.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' })),
     );
     for (const task of tasks) {
-      expect(await store.lookup(task.taskId)).toMatchObject({ state: 'found', task: { status: 'completed' } });
+      expect(await store.lookup(task.taskId)).toMatchObject({
+        state: 'found',
+        task: { status: 'completed' },
+      });
       expect(await store.findTaskIdByKeyHash(task.keyHash)).toBe(task.taskId);
     }
   });
@@ -116,7 +119,8 @@ describe('RedisTaskStore on a Cluster', () => {
       seen.set(task.taskId, []);
       await peer.watch(task.taskId, (event: TaskEvent) => seen.get(task.taskId)!.push(event.seq));
     }
-    for (let i = 0; i < 20; i++) for (const task of tasks) void owner.append(task.taskId, 'progress', String(i));
+    for (let i = 0; i < 20; i++)
+      for (const task of tasks) void owner.append(task.taskId, 'progress', String(i));
     await waitForMs(() => [...seen.values()].every((ids) => ids.length === 20), 'live events', 5_000);
     for (const ids of seen.values()) expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     // 12 tasks' channels, on the same connections: not one per task.
@@ -151,7 +155,12 @@ describe('RedisTaskStore on a Cluster', () => {
     await store.create({ taskId: first, keyHash: hashResumeKey(first), createdAt: Date.now(), ownerId: 'a' });
     for (let i = 0; i < 2; i++) await store.append(first, 'progress', JSON.stringify('x'.repeat(90)));
     await store.finish(first, { status: 'completed', data: '{"status":"completed"}' });
-    await store.create({ taskId: second, keyHash: hashResumeKey(second), createdAt: Date.now(), ownerId: 'a' });
+    await store.create({
+      taskId: second,
+      keyHash: hashResumeKey(second),
+      createdAt: Date.now(),
+      ownerId: 'a',
+    });
     await store.append(second, 'progress', JSON.stringify('x'.repeat(90)));
     await store.append(second, 'progress', JSON.stringify('x'.repeat(90)));
     // The finished one was shed down to its end event.

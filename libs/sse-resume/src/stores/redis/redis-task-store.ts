@@ -66,17 +66,18 @@ export class RedisTaskStore implements TaskStore {
   private readonly budget: RedisHistoryBudget;
   private readonly healthCheck: RedisHealth;
 
-  constructor(
-    limits: TaskStoreLimits,
-    options: RedisTaskStoreOptions = {},
-  ) {
+  constructor(limits: TaskStoreLimits, options: RedisTaskStoreOptions = {}) {
     this.leaseMs = options.leaseMs ?? 10_000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     // Twice per lease: an orphan is failed within 1.5 leases of its owner's last renewal.
     this.maintenanceIntervalMs = Math.max(1, Math.floor(this.leaseMs / 2));
     this.connections = new RedisConnections(options, limits);
     const { cluster } = this.connections;
-    this.keys = new RedisKeyspace(options.keyPrefix ?? 'sse:', cluster ? (options.buckets ?? 16) : 1, cluster);
+    this.keys = new RedisKeyspace(
+      options.keyPrefix ?? 'sse:',
+      cluster ? (options.buckets ?? 16) : 1,
+      cluster,
+    );
     // What the scripts enforce: on a Cluster each bucket holds its share of the budget.
     const scriptLimits = {
       ...limits,

@@ -10,7 +10,13 @@ import { SCRIPTS, type Script } from './redis-scripts';
 import { encodeLiveEvent } from './redis-live-events';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
 import { durableWrite, type ReplicaWait } from './redis-replica-wait';
-import { appendArgs, finishArgs, type EventToAppend, type PublishCommand, type WriteToken } from './redis-write-scripts';
+import {
+  appendArgs,
+  finishArgs,
+  type EventToAppend,
+  type PublishCommand,
+  type WriteToken,
+} from './redis-write-scripts';
 
 /** Events sent in one APPEND call at most (more wait for the next call). */
 const MAX_BATCH_EVENTS = 512;
@@ -171,7 +177,9 @@ export class RedisTaskWriter {
       this.limits,
     );
     try {
-      const result = await this.retried(taskId, () => this.write(SCRIPTS.finish, keys.writeKeys(taskId), args));
+      const result = await this.retried(taskId, () =>
+        this.write(SCRIPTS.finish, keys.writeKeys(taskId), args),
+      );
       this.leases.release(taskId);
       if (result === null) return op.resolve(undefined); // it had ended already
       const end = new TaskEvent(Number(result), END_EVENT, termination.data);

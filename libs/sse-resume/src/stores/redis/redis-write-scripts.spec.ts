@@ -51,7 +51,14 @@ describe('appendArgs and finishArgs', () => {
         'fenced',
         SCRIPTS.append,
         appendArgs(
-          { taskId: 'fenced', fence: `${fence}0`, events, token: { writer: 'w1', write: 2 }, known: 0, publish: 'PUBLISH' },
+          {
+            taskId: 'fenced',
+            fence: `${fence}0`,
+            events,
+            token: { writer: 'w1', write: 2 },
+            known: 0,
+            publish: 'PUBLISH',
+          },
           keys,
           LIMITS,
         ),
