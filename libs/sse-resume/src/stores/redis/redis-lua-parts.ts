@@ -97,15 +97,18 @@ end
  * Redis lost writes it had acknowledged (a failover to a replica that lacked them): the
  * owner passes the last id it was given (ARGV[KNOWN], '' = none). Those ids are never
  * handed out again, and the history before them is dropped, so that a reader that missed
- * them gets a `gap` instead of a silent hole. Needs locals meta, events, totalKey.
+ * them gets a `gap` instead of a silent hole. Needs locals meta, events, totalKey; leaves
+ * `lastStored`, the task's last id after the repair.
  */
 export const REPAIR_REWIND = `
 local known = tonumber(ARGV[KNOWN]) or 0
-if known > tonumber(redis.call('HGET', meta, 'lastEventId')) then
+local lastStored = tonumber(redis.call('HGET', meta, 'lastEventId'))
+if known > lastStored then
   redis.call('XTRIM', events, 'MINID', (known + 1) .. '-0')
   local dropped = tonumber(redis.call('HGET', meta, 'bytes')) or 0
   redis.call('HSET', meta, 'lastEventId', known, 'firstEventId', known + 1, 'bytes', 0)
   redis.call('DECRBY', totalKey, dropped)
+  lastStored = known
 end
 `;
 

@@ -179,4 +179,47 @@ describe('RedisTaskStore on a Cluster', () => {
       admin.disconnect();
     }
   });
+
+  it('commands per event do not grow with watchers (S) or instances (N); one SPUBLISH per write', async () => {
+    const keyPrefix = uniquePrefix('test');
+    const owner = await openStore({ historyLimit: 10_000 }, { keyPrefix });
+    const peers = [owner, await openStore({}, { keyPrefix }), await openStore({}, { keyPrefix })];
+    const EVENTS = 100;
+    const perEvent: { n: number; s: number; total: number; spublish: number; evalsha: number }[] = [];
+    for (const [n, s] of [
+      [1, 1],
+      [1, 100],
+      [3, 1],
+      [3, 100],
+    ] as const) {
+      const task = newTask(n * 1000 + s);
+      await owner.create({ ...task, ownerId: 'owner' });
+      let received = 0;
+      const stops = await Promise.all(
+        Array.from({ length: s }, (_, i) => peers[i % n]!.watch(task.taskId, () => received++)),
+      );
+      await cluster.resetStats();
+      // One awaited append at a time: one script call per event (the worst case).
+      for (let i = 0; i < EVENTS; i++) await owner.append(task.taskId, 'progress', String(i));
+      await waitForMs(() => received === EVENTS * s, 'every watcher got every event', 5_000);
+      const stats = await cluster.commandStats();
+      for (const stop of stops) stop();
+      const counted = Object.entries(stats).filter(([name]) => !/^(cluster|info|config)/.test(name));
+      perEvent.push({
+        n,
+        s,
+        total: counted.reduce((sum, [, calls]) => sum + calls, 0) / EVENTS,
+        spublish: (stats.spublish ?? 0) / EVENTS,
+        evalsha: (stats.evalsha ?? 0) / EVENTS,
+      });
+    }
+    console.log(`Redis Cluster, commands per event:\n${JSON.stringify(perEvent)}`);
+    const base = perEvent[0]!.total;
+    for (const sample of perEvent) {
+      // Lease renewals and other timers may add a little; nothing per watcher or instance.
+      expect(Math.abs(sample.total - base)).toBeLessThan(0.5);
+      expect(sample.spublish).toBeCloseTo(1, 1);
+      expect(sample.evalsha).toBeCloseTo(1, 1);
+    }
+  }, 30_000);
 });

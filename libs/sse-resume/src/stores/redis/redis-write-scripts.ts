@@ -33,7 +33,7 @@ local prefix, budget = ARGV[5], tonumber(ARGV[6])
 ${globals(4)}
 ${REPAIR_REWIND.replace(/KNOWN/g, '9')}
 ${PUBLISH.replace(/PUBLISH\]/g, '10]')}
-local last = tonumber(redis.call('HGET', meta, 'lastEventId'))
+local last = lastStored
 local first = tonumber(redis.call('HGET', meta, 'firstEventId'))
 local bytes = tonumber(redis.call('HGET', meta, 'bytes'))
 local bytesBefore = bytes
@@ -94,7 +94,7 @@ ${REPAIR_REWIND.replace(/KNOWN/g, '17')}
 ${PUBLISH.replace(/PUBLISH\]/g, '18]')}
 local limit, maxBytes = tonumber(ARGV[7]), tonumber(ARGV[8])
 local ttl, retention = tonumber(ARGV[5]), tonumber(ARGV[6])
-local last = tonumber(redis.call('HGET', meta, 'lastEventId')) + 1
+local last = lastStored + 1
 local first = tonumber(redis.call('HGET', meta, 'firstEventId'))
 local size = string.len(ARGV[3]) + 3
 local bytesBefore = tonumber(redis.call('HGET', meta, 'bytes'))
