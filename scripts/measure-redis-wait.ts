@@ -50,13 +50,18 @@ async function main(): Promise<void> {
       await store.init();
       const label = waitForReplicas ? 'WAIT 1' : 'no WAIT';
       rows.push(await row(store, 1, label), await row(store, 200, label));
-      if (store.replicaShortfalls > 0) rows.push(`| (${label}: ${store.replicaShortfalls} writes short of replicas) | | | | |`);
+      if (store.replicaShortfalls > 0)
+        rows.push(`| (${label}: ${store.replicaShortfalls} writes short of replicas) | | | | |`);
       await store.close();
     }
   } finally {
     await cluster.stop();
   }
-  console.log(['| writes | tasks | appends/s | p50 ms | p99 ms |', '| --- | --- | --- | --- | --- |', ...rows].join('\n'));
+  console.log(
+    ['| writes | tasks | appends/s | p50 ms | p99 ms |', '| --- | --- | --- | --- | --- |', ...rows].join(
+      '\n',
+    ),
+  );
 }
 
 void main().catch((err: unknown) => {

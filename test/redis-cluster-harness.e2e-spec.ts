@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
-import { type ClusterPrimary, keySlot, type RedisClusterHandle, startRedisCluster } from '@app/sse-resume/testing/redis-cluster';
+import {
+  type ClusterPrimary,
+  keySlot,
+  type RedisClusterHandle,
+  startRedisCluster,
+} from '@app/sse-resume/testing/redis-cluster';
 
 /**
  * The Redis Cluster harness (test/utils/redis-cluster.ts) that the Cluster store's tests and

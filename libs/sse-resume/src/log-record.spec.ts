@@ -242,7 +242,14 @@ describe('log lines of the library', () => {
       // Its lease lapsed long ago:
       await connections.client.hset(keys.taskKey('orphan', 'meta'), 'leaseUntil', 1);
       await connections.client.zadd(keys.key('running'), 1, 'orphan');
-      expect(await new RedisOrphanReaper(connections, new RedisKeyspace(keys.prefix), limits, 'PUBLISH').failOrphans()).toBe(1);
+      expect(
+        await new RedisOrphanReaper(
+          connections,
+          new RedisKeyspace(keys.prefix),
+          limits,
+          'PUBLISH',
+        ).failOrphans(),
+      ).toBe(1);
       expect(find(captured, 'owner instance was lost')).toMatchObject({
         level: 'warn',
         context: 'SseResume',

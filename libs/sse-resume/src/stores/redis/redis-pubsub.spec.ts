@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Cluster, Redis } from 'ioredis';
+import { waitForMs } from '../../testing/async';
+import { TEST_REDIS_URL, uniquePrefix } from '../../testing/redis';
+import { startRedisCluster, type RedisClusterHandle } from '../../testing/redis-cluster';
+import { keySlot } from './redis-keyspace';
+import { ShardedPubSub, SingleNodePubSub } from './redis-pubsub';
+
+const noError = () => undefined;
+
+describe('SingleNodePubSub', () => {
+  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  const admin = new Redis(TEST_REDIS_URL);
+  afterAll(() => {
+    client.disconnect();
+    admin.disconnect();
+  });
+
+  it('delivers messages; a dropped connection reports its channels lost and subscribes kept ones again', async () => {
+    const prefix = uniquePrefix('pubsub');
+    const pubsub = new SingleNodePubSub(
+      client,
+      { connectionName: `${prefix.replace(/:/g, '-')}sub` },
+      noError,
+    );
+    const messages: string[] = [];
+    const lost: string[][] = [];
+    let restored = 0;
+    pubsub.keep([`${prefix}control`]);
+    pubsub.onMessage((channel, message) => messages.push(`${channel}=${message}`));
+    pubsub.onLost((channels) => lost.push([...channels]));
+    pubsub.onRestored(() => restored++);
+    await pubsub.connect();
+    await waitForMs(() => pubsub.status === 'ready', 'ready');
+    await pubsub.subscribe(`${prefix}live`);
+    await admin.publish(`${prefix}live`, 'a');
+    await waitForMs(() => messages.length === 1, 'message');
+    expect(messages).toEqual([`${prefix}live=a`]);
+
+    // Only this connection (the shared Redis serves other tests too).
+    const list = (await admin.client('LIST')) as string;
+    const id = /id=(\d+) .* name=(\S*)/.exec(
+      list.split('\n').find((line) => line.includes(`name=${prefix.replace(/:/g, '-')}sub`))!,
+    )![1]!;
+    await admin.client('KILL', 'ID', id);
+    await waitForMs(() => lost.length === 1 && restored === 1, 'lost, then restored', 5_000);
+    expect(lost[0]).toEqual([`${prefix}live`]);
+    // The kept channel is back; the live one is not (its watchers were told to resume).
+    await admin.publish(`${prefix}control`, 'c');
+    await admin.publish(`${prefix}live`, 'b');
+    await waitForMs(() => messages.length === 2, 'control message');
+    expect(messages[1]).toBe(`${prefix}control=c`);
+    await pubsub.close();
+  });
+});
+
+describe('ShardedPubSub (a real Redis Cluster)', () => {
+  let cluster: RedisClusterHandle;
+  let client: Cluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    client = new Cluster(cluster.seeds.split(','), { redisOptions: { disconnectTimeout: 200 } });
+    client.on('error', noError);
+    await client.ping();
+  }, 60_000);
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.stop();
+  });
+
+  /** Channels on three different shards (slots in each third). */
+  function channelsOnEveryShard(prefix: string): string[] {
+    const found: string[] = [];
+    for (let i = 0; found.length < 3; i++) {
+      const channel = `${prefix}{c${i}}:live`;
+      if (Math.floor(keySlot(channel) / 5462) === found.length) found.push(channel);
+    }
+    return found;
+  }
+
+  it('one connection per primary, whatever the number of channels; SPUBLISH reaches it', async () => {
+    const pubsub = new ShardedPubSub(client, {}, noError);
+    const messages: string[] = [];
+    pubsub.onMessage((channel, message) => messages.push(`${channel}=${message}`));
+    await pubsub.connect();
+    const channels = [...channelsOnEveryShard(uniquePrefix('a')), ...channelsOnEveryShard(uniquePrefix('b'))];
+    for (const channel of channels) await pubsub.subscribe(channel);
+    expect((pubsub as unknown as { shards: Map<string, unknown> }).shards.size).toBe(3);
+    for (const channel of channels) await client.spublish(channel, 'x');
+    await waitForMs(() => messages.length === channels.length, 'every message');
+    await pubsub.unsubscribe(channels[0]!);
+    await client.spublish(channels[0]!, 'y');
+    await client.spublish(channels[1]!, 'z');
+    await waitForMs(() => messages.length === channels.length + 1, 'one more');
+    expect(messages.at(-1)).toBe(`${channels[1]}=z`);
+    await pubsub.close();
+  });
+
+  it('a killed primary: its channels are reported lost, kept ones come back on the promoted replica', async () => {
+    const pubsub = new ShardedPubSub(client, { disconnectTimeout: 200 }, noError);
+    const [victim, survivor] = channelsOnEveryShard(uniquePrefix('k'));
+    const kept = `${uniquePrefix('kept')}{${victim!.slice(victim!.indexOf('{') + 1, victim!.indexOf('}'))}}:control`;
+    expect(keySlot(kept)).toBe(keySlot(victim!));
+    const lost: string[][] = [];
+    const messages: string[] = [];
+    let restored = 0;
+    pubsub.keep([kept]);
+    pubsub.onLost((channels) => lost.push([...channels]));
+    pubsub.onRestored(() => restored++);
+    pubsub.onMessage((channel, message) => messages.push(`${channel}=${message}`));
+    await pubsub.connect();
+    await pubsub.subscribe(victim!);
+    await pubsub.subscribe(survivor!);
+
+    await cluster.killPrimaryForKey(victim!);
+    await waitForMs(() => lost.length === 1, 'lost', 5_000);
+    expect(lost[0]).toEqual([victim]);
+    await cluster.waitForFailover(victim!);
+    await waitForMs(() => restored >= 1, 'restored after the failover', 15_000);
+    // The kept channel listens on the new primary; the other shard never noticed.
+    await waitForMs(() => pubsub.status === 'ready', 'ready', 5_000);
+    await client.spublish(kept, 'after');
+    await client.spublish(survivor!, 'still');
+    await waitForMs(() => messages.length === 2, 'both', 5_000);
+    expect(messages.sort()).toEqual([`${kept}=after`, `${survivor}=still`].sort());
+    await pubsub.close();
+  }, 60_000);
+});
