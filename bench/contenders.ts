@@ -14,7 +14,7 @@ export interface Contender {
   /** Needs Redis: the harness passes REDIS_URL and a unique BENCH_KEY_PREFIX, and deletes the keys after. */
   redis?: boolean;
   /**
-   * Needs a Redis Cluster: the harness starts a private one (test/utils/redis-cluster.ts) once
+   * Needs a Redis Cluster: the harness starts a private one (libs/sse-resume/src/testing/redis-cluster.ts) once
    * for the whole bench, passes REDIS_CLUSTER_NODES and BENCH_KEY_PREFIX, and flushes it after each run.
    */
   redisCluster?: boolean;

@@ -9,7 +9,7 @@ import {
 } from '@app/sse-resume/testing/redis-cluster';
 
 /**
- * The Redis Cluster harness (test/utils/redis-cluster.ts) that the Cluster store's tests and
+ * The Redis Cluster harness (libs/sse-resume/src/testing/redis-cluster.ts) that the Cluster store's tests and
  * the benchmark rely on: a real cluster of 3 primaries and 3 replicas, reached through
  * ioredis's `Cluster` as the store reaches it.
  */
