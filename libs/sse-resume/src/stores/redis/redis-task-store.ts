@@ -18,6 +18,8 @@ import { RedisHistoryBudget } from './redis-history-budget';
 import { RedisKeys } from './redis-keys';
 import { RedisLeases } from './redis-leases';
 import { RedisLiveEvents } from './redis-live-events';
+import { RedisLocalWatches } from './redis-local-watches';
+import { RedisRecentHistory } from './redis-recent-history';
 import { RedisOrphanReaper } from './redis-reaper';
 import { SCRIPTS } from './redis-scripts';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
@@ -33,6 +35,9 @@ import { RedisTaskWriter } from './redis-task-writer';
  *   never be reused or interleaved; retried across reconnects;
  * - reads (redis-task-reader.ts); live events (redis-live-events.ts): one pub/sub
  *   connection per instance, one channel per task with local watchers;
+ * - on the instance that runs a task: a copy of its recent history in memory that replays
+ *   are served from (redis-recent-history.ts), and its events handed to local watchers as
+ *   soon as Redis acknowledged them (redis-local-watches.ts), deduped with pub/sub by id;
  * - leases (redis-leases.ts): the instance running a task renews its lease every
  *   `leaseMs / 3` and holds a fencing token checked by every write;
  * - the eviction job: the reaper (redis-reaper.ts) fails tasks whose lease lapsed, the
@@ -55,6 +60,8 @@ export class RedisTaskStore implements TaskStore {
   private readonly connections: RedisConnections;
   private readonly leases: RedisLeases;
   private readonly live: RedisLiveEvents;
+  private readonly localWatches: RedisLocalWatches;
+  private readonly recent: RedisRecentHistory;
   private readonly writer: RedisTaskWriter;
   private readonly reader: RedisTaskReader;
   private readonly reaper: RedisOrphanReaper;
@@ -75,14 +82,28 @@ export class RedisTaskStore implements TaskStore {
       this.leases.taskEnded(taskId, status),
     );
     this.leases = new RedisLeases(this.connections, this.keys, this.leaseMs);
+    this.localWatches = new RedisLocalWatches((taskId, listener, onInterrupted) =>
+      this.live.watch(taskId, listener, onInterrupted),
+    );
+    this.recent = new RedisRecentHistory(limits);
+    // Ended elsewhere (cancel, the reaper) or found no longer ours: the copy is not kept.
+    this.leases.onTaskEnded((taskId) => this.recent.drop(taskId));
     this.writer = new RedisTaskWriter(
       this.connections,
       this.keys,
       limits,
       this.leases,
       options.writeRetryMs ?? 10_000,
+      {
+        stored: (taskId, events, sizes, owned) => {
+          // Still ours when the reply came (an end seen meanwhile dropped the copy for good).
+          if (owned && this.leases.fenceOf(taskId) !== '') this.recent.add(taskId, events, sizes);
+          this.localWatches.acknowledged(taskId, events);
+        },
+        invalidated: (taskId) => this.recent.drop(taskId),
+      },
     );
-    this.reader = new RedisTaskReader(this.connections, this.keys);
+    this.reader = new RedisTaskReader(this.connections, this.keys, this.recent);
     this.reaper = new RedisOrphanReaper(this.connections, this.keys, limits);
     this.budget = new RedisHistoryBudget(this.connections, this.keys);
     this.healthCheck = new RedisHealth(this.connections, this.leases);
@@ -128,7 +149,7 @@ export class RedisTaskStore implements TaskStore {
   }
 
   watch(taskId: string, listener: TaskEventListener, onInterrupted?: () => void): Promise<() => void> {
-    return this.live.watch(taskId, listener, onInterrupted);
+    return this.localWatches.watch(taskId, listener, onInterrupted);
   }
 
   /**
@@ -156,6 +177,8 @@ export class RedisTaskStore implements TaskStore {
     if (this.connections.closed) return;
     this.leases.stop();
     this.live.clear();
+    this.localWatches.clear();
+    this.recent.clear();
     await this.connections.close();
   }
 }

@@ -27,6 +27,17 @@ interface PendingFinish {
   reject: (err: unknown) => void;
 }
 
+/** Told what this instance's writes stored (the owner's copy of history, local watches). */
+export interface WriteObserver {
+  /**
+   * Events Redis acknowledged, in id order, with what each counts against the limits;
+   * `owned`: written with this instance's fencing token (the task is run here).
+   */
+  stored(taskId: string, events: readonly TaskEvent[], sizes: readonly number[], owned: boolean): void;
+  /** The task ended by this instance's write, or a write failed: what is known of it here may be stale. */
+  invalidated(taskId: string): void;
+}
+
 /** Writes of one task from this instance: one Redis call in flight at a time keeps their order. */
 interface WriteQueue {
   ops: (PendingAppend | PendingFinish)[];
@@ -51,6 +62,7 @@ export class RedisTaskWriter {
     private readonly limits: TaskStoreLimits,
     private readonly leases: RedisLeases,
     retryMs: number,
+    private readonly observer?: WriteObserver,
   ) {
     this.retry = {
       retryMs,
@@ -116,21 +128,33 @@ export class RedisTaskWriter {
   }
 
   private async runAppend(taskId: string, batch: PendingAppend[]): Promise<void> {
+    const fence = this.leases.fenceOf(taskId);
     const args = appendArgs(
-      { taskId, fence: this.leases.fenceOf(taskId), events: batch, token: this.nextToken() },
+      { taskId, fence, events: batch, token: this.nextToken() },
       this.keys,
       this.limits,
     );
+    let first: number;
     try {
-      const first = Number(
+      first = Number(
         await this.retried(taskId, () =>
           this.connections.eval(SCRIPTS.append, this.keys.writeKeys(taskId), args),
         ),
       );
-      batch.forEach((op, i) => op.resolve(new TaskEvent(first + i, op.type, op.data)));
     } catch (err) {
+      this.observer?.invalidated(taskId);
       for (const op of batch) op.reject(err);
+      return;
     }
+    const events = new Array<TaskEvent>(batch.length);
+    const sizes = new Array<number>(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const op = batch[i]!;
+      events[i] = new TaskEvent(first + i, op.type, op.data);
+      sizes[i] = op.size;
+    }
+    this.observer?.stored(taskId, events, sizes, fence !== '');
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(events[i]!);
   }
 
   private async runFinish(taskId: string, op: PendingFinish): Promise<void> {
@@ -151,9 +175,13 @@ export class RedisTaskWriter {
         this.connections.eval(SCRIPTS.finish, this.keys.writeKeys(taskId), args),
       );
       this.leases.release(taskId);
+      this.observer?.invalidated(taskId);
       if (result === null) return op.resolve(undefined); // it had ended already
-      op.resolve(new TaskEvent(Number(result), END_EVENT, termination.data));
+      const end = new TaskEvent(Number(result), END_EVENT, termination.data);
+      this.observer?.stored(taskId, [end], [termination.data.length + END_EVENT.length], false);
+      op.resolve(end);
     } catch (err) {
+      this.observer?.invalidated(taskId);
       // Unreachable past writeRetryMs: still ours (task-runner.ts tries the end again), keep renewing.
       if (!(err instanceof StoreUnavailableError)) this.leases.release(taskId);
       op.reject(err);
