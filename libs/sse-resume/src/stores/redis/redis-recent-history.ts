@@ -92,8 +92,9 @@ export class RedisRecentHistory {
   /**
    * The events after `afterId` within `bounds` (Redis's, just read), at most `limit` and, with
    * `maxChars`, stopping after the event whose frame makes the text reach it; `undefined` when
-   * the copy does not hold the first of them (read Redis instead). An empty slice means there
-   * is nothing after `afterId` within the bounds.
+   * the copy does not hold the first of them (read Redis instead). Without `maxChars` (events,
+   * not frames) the copy must hold all of them: a reader of events takes a short slice for the
+   * end of history. An empty slice means there is nothing after `afterId` within the bounds.
    */
   slice(
     taskId: string,
@@ -109,7 +110,10 @@ export class RedisRecentHistory {
     if (!history || history.head === history.events.length) return undefined;
     const first = history.events[history.head]!.seq;
     if (from < first || from > lastSeq(history)) return undefined;
-    const to = Math.min(bounds.lastEventId, lastSeq(history), from + Math.max(1, limit) - 1);
+    const wanted = Math.min(bounds.lastEventId, from + Math.max(1, limit) - 1);
+    // Events are read until one comes back short (readHistoryChunk): never serve a short one.
+    if (maxChars === undefined && lastSeq(history) < wanted) return undefined;
+    const to = Math.min(wanted, lastSeq(history));
     const start = history.head + (from - first);
     const end = start + (to - from) + 1;
     if (maxChars === undefined) {
