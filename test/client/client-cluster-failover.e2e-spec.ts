@@ -119,7 +119,7 @@ describe('Redis Cluster failover under streaming tasks', () => {
     process.kill(replica.pid, 'SIGSTOP');
     // ... and its link is cut, so not even the bytes in flight reach it when it wakes.
     const admin = new Redis({ host: primary.host, port: primary.port });
-    await admin.client('KILL', 'TYPE', 'replica');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
     admin.disconnect();
     const stoppedAfter = events.at(-1)!.id;
     await waitUntil(() => events.length >= stoppedAfter + 30);

@@ -4,13 +4,19 @@ import type { FrameSlice, HistorySlice, TaskLookup, TaskRecord } from '../../int
 import { TaskEvent } from '../../task-event';
 import type { RedisConnections } from './redis-connections';
 import type { RedisKeyspace } from './redis-keyspace';
+import type { HistoryBounds, RecentSlice, RedisRecentHistory } from './redis-recent-history';
 import { SCRIPTS } from './redis-scripts';
 
-/** Reads tasks from Redis: their records, the resume-key index and their history. */
+/**
+ * Reads tasks from Redis: their records, the resume-key index and their history. History
+ * of a task this instance owns comes from its copy in memory when that holds it (see
+ * redis-recent-history.ts): then only the bounds are read from Redis.
+ */
 export class RedisTaskReader {
   constructor(
     private readonly connections: RedisConnections,
     private readonly keys: RedisKeyspace,
+    private readonly recent?: RedisRecentHistory,
   ) {}
 
   async lookup(taskId: string): Promise<TaskLookup> {
@@ -35,6 +41,19 @@ export class RedisTaskReader {
   }
 
   async readFrames(taskId: string, afterId: number, limit: number, maxChars: number): Promise<FrameSlice> {
+    const local = await this.readRecent(taskId, afterId, limit, maxChars);
+    if (local) {
+      const { slice, bounds } = local;
+      const last = slice.events[slice.events.length - 1];
+      return {
+        text: slice.text,
+        count: slice.events.length,
+        lastId: last?.seq ?? afterId,
+        ended: slice.ended,
+        firstEventId: bounds.firstEventId,
+        lastEventId: bounds.lastEventId,
+      };
+    }
     return this.connections.call(async () => {
       const reply = (await this.connections.eval(SCRIPTS.readFrames, this.keys.taskKeys(taskId), [
         afterId,
@@ -54,6 +73,8 @@ export class RedisTaskReader {
   }
 
   async read(taskId: string, afterId: number, limit: number): Promise<HistorySlice> {
+    const local = limit > 0 ? await this.readRecent(taskId, afterId, limit) : undefined;
+    if (local) return { events: local.slice.events, ...local.bounds };
     return this.connections.call(async () => {
       // A transaction: the events and the bounds must come from the same moment, or a trim
       // in between would look like a gap inside events that were returned.
@@ -79,6 +100,37 @@ export class RedisTaskReader {
         events.push(new TaskEvent(seq, fields[1] ?? '', fields[3] ?? ''));
       }
       return { events, firstEventId, lastEventId };
+    }, taskId);
+  }
+
+  /**
+   * The history after `afterId` from this instance's copy, with the bounds Redis has now;
+   * `undefined` when there is no copy or it lacks the start (the caller reads Redis).
+   */
+  private async readRecent(
+    taskId: string,
+    afterId: number,
+    limit: number,
+    maxChars?: number,
+  ): Promise<{ slice: RecentSlice; bounds: HistoryBounds } | undefined> {
+    if (!this.recent?.has(taskId)) return undefined;
+    const bounds = await this.bounds(taskId);
+    const slice = this.recent.slice(taskId, afterId, bounds, limit, maxChars);
+    return slice && { slice, bounds };
+  }
+
+  /** The ids of the first and last events in history, as Redis has them now. */
+  private bounds(taskId: string): Promise<HistoryBounds> {
+    return this.connections.call(async () => {
+      const [bounds, gone] = await this.connections.pipelined<[(string | null)[], number]>((p) =>
+        p
+          .hmget(this.keys.taskKey(taskId, 'meta'), 'firstEventId', 'lastEventId')
+          .exists(this.keys.taskKey(taskId, 'gone')),
+      );
+      if (bounds[0] == null || bounds[1] == null) {
+        throw gone ? new TaskExpiredError(taskId) : new TaskNotFoundError(taskId);
+      }
+      return { firstEventId: Number(bounds[0]), lastEventId: Number(bounds[1]) };
     }, taskId);
   }
 }

@@ -133,6 +133,25 @@ describe('RedisTaskStore across instances', () => {
     expect(lookup).toMatchObject({ state: 'found', task: { status: 'completed', endEventId: 51 } });
   });
 
+  it("gives the owner's watchers its events as Redis acknowledges them, with other instances' events in between, each id once and in order", async () => {
+    const owner = await openStore({ historyLimit: 1000 });
+    const peer = await openPeer({}, { historyLimit: 1000 });
+    const task = newTask();
+    await owner.create({ ...task, ownerId: 'instance-owner' });
+    const seen: number[] = [];
+    await owner.watch(task.taskId, (event) => seen.push(event.seq));
+    const writes: Promise<TaskEvent>[] = [];
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 10; i++) writes.push((i === 3 ? peer : owner).append(task.taskId, 'progress', '1'));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(writes);
+    await owner.finish(task.taskId, { status: 'completed', data: '{"status":"completed"}' });
+    await until(() => seen.length === 201);
+    await sleep(50); // pub/sub copies of the last events came too, and were dropped
+    expect(seen).toEqual(Array.from({ length: 201 }, (_, i) => i + 1));
+  });
+
   it('never reuses or interleaves ids when two instances write at once', async () => {
     const a = await openStore();
     const b = await openPeer();

@@ -18,6 +18,8 @@ import { RedisHistoryBudget } from './redis-history-budget';
 import { RedisKeyspace } from './redis-keyspace';
 import { RedisLeases } from './redis-leases';
 import { RedisLiveEvents } from './redis-live-events';
+import { RedisLocalWatches } from './redis-local-watches';
+import { RedisRecentHistory } from './redis-recent-history';
 import { RedisOrphanReaper } from './redis-reaper';
 import type { ReplicaWait } from './redis-replica-wait';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
@@ -36,6 +38,9 @@ import { RedisTaskWriter } from './redis-task-writer';
  * - reads (redis-task-reader.ts); live events (redis-live-events.ts): one channel per task
  *   with local watchers, on one pub/sub connection per instance (one per primary on a
  *   Cluster, with sharded pub/sub: redis-pubsub.ts);
+ * - on the instance that runs a task: a copy of its recent history in memory that replays
+ *   are served from (redis-recent-history.ts), and its events handed to local watchers as
+ *   soon as Redis acknowledged them (redis-local-watches.ts), deduped with pub/sub by id;
  * - leases (redis-leases.ts): the instance running a task renews its lease every
  *   `leaseMs / 3` and holds a fencing token checked by every write;
  * - the eviction job: the reaper (redis-reaper.ts) fails tasks whose lease lapsed, the
@@ -60,6 +65,8 @@ export class RedisTaskStore implements TaskStore {
   private readonly replicaWait: ReplicaWait | undefined;
   private readonly leases: RedisLeases;
   private readonly live: RedisLiveEvents;
+  private readonly localWatches: RedisLocalWatches;
+  private readonly recent: RedisRecentHistory;
   private readonly writer: RedisTaskWriter;
   private readonly reader: RedisTaskReader;
   private readonly reaper: RedisOrphanReaper;
@@ -94,15 +101,29 @@ export class RedisTaskStore implements TaskStore {
     );
     this.leases = new RedisLeases(this.connections, this.keys, this.leaseMs);
     this.admission = new RedisAdmission(this.connections, this.keys, this.leases, this.leaseMs, scriptLimits);
+    this.localWatches = new RedisLocalWatches((taskId, listener, onInterrupted) =>
+      this.live.watch(taskId, listener, onInterrupted),
+    );
+    this.recent = new RedisRecentHistory(limits);
+    // Ended elsewhere (cancel, the reaper) or found no longer ours: the copy is not kept.
+    this.leases.onTaskEnded((taskId) => this.recent.drop(taskId));
     this.writer = new RedisTaskWriter(
       this.connections,
       this.keys,
       scriptLimits,
       this.leases,
       options.writeRetryMs ?? 10_000,
+      {
+        stored: (taskId, events, sizes, owned) => {
+          // Still ours when the reply came (an end seen meanwhile dropped the copy for good).
+          if (owned && this.leases.fenceOf(taskId) !== '') this.recent.add(taskId, events, sizes);
+          this.localWatches.acknowledged(taskId, events);
+        },
+        invalidated: (taskId) => this.recent.drop(taskId),
+      },
       this.replicaWait,
     );
-    this.reader = new RedisTaskReader(this.connections, this.keys);
+    this.reader = new RedisTaskReader(this.connections, this.keys, this.recent);
     this.reaper = new RedisOrphanReaper(
       this.connections,
       this.keys,
@@ -149,7 +170,7 @@ export class RedisTaskStore implements TaskStore {
   }
 
   watch(taskId: string, listener: TaskEventListener, onInterrupted?: () => void): Promise<() => void> {
-    return this.live.watch(taskId, listener, onInterrupted);
+    return this.localWatches.watch(taskId, listener, onInterrupted);
   }
 
   /**
@@ -187,6 +208,8 @@ export class RedisTaskStore implements TaskStore {
     if (this.connections.closed) return;
     this.leases.stop();
     this.live.clear();
+    this.localWatches.clear();
+    this.recent.clear();
     await this.connections.close();
   }
 }

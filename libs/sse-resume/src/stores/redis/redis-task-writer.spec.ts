@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { TaskNotRunningError } from '../../errors';
+import type { TaskEvent } from '../../task-event';
 import { createCall } from './redis-admission-scripts';
 import { RedisConnections } from './redis-connections';
 import { RedisKeyspace } from './redis-keyspace';
@@ -65,5 +67,66 @@ describe('RedisTaskWriter', () => {
       writer.finish('twice', { status: 'failed', data: '{"status":"failed"}' }),
     ).resolves.toBeUndefined();
     await expect(writer.append('twice', 'progress', '1')).rejects.toBeInstanceOf(TaskNotRunningError);
+  });
+
+  it('keeps several calls in flight and, when the connection drops under them, stores every write once and in order', async () => {
+    // Its own connections: the test kills the command connection while calls are in flight.
+    const limits = { ...LIMITS, historyLimit: 10_000 };
+    const own = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
+    const ownLeases = new RedisLeases(own, keyspace, 10_000);
+    const ownWriter = new RedisTaskWriter(own, keyspace, limits, ownLeases, 10_000);
+    // Another instance appending to the same task (no fencing token), so ids interleave.
+    const other = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
+    const otherWriter = new RedisTaskWriter(
+      other,
+      keyspace,
+      limits,
+      new RedisLeases(other, keyspace, 10_000),
+      10_000,
+    );
+    const admin = new Redis(TEST_REDIS_URL);
+    await Promise.all([own.connect(5_000), other.connect(5_000)]);
+    try {
+      for (const killAtTurn of [3, 8, 15]) {
+        const taskId = `killed-${killAtTurn}`;
+        const call = createCall(
+          { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId: 'me' },
+          10_000,
+          keys,
+          limits,
+        );
+        const [, fence] = (await own.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
+        ownLeases.own(taskId, String(fence));
+        const clientId = String(await own.client.client('ID'));
+        const mine: Promise<TaskEvent>[] = [];
+        const theirs: Promise<TaskEvent>[] = [];
+        for (let turn = 0; turn < 25; turn++) {
+          for (let i = 0; i < 100; i++)
+            mine.push(ownWriter.append(taskId, 'progress', `"m${turn * 100 + i}"`));
+          if (turn % 4 === 1) theirs.push(otherWriter.append(taskId, 'progress', `"o${turn}"`));
+          if (turn === killAtTurn) await admin.client('KILL', 'ID', clientId);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const stored = await Promise.all(mine);
+        const storedOther = await Promise.all(theirs);
+        const entries = await admin.xrange(keys.taskKey(taskId, 'events'), '-', '+');
+        const history = entries.map(([id, fields]): [number, string] => [
+          Number(id.split('-')[0]),
+          fields[3] ?? '',
+        ]);
+        // Every event once, ids 1..n without a hole, each writer's events in its call order.
+        expect(history.map(([seq]) => seq)).toEqual(
+          Array.from({ length: 2500 + storedOther.length }, (_, i) => i + 1),
+        );
+        const ours = history.filter(([, data]) => data.startsWith('"m')).map(([, data]) => data);
+        expect(ours).toEqual(Array.from({ length: 2500 }, (_, i) => `"m${i}"`));
+        // What each append resolved to is the id its event has.
+        const byId = new Map(history);
+        for (const event of [...stored, ...storedOther]) expect(byId.get(event.seq)).toBe(event.data);
+      }
+    } finally {
+      admin.disconnect();
+      await Promise.all([own.close(), other.close()]);
+    }
   });
 });
