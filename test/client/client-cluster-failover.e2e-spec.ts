@@ -104,13 +104,23 @@ describe('Redis Cluster failover under streaming tasks', () => {
       reconnect: RECONNECT,
       idleTimeoutMs: 20_000,
     });
-    const stream = await client.start<DemoEvents, DemoResult>({ steps: STEPS, intervalMs: INTERVAL_MS });
+    // A task on a shard that still has a replica (the test before killed one primary).
+    const keyspace = new RedisKeyspace(prefix, 16, true);
+    const withReplica = new Set(
+      (await cluster.primaries()).filter((p) => p.replicas.length > 0).map((p) => p.port),
+    );
+    let stream: TaskStream<DemoEvents, DemoResult> | undefined;
+    while (!stream) {
+      const candidate = await client.start<DemoEvents, DemoResult>({ steps: STEPS, intervalMs: INTERVAL_MS });
+      const { port } = await cluster.primaryForKey(keyspace.taskKey(candidate.taskId, 'meta'));
+      if (withReplica.has(port)) stream = candidate;
+      else await client.cancel(candidate.taskId, { resumeKey: candidate.resumeKey });
+    }
     const events: DemoEvent[] = [];
     const reading = (async () => {
       for await (const event of stream) events.push(event);
     })();
     await waitUntil(() => events.length >= 20);
-    const keyspace = new RedisKeyspace(prefix, 16, true);
     const slotKey = keyspace.taskKey(stream.taskId, 'meta');
     const primary = await cluster.primaryForKey(slotKey);
     const replica = (await cluster.primaries()).find((p) => p.port === primary.port)!.replicas[0]!;
