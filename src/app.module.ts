@@ -24,6 +24,7 @@ export class AppModule {
           retryMs: config.retryMs,
           maxTasks: config.maxTasks,
           maxSubscribersPerTask: config.maxSubscribersPerTask,
+          ...(config.maxStreams !== undefined && { maxStreams: config.maxStreams }),
           maxPendingBytes: config.maxPendingBytes,
           slowConsumerTimeoutMs: config.slowConsumerTimeoutMs,
           metrics: metrics.library,

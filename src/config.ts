@@ -21,6 +21,8 @@ export interface AppConfig {
   maxTasks: number;
   /** Open streams per task on this instance. */
   maxSubscribersPerTask: number;
+  /** Open streams on this instance (unset: the library's default, sized from the heap limit). */
+  maxStreams: number | undefined;
   /** A stream whose unsent output passes this many bytes is disconnected. */
   maxPendingBytes: number;
   /** Bytes of history all tasks may hold (unset: the library's default, a quarter of the heap limit). */
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     redisLeaseMs: env.REDIS_LEASE_MS ? int('REDIS_LEASE_MS', 10_000, 100, 3_600_000) : undefined,
     maxTasks: int('TASK_MAX', 10_000, 1, 10_000_000),
     maxSubscribersPerTask: int('MAX_SUBSCRIBERS_PER_TASK', 1_000, 1, 10_000_000),
+    maxStreams: env.MAX_STREAMS ? int('MAX_STREAMS', 1_000, 1, 10_000_000) : undefined,
     maxPendingBytes: int('MAX_PENDING_BYTES', 1_048_576, 1, 2_147_483_647),
     historyBudgetBytes: env.HISTORY_BUDGET_BYTES
       ? int('HISTORY_BUDGET_BYTES', 1, 1, Number.MAX_SAFE_INTEGER)

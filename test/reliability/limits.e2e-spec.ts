@@ -110,6 +110,36 @@ describe.each(ADAPTERS)('limits through the example app (%s)', (adapter: Adapter
     });
   });
 
+  describe('MAX_STREAMS=2', () => {
+    let server: RunningApp;
+    beforeAll(async () => {
+      server = await startApp(adapter, { MAX_STREAMS: '2' });
+    });
+    afterAll(() => server.close());
+
+    it('503 JSON TOO_MANY_STREAMS with Retry-After once the instance serves 2 streams (any tasks); room again when one leaves', async () => {
+      const [a, b] = [
+        await createTask(server.baseUrl, { steps: 1_000, intervalMs: 50 }),
+        await createTask(server.baseUrl, { steps: 1_000, intervalMs: 50 }),
+      ];
+      const open = [openStream(server.baseUrl, a.streamUrl), openStream(server.baseUrl, b.streamUrl)];
+      await Promise.all(open.map((stream) => stream.waitForFrames((frames) => frames.length >= 1, 'open')));
+      const third = await readStream(server.baseUrl, a.streamUrl);
+      expect(third.status).toBe(503);
+      expect(third.headers['content-type']).toMatch(/^application\/json/);
+      expect(third.headers['retry-after']).toBe('2');
+      expect(JSON.parse(third.text)).toMatchObject({ statusCode: 503, code: 'TOO_MANY_STREAMS' });
+      await open[0]!.close();
+      await waitForInfo(server.baseUrl, a, (info) => info.json.subscribers === 0, 'the stream of a left');
+      const again = openStream(server.baseUrl, a.streamUrl);
+      await again.waitForFrames((frames) => frames.length >= 1, 'the open frame');
+      expect(again.head?.status).toBe(200);
+      await Promise.all([again.close(), open[1]!.close()]);
+      await cancelTask(server.baseUrl, a.taskId, a.resumeKey);
+      await cancelTask(server.baseUrl, b.taskId, b.resumeKey);
+    });
+  });
+
   describe('defaults', () => {
     let server: RunningApp;
     beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import {
   DEFAULT_EVICTION_INTERVAL_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -36,6 +37,12 @@ describe('resolveOptions', () => {
     });
     expect(resolveOptions().defaultTimeoutMs).toBeUndefined();
     expect(resolveOptions({})).toEqual(resolveOptions());
+  });
+
+  it('sizes maxStreams from the heap limit (half of it at ~40 KiB a stream), at least 1 000', () => {
+    const expected = Math.max(1_000, Math.floor((getHeapStatistics().heap_size_limit * 0.5) / (40 * 1024)));
+    expect(resolveOptions().maxStreams).toBe(expected);
+    expect(resolveOptions({ maxStreams: 7 }).maxStreams).toBe(7);
   });
 
   it('keeps every value given', () => {
@@ -90,6 +97,7 @@ describe('resolveOptions', () => {
     'defaultTimeoutMs',
     'maxTasks',
     'maxSubscribersPerTask',
+    'maxStreams',
     'maxPendingBytes',
   ] as const;
 

@@ -8,6 +8,8 @@ import {
   DEFAULT_MAX_EVENT_BYTES,
   DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
+  DEFAULT_MAX_STREAMS_HEAP_SHARE,
+  STREAM_COST_BYTES,
   DEFAULT_MAX_TASKS,
   DEFAULT_MAX_UNSTORED_BYTES,
   DEFAULT_RETRY_MS,
@@ -53,6 +55,16 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
       'maxSubscribersPerTask',
       options.maxSubscribersPerTask,
       DEFAULT_MAX_SUBSCRIBERS_PER_TASK,
+    ),
+    maxStreams: positive(
+      'maxStreams',
+      options.maxStreams,
+      Math.max(
+        1_000,
+        Math.floor(
+          (getHeapStatistics().heap_size_limit * DEFAULT_MAX_STREAMS_HEAP_SHARE) / STREAM_COST_BYTES,
+        ),
+      ),
     ),
     maxPendingBytes: positive('maxPendingBytes', options.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES),
     historyBudgetBytes: positive(

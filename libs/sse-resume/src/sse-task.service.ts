@@ -79,7 +79,11 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     this.store = measureStore(store, metrics);
     const hub = new TaskHub(
       this.store,
-      { heartbeatMs: options.heartbeatMs, maxSubscribersPerTask: options.maxSubscribersPerTask },
+      {
+        heartbeatMs: options.heartbeatMs,
+        maxSubscribersPerTask: options.maxSubscribersPerTask,
+        maxStreams: options.maxStreams,
+      },
       this.logger,
       metrics,
     );

@@ -3,6 +3,7 @@ import {
   ResumeKeyInvalidError,
   ResumePointAtEndError,
   StoreUnavailableError,
+  TooManyStreamsError,
   TaskAccessDeniedError,
   TaskExpiredError,
   TaskNotFoundError,
@@ -22,8 +23,13 @@ describe('TaskAccessChecker', () => {
   let checker: TaskAccessChecker;
   const directory: SubscriberDirectory = {
     subscriberCount: () => subscribers.length,
+    get subscriptionCount() {
+      return subscribers.length + otherStreams;
+    },
     subscribersOf: () => subscribers,
   };
+  /** Streams of other tasks on this instance. */
+  let otherStreams = 0;
 
   beforeEach(async () => {
     store = new InMemoryTaskStore(storeLimits(options));
@@ -61,6 +67,19 @@ describe('TaskAccessChecker', () => {
       ResumeKeyInvalidError,
     );
     await expect(checker.requireTask('t1', { resumeKey: 'key' })).rejects.toBeInstanceOf(TaskExpiredError);
+  });
+
+  it('refuses a stream with 503 TOO_MANY_STREAMS when the instance serves maxStreams (before the head)', async () => {
+    const limited = new TaskAccessChecker(store, { ...options, maxStreams: 3 }, directory);
+    otherStreams = 2;
+    await expect(limited.authorizeStream('t1', { resumeKey: 'key' })).resolves.toMatchObject({
+      resumePoint: 0,
+    });
+    otherStreams = 3;
+    const error = await limited.authorizeStream('t1', { resumeKey: 'key' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TooManyStreamsError);
+    expect(error).toMatchObject({ limit: 3 });
+    otherStreams = 0;
   });
 
   it('a shared store behind a running task’s resume point (a failover lost writes) is 503, retried after 1 s', async () => {

@@ -8,6 +8,7 @@ import {
   TaskNotFoundError,
   TaskNotRunningError,
   TooManySubscribersError,
+  TooManyStreamsError,
 } from '../errors';
 import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import type { TaskInfo } from '../interfaces/task-info.interface';
@@ -19,6 +20,8 @@ import { resumeKeyMatches } from './resume-key';
 /** Who is subscribed to which task on this instance (the hub). */
 export interface SubscriberDirectory {
   subscriberCount(taskId: string): number;
+  /** Open streams on this instance, all tasks together. */
+  readonly subscriptionCount: number;
   subscribersOf(taskId: string): readonly { readonly subscriberId: string }[];
 }
 
@@ -71,7 +74,10 @@ export class TaskAccessChecker {
         `event ${resumePoint} does not exist (the task's last event is ${task.lastEventId})`,
       );
     }
-    // Checked here too (the hub checks again on join), so that the guard answers 429 before the head.
+    // Checked here too (the hub checks again on join), so that the guard answers 429/503 before the head.
+    if (this.subscribers.subscriptionCount >= this.options.maxStreams) {
+      throw new TooManyStreamsError(this.options.maxStreams);
+    }
     if (this.subscribers.subscriberCount(taskId) >= this.options.maxSubscribersPerTask) {
       throw new TooManySubscribersError(taskId, this.options.maxSubscribersPerTask);
     }

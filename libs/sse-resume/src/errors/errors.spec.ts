@@ -12,6 +12,7 @@ import {
   TaskNotFoundError,
   TaskNotRunningError,
   TooManySubscribersError,
+  TooManyStreamsError,
   TooManyTasksError,
   StoreFullError,
   TaskOverloadedError,
@@ -79,6 +80,13 @@ describe('typed errors', () => {
       'task t1 already has 5 subscribers',
     ],
     [
+      new TooManyStreamsError(3),
+      503,
+      'Service Unavailable',
+      'TOO_MANY_STREAMS',
+      'this instance already serves 3 streams (maxStreams); retry shortly',
+    ],
+    [
       new StoreUnavailableError('redis down'),
       503,
       'Service Unavailable',
@@ -119,6 +127,7 @@ describe('typed errors', () => {
   it('suggests a wait (Retry-After) for the errors a retry can cure', () => {
     expect(new StoreUnavailableError('down').retryAfterSeconds).toBe(5);
     expect(new TooManySubscribersError('a', 1).retryAfterSeconds).toBe(5);
+    expect(new TooManyStreamsError(1)).toMatchObject({ limit: 1, retryAfterSeconds: 2 });
     expect(new TooManyTasksError(1, 42).retryAfterSeconds).toBe(42);
     expect(new TaskNotFoundError('a')).not.toHaveProperty('retryAfterSeconds');
   });

@@ -8,6 +8,7 @@ export * from './resume-point-at-end.error';
 export * from './invalid-event.error';
 export * from './too-many-tasks.error';
 export * from './too-many-subscribers.error';
+export * from './too-many-streams.error';
 export * from './store-unavailable.error';
 export * from './task-access-denied.error';
 export * from './task-error';

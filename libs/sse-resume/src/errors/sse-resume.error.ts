@@ -12,6 +12,7 @@ export type SseResumeErrorCode =
   | 'INVALID_EVENT'
   | 'TOO_MANY_TASKS'
   | 'TOO_MANY_SUBSCRIBERS'
+  | 'TOO_MANY_STREAMS'
   | 'STORE_UNAVAILABLE'
   | 'ACCESS_DENIED'
   | 'STORE_FULL'

@@ -39,6 +39,13 @@ export interface SseResumeOptions {
   /** Open streams per task on one instance. Default 1 000. */
   maxSubscribersPerTask?: number;
   /**
+   * Open streams on one instance, all tasks together. Past it a new stream gets 503
+   * `TOO_MANY_STREAMS` with `Retry-After: 2` (before any byte of the stream), so that a
+   * reconnect storm beyond capacity is refused instead of growing memory until the process
+   * dies. Default: half the V8 heap limit over about 40 KiB a stream, at least 1 000.
+   */
+  maxStreams?: number;
+  /**
    * A subscriber whose unsent output from earlier writes passes this many bytes is
    * disconnected (it resumes later from history). Default 1 MiB.
    */

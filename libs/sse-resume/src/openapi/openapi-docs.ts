@@ -6,6 +6,7 @@ import {
   TaskExpiredError,
   TaskNotFoundError,
   TooManySubscribersError,
+  TooManyStreamsError,
   type SseResumeError,
 } from '../errors';
 import { RESUME_COOKIE_PREFIX } from '../access/resume-cookie';
@@ -155,6 +156,11 @@ export function streamRouteDocs(options: SseResumeRouteOptions): RouteDocs {
       429: errorResponse(
         'The task has `maxSubscribersPerTask` open streams on this instance.',
         [new TooManySubscribersError(EXAMPLE_TASK_ID, 1000)],
+        true,
+      ),
+      503: errorResponse(
+        'The task store is unavailable (e.g. Redis away), or this instance serves `maxStreams` streams.',
+        [new StoreUnavailableError('Connection is closed.'), new TooManyStreamsError(25_000)],
         true,
       ),
     },

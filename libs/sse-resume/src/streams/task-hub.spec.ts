@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { TaskNotFoundError, TooManySubscribersError } from '../errors';
+import { TaskNotFoundError, TooManyStreamsError, TooManySubscribersError } from '../errors';
 import type { EventBatch } from './sse-frames';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { TaskHub } from './task-hub';
@@ -46,12 +46,15 @@ describe('TaskHub', () => {
     return taskId;
   }
 
-  function makeHub(options: { heartbeatMs?: number; maxSubscribersPerTask?: number } = {}): TaskHub {
+  function makeHub(
+    options: { heartbeatMs?: number; maxSubscribersPerTask?: number; maxStreams?: number } = {},
+  ): TaskHub {
     return new TaskHub(
       store,
       {
         heartbeatMs: options.heartbeatMs ?? 10_000,
         maxSubscribersPerTask: options.maxSubscribersPerTask ?? 100,
+        maxStreams: options.maxStreams ?? 10_000,
       },
       logger as unknown as Logger,
     );
@@ -174,6 +177,23 @@ describe('TaskHub', () => {
     await expect(hub.join(asSubscription(fakeSubscription(await createTask())))).resolves.toEqual(
       expect.any(Function),
     );
+  });
+
+  it('refuses a stream beyond maxStreams (all tasks together) with TooManyStreamsError; room again once one leaves', async () => {
+    hub = makeHub({ maxStreams: 2 });
+    const [a, b] = [await createTask(), await createTask()];
+    const leaveFirst = await hub.join(asSubscription(fakeSubscription(a, '1')));
+    await hub.join(asSubscription(fakeSubscription(b, '2')));
+    expect(hub.subscriptionCount).toBe(2);
+    const error = await hub.join(asSubscription(fakeSubscription(a, '3'))).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(TooManyStreamsError);
+    expect(error).toMatchObject({ limit: 2, retryAfterSeconds: 2, code: 'TOO_MANY_STREAMS' });
+    leaveFirst();
+    leaveFirst(); // twice: counted once
+    expect(hub.subscriptionCount).toBe(1);
+    await expect(hub.join(asSubscription(fakeSubscription(a, '4')))).resolves.toEqual(expect.any(Function));
+    hub.stop();
+    expect(hub.subscriptionCount).toBe(0);
   });
 
   it('ends a subscriber whose delivery throws, logs it, and still delivers to the others', async () => {

@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { TooManyStreamsError } from '../errors/too-many-streams.error';
 import { TooManySubscribersError } from '../errors/too-many-subscribers.error';
 import type { TaskStore } from '../interfaces/task-store.interface';
 import { EventBatch } from './sse-frames';
@@ -21,6 +22,8 @@ interface TaskGroup {
 export interface TaskHubOptions {
   heartbeatMs: number;
   maxSubscribersPerTask: number;
+  /** Open streams on this instance, all tasks together. */
+  maxStreams: number;
 }
 
 /**
@@ -31,6 +34,8 @@ export interface TaskHubOptions {
 export class TaskHub {
   private readonly groups = new Map<string, TaskGroup>();
   private ticker: NodeJS.Timeout | undefined;
+  /** Open streams of every task (kept as they join and leave, not summed per request). */
+  private streams = 0;
 
   constructor(
     private readonly store: TaskStore,
@@ -41,12 +46,14 @@ export class TaskHub {
 
   /** Adds a subscriber; resolves (with the way to leave) once live events flow to it. */
   async join(subscription: TaskSubscription): Promise<() => void> {
+    if (this.streams >= this.options.maxStreams) throw new TooManyStreamsError(this.options.maxStreams);
     const group = this.groups.get(subscription.taskId) ?? this.openGroup(subscription.taskId);
     if (group.subscribers.size >= this.options.maxSubscribersPerTask) {
       this.closeGroupIfIdle(group);
       throw new TooManySubscribersError(subscription.taskId, this.options.maxSubscribersPerTask);
     }
     group.subscribers.add(subscription);
+    this.streams++;
     this.metrics.streamOpened();
     this.startTicker();
     try {
@@ -68,10 +75,9 @@ export class TaskHub {
     return group ? [...group.subscribers] : [];
   }
 
+  /** Open streams on this instance, all tasks together. */
   get subscriptionCount(): number {
-    let count = 0;
-    for (const group of this.groups.values()) count += group.subscribers.size;
-    return count;
+    return this.streams;
   }
 
   /** Ends every stream without a terminal event, so clients reconnect (elsewhere). */
@@ -90,6 +96,7 @@ export class TaskHub {
       this.closeGroup(group);
     }
     this.groups.clear();
+    this.streams = 0;
   }
 
   private openGroup(taskId: string): TaskGroup {
@@ -164,7 +171,10 @@ export class TaskHub {
   }
 
   private leave(group: TaskGroup, subscription: TaskSubscription): void {
-    if (group.subscribers.delete(subscription)) this.metrics.streamClosed();
+    if (group.subscribers.delete(subscription)) {
+      this.streams--;
+      this.metrics.streamClosed();
+    }
     this.closeGroupIfIdle(group);
     if (this.groups.size === 0 && this.ticker) {
       clearInterval(this.ticker);

@@ -16,7 +16,11 @@ describe('TaskStreams', () => {
 
   beforeEach(async () => {
     store = new InMemoryTaskStore(storeLimits(options));
-    hub = new TaskHub(store, { heartbeatMs: options.heartbeatMs, maxSubscribersPerTask: 10 }, logger);
+    hub = new TaskHub(
+      store,
+      { heartbeatMs: options.heartbeatMs, maxSubscribersPerTask: 10, maxStreams: 10_000 },
+      logger,
+    );
     streams = new TaskStreams(store, options, hub, new TaskAccessChecker(store, options, hub), logger);
     await store.create({ taskId: 't1', keyHash: hashResumeKey('key'), createdAt: 1 });
     await store.append('t1', 'progress', '"a"');

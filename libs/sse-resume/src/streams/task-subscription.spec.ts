@@ -64,7 +64,7 @@ describe('TaskSubscription', () => {
     logger = { error: jest.fn(), warn: jest.fn() };
     hub = new TaskHub(
       memory,
-      { heartbeatMs: 3_600_000, maxSubscribersPerTask: 100 },
+      { heartbeatMs: 3_600_000, maxSubscribersPerTask: 100, maxStreams: 10_000 },
       logger as unknown as Logger,
     );
     taskId = `task-${++created}`;
@@ -263,7 +263,7 @@ describe('TaskSubscription', () => {
       });
       hub = new TaskHub(
         memory,
-        { heartbeatMs: 3_600_000, maxSubscribersPerTask: 100 },
+        { heartbeatMs: 3_600_000, maxSubscribersPerTask: 100, maxStreams: 10_000 },
         logger as unknown as Logger,
       );
       await memory.create({ taskId, keyHash: 'hash', createdAt: Date.now() });

@@ -15,7 +15,7 @@ describe('TaskRunner', () => {
   function setUp(overrides: Parameters<typeof resolveOptions>[0] = {}): void {
     const options = resolveOptions(overrides);
     store = new InMemoryTaskStore(storeLimits(options));
-    const noSubscribers = { subscriberCount: () => 0, subscribersOf: () => [] };
+    const noSubscribers = { subscriberCount: () => 0, subscriptionCount: 0, subscribersOf: () => [] };
     runner = new TaskRunner(store, options, new TaskAccessChecker(store, options, noSubscribers), logger);
   }
 
