@@ -71,6 +71,9 @@ interface WriteQueue {
 
 /** APPEND calls of one task in flight at once: sending the next while Redis runs one keeps up with fast emitters. */
 const MAX_IN_FLIGHT = 8;
+/** With this many in flight, a call waits for a reply or for {@link FILL_EVENTS} queued writes. */
+const FILL_IN_FLIGHT = 4;
+const FILL_EVENTS = 256;
 
 /**
  * Writes tasks' events and ends from this instance through one queue per task: a turn's
@@ -141,6 +144,8 @@ export class RedisTaskWriter {
     if (queue.exclusive) return;
     const maxInFlight = queue.lastAcked === undefined ? 1 : MAX_IN_FLIGHT;
     while (queue.ops.length > 0 && queue.inFlight.length < maxInFlight) {
+      // Many in flight: Redis is busy, so a reply comes soon; fuller calls cost it less per event.
+      if (queue.inFlight.length >= FILL_IN_FLIGHT && queue.ops.length < FILL_EVENTS) return;
       const head = queue.ops[0]!;
       if (head.kind === 'finish') {
         if (queue.inFlight.length > 0) return;
