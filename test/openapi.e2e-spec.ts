@@ -104,7 +104,7 @@ describe.each(ADAPTERS)('OpenAPI: GET /docs and /docs-json (%s)', (adapter) => {
       404: ['TASK_NOT_FOUND'],
       410: ['TASK_EXPIRED'],
       429: ['TOO_MANY_SUBSCRIBERS'],
-      503: ['STORE_UNAVAILABLE'],
+      503: ['STORE_UNAVAILABLE', 'TOO_MANY_STREAMS'],
     };
     for (const [status, expected] of Object.entries(codes)) {
       const json = responses[status]!.content!['application/json']!;

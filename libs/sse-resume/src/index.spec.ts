@@ -35,6 +35,7 @@ describe('public API (@app/sse-resume)', () => {
       'InvalidEventError',
       'TooManyTasksError',
       'TooManySubscribersError',
+      'TooManyStreamsError',
       'StoreUnavailableError',
       'END_EVENT',
       'GAP_EVENT',
@@ -72,7 +73,7 @@ describe('public API (@app/sse-resume)', () => {
     for (const name of internals)
       expect({ name, exported: name in exported }).toEqual({ name, exported: false });
     // Every runtime export is a documented one (the list above) or a typed error.
-    expect(Object.keys(exported)).toHaveLength(40);
+    expect(Object.keys(exported)).toHaveLength(41);
   });
 
   it('uses one symbol as both the TaskStore interface name and its injection token', () => {
