@@ -478,6 +478,37 @@ function targetLines(all: Summary[], profileName: string): string[] {
       `${fmt(ra, 2)}x`,
     ),
   );
+  for (const redis of ['lib-redis', 'lib-redis-cluster']) {
+    const b = ratio(redis, 'b', 'raw');
+    out.push(
+      check(
+        `(b) ${redis} ≥ ${TARGETS.redisB.vsRaw}x raw`,
+        b,
+        (v) => v >= TARGETS.redisB.vsRaw,
+        `${fmt(b, 2)}x`,
+      ),
+    );
+    const p99 = get(redis, 'b')?.p99 ?? NaN;
+    out.push(
+      check(
+        `(b) ${redis} p99 < ${TARGETS.redisB.maxP99Ms} ms`,
+        p99,
+        (v) => v < TARGETS.redisB.maxP99Ms,
+        `${fmt(p99, 1)} ms`,
+      ),
+    );
+    const d = ratio(redis, 'd', 'raw');
+    out.push(
+      check(
+        `(d) ${redis} ≥ ${TARGETS.redisD.vsRaw}x raw`,
+        d,
+        (v) => v >= TARGETS.redisD.vsRaw,
+        `${fmt(d, 2)}x`,
+      ),
+    );
+    const dr = ratio(redis, 'd', 'resumable-stream');
+    out.push(check(`(d) ${redis} ahead of resumable-stream`, dr, (v) => v > 1, `${fmt(dr, 2)}x`));
+  }
   for (const w of ['a', 'b', 'c', 'd']) {
     const r = ratio('lib-redis', w, 'resumable-stream');
     out.push(check(`(${w}) lib-redis ahead of resumable-stream`, r, (v) => v > 1, `${fmt(r, 2)}x`));
