@@ -106,3 +106,18 @@ export function matchBatches(
   }
   return firsts;
 }
+
+/** `placements` with each 'unplaced' write placed by its events in `entries` (unchanged if one is not found). */
+export function placeByContents(
+  placements: readonly Placement[],
+  batches: readonly (readonly { type: string; data: string }[])[],
+  entries: readonly HistoryEntry[],
+): Placement[] {
+  const firsts = matchBatches(
+    entries,
+    batches.filter((_, i) => placements[i] === 'unplaced'),
+  );
+  if (!firsts) return [...placements];
+  let k = 0;
+  return placements.map((p) => (p === 'unplaced' ? { first: firsts[k++]! } : p));
+}

@@ -11,7 +11,7 @@ describe('durableWrite', () => {
   afterAll(() => connections.close());
 
   it('runs the script, then WAIT on the same connection; fewer replicas than asked is counted, not thrown', async () => {
-    // A script text of its own, never loaded before: the first EVALSHA gets NOSCRIPT and loads it.
+    // A script text of its own, never loaded before: sent by its text, it needs no SCRIPT LOAD.
     const lua = `-- ${uniquePrefix('wait')}\nredis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]`;
     const script = { lua, sha: createHash('sha1').update(lua).digest('hex') };
     const wait: ReplicaWait = { replicas: 1, timeoutMs: 10, shortfalls: 0 };

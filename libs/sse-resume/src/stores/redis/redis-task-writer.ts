@@ -6,18 +6,11 @@ import { TaskEvent } from '../../task-event';
 import type { RedisConnections } from './redis-connections';
 import type { RedisKeyspace } from './redis-keyspace';
 import type { RedisLeases } from './redis-leases';
-import { SCRIPTS, type Script } from './redis-scripts';
-import { encodeLiveEvent } from './redis-live-events';
-import { matchBatches, parseLastApplied, placeWrites, type Placement } from './redis-append-recovery';
+import { parseLastApplied, placeByContents, placeWrites, type Placement } from './redis-append-recovery';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
-import { durableWrite, type ReplicaWait } from './redis-replica-wait';
-import {
-  appendArgs,
-  finishArgs,
-  type EventToAppend,
-  type PublishCommand,
-  type WriteToken,
-} from './redis-write-scripts';
+import type { ReplicaWait } from './redis-replica-wait';
+import { RedisWriteCalls } from './redis-write-calls';
+import type { EventToAppend, WriteToken } from './redis-write-scripts';
 
 /** Events sent in one APPEND call at most (more wait for the next call). */
 const MAX_BATCH_EVENTS = 512;
@@ -88,17 +81,19 @@ export class RedisTaskWriter {
   private writes = 0;
   private readonly queues = new Map<string, WriteQueue>();
   private readonly retry: WriteRetryContext;
+  private readonly calls: RedisWriteCalls;
 
   constructor(
     private readonly connections: RedisConnections,
     private readonly keys: RedisKeyspace,
-    private readonly limits: TaskStoreLimits,
+    limits: TaskStoreLimits,
     private readonly leases: RedisLeases,
     retryMs: number,
     private readonly observer?: WriteObserver,
     /** Writes wait for replicas (`WAIT`) and are published by this writer afterwards. */
-    private readonly replicaWait?: ReplicaWait,
+    replicaWait?: ReplicaWait,
   ) {
+    this.calls = new RedisWriteCalls(connections, keys, limits, leases, replicaWait);
     this.retry = {
       retryMs,
       isClosed: () => connections.closed,
@@ -178,10 +173,10 @@ export class RedisTaskWriter {
   private send(taskId: string, queue: WriteQueue, batch: PendingAppend[]): SentCall {
     const fence = this.leases.fenceOf(taskId);
     const token = this.nextToken();
-    const args = this.appendArgs(taskId, batch, token, fence);
+    const args = this.calls.appendArgs(taskId, batch, token, fence);
     const call: SentCall = { batch, token, fence, owned: fence !== '', settled: Promise.resolve() };
     call.settled = this.connections
-      .call(() => this.evalAppend(taskId, args), taskId)
+      .call(() => this.calls.append(taskId, args), taskId)
       .then(
         (first) => {
           call.outcome = { first: Number(first) };
@@ -230,9 +225,8 @@ export class RedisTaskWriter {
     }
     queue.lastAcked = first + batch.length - 1;
     if (call.owned) this.leases.acknowledged(taskId, queue.lastAcked);
-    // Stored and replicated: announced now (in id order: calls settle in send order).
-    if (this.replicaWait)
-      this.publishAfterWait(this.keys.liveChannel(taskId), events.map(encodeLiveEvent).join('\n'));
+    // Stored (and replicated): announced now if the script did not (calls settle in send order).
+    this.calls.announce(taskId, events);
     this.observer?.stored(taskId, events, sizes, call.owned);
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(events[i]!);
   }
@@ -296,33 +290,13 @@ export class RedisTaskWriter {
       }
       try {
         // Built again: the last id this owner was given may have moved (see REPAIR_REWIND).
-        const args = this.appendArgs(taskId, call.batch, call.token, call.fence);
-        const first = Number(await this.retried(taskId, () => this.evalAppend(taskId, args)));
+        const args = this.calls.appendArgs(taskId, call.batch, call.token, call.fence);
+        const first = Number(await this.retried(taskId, () => this.calls.append(taskId, args)));
         this.stored(taskId, queue, call, first);
       } catch (err) {
         this.failed(taskId, call.batch, err);
       }
     }
-  }
-
-  /** How the scripts publish: by themselves, unless the writer does after `WAIT`. */
-  private get publish(): PublishCommand {
-    if (this.replicaWait) return '';
-    return this.connections.cluster ? 'SPUBLISH' : 'PUBLISH';
-  }
-
-  private appendArgs(
-    taskId: string,
-    batch: readonly PendingAppend[],
-    token: WriteToken,
-    fence: string,
-  ): (string | number)[] {
-    const known = fence === '' ? 0 : this.leases.knownOf(taskId);
-    return appendArgs(
-      { taskId, fence, events: batch, token, known, publish: this.publish },
-      this.keys.of(taskId),
-      this.limits,
-    );
   }
 
   /** Places writes that counting could not (another instance's events came between) by their events in history. */
@@ -334,51 +308,24 @@ export class RedisTaskWriter {
   ): Promise<Placement[]> {
     const from = (queue.lastAcked ?? 0) + 1;
     const to = Math.max(...placements.map((p) => (typeof p === 'object' ? p.first : 0))) - 1;
-    const unplaced = calls.filter((_, i) => placements[i] === 'unplaced');
-    const entries = await this.retried(taskId, () =>
-      this.connections.client.xrange(this.keys.taskKey(taskId, 'events'), `${from}-0`, `${to}-0`),
+    const entries = await this.retried(taskId, () => this.calls.readHistory(taskId, from, to));
+    return placeByContents(
+      placements,
+      calls.map((call) => call.batch),
+      entries,
     );
-    const firsts = matchBatches(
-      entries.map(([id, fields]) => ({
-        seq: Number(id.slice(0, -2)),
-        type: fields[1] ?? '',
-        data: fields[3] ?? '',
-      })),
-      unplaced.map((call) => call.batch),
-    );
-    if (!firsts) return placements;
-    let k = 0;
-    return placements.map((p) => (p === 'unplaced' ? { first: firsts[k++]! } : p));
   }
 
   private async runFinish(taskId: string, op: PendingFinish): Promise<void> {
     const { termination } = op;
-    const keys = this.keys.of(taskId);
-    const args = finishArgs(
-      {
-        taskId,
-        termination,
-        fence: this.leases.fenceOf(taskId),
-        onlyIfLeaseLapsed: false,
-        token: this.nextToken(),
-        known: this.leases.knownOf(taskId),
-        publish: this.publish,
-      },
-      keys,
-      this.limits,
-    );
+    const token = this.nextToken();
     try {
-      const result = await this.retried(taskId, () =>
-        this.write(SCRIPTS.finish, keys.writeKeys(taskId), args),
-      );
+      const result = await this.retried(taskId, () => this.calls.finish(taskId, termination, token));
       this.leases.release(taskId);
       this.observer?.invalidated(taskId);
       if (result === null) return op.resolve(undefined); // it had ended already
       const end = new TaskEvent(Number(result), END_EVENT, termination.data);
-      if (this.replicaWait) {
-        this.publishAfterWait(keys.liveChannel(taskId), encodeLiveEvent(end));
-        this.publishAfterWait(keys.controlChannel, `ended\n${taskId}\n${termination.status}`);
-      }
+      this.calls.announceEnd(taskId, end, termination.status);
       this.observer?.stored(taskId, [end], [termination.data.length + END_EVENT.length], false);
       op.resolve(end);
     } catch (err) {
@@ -387,32 +334,6 @@ export class RedisTaskWriter {
       if (!(err instanceof StoreUnavailableError)) this.leases.release(taskId);
       op.reject(err);
     }
-  }
-
-  /** A script call; with `waitForReplicas`, followed by `WAIT` on the same node. */
-  private write(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    if (!this.replicaWait) return this.connections.eval(script, keys, args);
-    return durableWrite(this.connections, script, keys, args, this.replicaWait);
-  }
-
-  /** Publishes what the script did not (it waited for replicas first); sent at once, so in call order. */
-  private publishAfterWait(channel: string, message: string): void {
-    this.connections.publish(channel, message).catch((err: unknown) => {
-      // Stored and replicated, but not announced: watchers see a jump (a gap) or resume.
-      this.connections.logError('command', err);
-    });
-  }
-
-  /**
-   * APPEND by its text (EVAL), not its SHA-1: with several calls in flight, a NOSCRIPT
-   * reply to one (after SCRIPT FLUSH) followed by a later one that ran (another client
-   * loaded the script meanwhile) would apply them out of order. Redis finds the compiled
-   * script by the text's hash, a few µs per call of hundreds of events.
-   */
-  private evalAppend(taskId: string, args: (string | number)[]): Promise<unknown> {
-    const keys = this.keys.writeKeys(taskId);
-    if (this.replicaWait) return durableWrite(this.connections, SCRIPTS.append, keys, args, this.replicaWait);
-    return this.connections.client.eval(SCRIPTS.append.lua, keys.length, ...keys, ...args);
   }
 
   /** Retried across a reconnect with the same token: applied once (see REPLAYED_WRITE). */
