@@ -100,22 +100,16 @@ export class RedisLiveEvents {
    * streams must resume (on one node: every stream; on a Cluster: the failed shard's).
    */
   private interruptWatches(channels: readonly string[]): void {
+    // One node: every watch, also one still subscribing (its channel went with the connection).
+    const lost = this.connections.cluster ? channels : [...this.watches.keys()];
     const watches: Watch[] = [];
-    for (const channel of channels) {
+    for (const channel of lost) {
       const watch = this.watches.get(channel);
       if (!watch) continue;
       this.watches.delete(channel);
       watches.push(watch);
     }
-    // A watch still subscribing when the connection dropped: its subscribe fails or it
-    // finds itself replaced (see `watch`); one subscribed on a channel the drop did not
-    // list (single node: none) stays.
-    if (!this.connections.cluster) {
-      for (const [channel, watch] of this.watches) {
-        this.watches.delete(channel);
-        watches.push(watch);
-      }
-    }
+    // Told once all are forgotten: a watch set up again meanwhile is a new one.
     for (const watch of watches) {
       for (const entry of watch.entries) entry.onInterrupted?.();
     }

@@ -24,14 +24,35 @@ export interface RedisPubSub {
   close(): Promise<void>;
 }
 
-type Handlers = {
-  message: ((channel: string, message: string) => void)[];
-  lost: ((channels: readonly string[]) => void)[];
-  restored: (() => void)[];
-};
+/** The listeners of both kinds of pub/sub, and telling them. */
+abstract class PubSubListeners {
+  private readonly messageListeners: ((channel: string, message: string) => void)[] = [];
+  private readonly lostListeners: ((channels: readonly string[]) => void)[] = [];
+  private readonly restoredListeners: (() => void)[] = [];
 
-function handlers(): Handlers {
-  return { message: [], lost: [], restored: [] };
+  onMessage(handler: (channel: string, message: string) => void): void {
+    this.messageListeners.push(handler);
+  }
+
+  onLost(handler: (channels: readonly string[]) => void): void {
+    this.lostListeners.push(handler);
+  }
+
+  onRestored(handler: () => void): void {
+    this.restoredListeners.push(handler);
+  }
+
+  protected message(channel: string, message: string): void {
+    for (const handler of this.messageListeners) handler(channel, message);
+  }
+
+  protected lost(channels: readonly string[]): void {
+    for (const handler of this.lostListeners) handler(channels);
+  }
+
+  protected restored(): void {
+    for (const handler of this.restoredListeners) handler();
+  }
 }
 
 /**
@@ -39,23 +60,23 @@ function handlers(): Handlers {
  * SUBSCRIBE. It reconnects by itself but never resubscribes on its own: a live channel's
  * messages published while it was away are lost, so its watchers are told instead.
  */
-export class SingleNodePubSub implements RedisPubSub {
+export class SingleNodePubSub extends PubSubListeners implements RedisPubSub {
   private readonly redis: Redis;
-  private readonly handlers = handlers();
   private readonly kept = new Set<string>();
   private readonly channels = new Set<string>();
   private readyBefore = false;
 
   constructor(client: Redis, options: RedisOptions, onError: (err: unknown) => void) {
+    super();
     this.redis = client.duplicate({ ...options, autoResubscribe: false, lazyConnect: true });
     this.redis.on('error', onError);
     this.redis.on('message', (channel: string, message: string) => {
-      for (const handler of this.handlers.message) handler(channel, message);
+      this.message(channel, message);
     });
     this.redis.on('close', () => {
       const lost = [...this.channels];
       this.channels.clear();
-      for (const handler of this.handlers.lost) handler(lost);
+      this.lost(lost);
     });
     this.redis.on('ready', () => {
       const restored = this.readyBefore;
@@ -64,7 +85,7 @@ export class SingleNodePubSub implements RedisPubSub {
       this.redis
         .subscribe(...this.kept)
         .then(() => {
-          if (restored) for (const handler of this.handlers.restored) handler();
+          if (restored) this.restored();
         })
         .catch(onError);
     });
@@ -94,18 +115,6 @@ export class SingleNodePubSub implements RedisPubSub {
     await this.redis.unsubscribe(channel);
   }
 
-  onMessage(handler: (channel: string, message: string) => void): void {
-    this.handlers.message.push(handler);
-  }
-
-  onLost(handler: (channels: readonly string[]) => void): void {
-    this.handlers.lost.push(handler);
-  }
-
-  onRestored(handler: () => void): void {
-    this.handlers.restored.push(handler);
-  }
-
   close(): Promise<void> {
     return closeConnection(this.redis);
   }
@@ -127,8 +136,7 @@ const RESUBSCRIBE_DELAY_MS = 200;
  * never reconnected: when a primary fails its connection's channels are reported lost, and
  * the next subscribe finds the slot's new primary (after a slot-map refresh on MOVED).
  */
-export class ShardedPubSub implements RedisPubSub {
-  private readonly handlers = handlers();
+export class ShardedPubSub extends PubSubListeners implements RedisPubSub {
   private readonly kept = new Set<string>();
   private readonly shards = new Map<string, ShardConnection>();
   private readonly channelShard = new Map<string, ShardConnection>();
@@ -139,7 +147,9 @@ export class ShardedPubSub implements RedisPubSub {
     private readonly cluster: Cluster,
     private readonly options: RedisOptions,
     private readonly onError: (err: unknown) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   get status(): string {
     if (this.closed) return 'end';
@@ -189,18 +199,6 @@ export class ShardedPubSub implements RedisPubSub {
     await shard.redis.sunsubscribe(channel);
   }
 
-  onMessage(handler: (channel: string, message: string) => void): void {
-    this.handlers.message.push(handler);
-  }
-
-  onLost(handler: (channels: readonly string[]) => void): void {
-    this.handlers.lost.push(handler);
-  }
-
-  onRestored(handler: () => void): void {
-    this.handlers.restored.push(handler);
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.resubscribeTimer);
@@ -246,7 +244,7 @@ export class ShardedPubSub implements RedisPubSub {
     });
     redis.on('error', this.onError);
     redis.on('smessage', (channel: string, message: string) => {
-      for (const handler of this.handlers.message) handler(channel, message);
+      this.message(channel, message);
     });
     redis.on('close', () => this.dropShard(nodeKey, shard));
     return shard;
@@ -263,7 +261,7 @@ export class ShardedPubSub implements RedisPubSub {
     shard.redis.disconnect();
     if (this.closed) return;
     const live = lost.filter((channel) => !this.kept.has(channel));
-    if (live.length > 0) for (const handler of this.handlers.lost) handler(live);
+    if (live.length > 0) this.lost(live);
     if (lost.some((channel) => this.kept.has(channel))) this.scheduleResubscribe();
   }
 
@@ -274,7 +272,7 @@ export class ShardedPubSub implements RedisPubSub {
       this.refreshSlots()
         .then(() => this.subscribeKept())
         .then(() => {
-          for (const handler of this.handlers.restored) handler();
+          this.restored();
         })
         .catch((err: unknown) => {
           this.onError(err);
