@@ -3,7 +3,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { StoreUnavailableError } from '../../errors';
 import type { TaskStoreLimits } from '../../interfaces/task-store.interface';
 import { errorMessage, translateRedisError } from './redis-errors';
-import type { Script } from './redis-scripts';
+import { isNoScript, type Script } from './redis-scripts';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
 import { LOGGER_NAME } from '../../sse-resume.messages';
 import { logRecord } from '../../log-record';
@@ -107,7 +107,7 @@ export class RedisConnections {
     try {
       return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      if (!isNoScript(err)) throw err;
       return this.client.eval(script.lua, keys.length, ...keys, ...args);
     }
   }

@@ -4,7 +4,7 @@ import type { RedisConnections } from './redis-connections';
 import type { RedisKeys } from './redis-keys';
 import type { RedisKeyspace } from './redis-keyspace';
 import { renewCall } from './redis-admission-scripts';
-import { SCRIPTS } from './redis-scripts';
+import { isNoScript, SCRIPTS } from './redis-scripts';
 
 /**
  * Keeps the leases of the running tasks this instance owns: renews them (so no reaper
@@ -127,7 +127,7 @@ export class RedisLeases {
         )
         .exec();
     let results = await renewals();
-    if (results?.some(([err]) => err && /NOSCRIPT/.test(err.message))) {
+    if (results?.some(([err]) => isNoScript(err))) {
       await this.connections.loadScript(SCRIPTS.renew);
       results = await renewals();
     }

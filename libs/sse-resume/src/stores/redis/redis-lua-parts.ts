@@ -147,3 +147,20 @@ if ARGV[WRITER] ~= '' then
   end
 end
 `;
+
+/**
+ * With several APPEND calls of one task in flight, each names the write it follows (ARGV
+ * AFTER, '' = none in flight before it): a call whose predecessor was not applied (its
+ * EVALSHA got NOSCRIPT after a script flush, and another client loaded the script before
+ * this one ran) is refused with SSE_OUT_OF_ORDER instead of overtaking it. The writer then
+ * settles what was applied and sends the rest again, in order (redis-task-writer.ts).
+ * Follows {@link REPLAYED_WRITE} (its `writerField`).
+ */
+export const IN_ORDER = `
+if ARGV[AFTER] ~= '' then
+  local applied = redis.call('HGET', meta, writerField)
+  if not applied or string.match(applied, '^(%d+):') ~= ARGV[AFTER] then
+    return redis.error_reply('SSE_OUT_OF_ORDER')
+  end
+end
+`;

@@ -30,3 +30,8 @@ export const SCRIPTS = {
   countHeld: script(COUNT_HELD_SCRIPT),
   undoCreate: script(UNDO_CREATE_SCRIPT),
 };
+
+/** Redis does not have the script (restarted, failed over, or `SCRIPT FLUSH`): send its text. */
+export function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.includes('NOSCRIPT');
+}

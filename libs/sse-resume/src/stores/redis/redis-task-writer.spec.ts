@@ -129,4 +129,57 @@ describe('RedisTaskWriter', () => {
       await Promise.all([own.close(), other.close()]);
     }
   });
+
+  it('when Redis lacks the script for one call in flight (NOSCRIPT), later calls do not overtake it: every write once and in order', async () => {
+    const limits = { ...LIMITS, historyLimit: 10_000 };
+    const own = new RedisConnections({ url: TEST_REDIS_URL }, LIMITS);
+    const ownLeases = new RedisLeases(own, keyspace, 10_000);
+    const ownWriter = new RedisTaskWriter(own, keyspace, limits, ownLeases, 10_000);
+    await own.connect(5_000);
+    // The k-th EVALSHA of APPEND names a script Redis does not have: a real NOSCRIPT reply,
+    // while the calls sent after it on the same connection find the script (as when another
+    // client loaded it again right after a SCRIPT FLUSH).
+    const client = own.client;
+    const evalsha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    const refusals: string[] = [];
+    let appends = 0;
+    const corruptAt = 2;
+    (client as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> }).evalsha = (sha, ...rest) => {
+      const corrupt = sha === SCRIPTS.append.sha && ++appends === corruptAt;
+      return evalsha(corrupt ? '0'.repeat(40) : sha, ...rest).catch((err: unknown) => {
+        refusals.push(err instanceof Error ? err.message : String(err));
+        throw err;
+      });
+    };
+    try {
+      const taskId = 'noscript';
+      const call = createCall(
+        { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId: 'me' },
+        10_000,
+        keys,
+        limits,
+      );
+      const [, fence] = (await own.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
+      ownLeases.own(taskId, String(fence));
+      // One acknowledged write first (until then one call at a time), then 4,000 appends in one
+      // turn: sent at once as 8 calls of up to 512 in flight, the second of them corrupted.
+      await ownWriter.append(taskId, 'progress', '"first"');
+      appends = 0;
+      const mine: Promise<TaskEvent>[] = [];
+      for (let i = 0; i < 4000; i++) mine.push(ownWriter.append(taskId, 'progress', `"m${i}"`));
+      const stored = await Promise.all(mine);
+      expect(stored.map((event) => event.seq)).toEqual(Array.from({ length: 4000 }, (_, i) => i + 2));
+      const entries = await redis.xrange(keys.taskKey(taskId, 'events'), '-', '+');
+      expect(entries.map(([, fields]) => fields[3])).toEqual([
+        '"first"',
+        ...Array.from({ length: 4000 }, (_, i) => `"m${i}"`),
+      ]);
+      // The corrupted call got NOSCRIPT, and at least the call behind it was refused (not applied).
+      expect(refusals[0]).toMatch(/^NOSCRIPT/);
+      expect(refusals.length).toBeGreaterThan(1);
+      for (const refusal of refusals.slice(1)) expect(refusal).toContain('SSE_OUT_OF_ORDER');
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -173,10 +173,12 @@ export class RedisTaskWriter {
   private send(taskId: string, queue: WriteQueue, batch: PendingAppend[]): SentCall {
     const fence = this.leases.fenceOf(taskId);
     const token = this.nextToken();
-    const args = this.calls.appendArgs(taskId, batch, token, fence);
+    // Behind a call in flight it names that call's write: it cannot be applied before it.
+    const after = queue.inFlight.at(-1)?.token.write;
+    const args = this.calls.appendArgs(taskId, batch, token, fence, after);
     const call: SentCall = { batch, token, fence, owned: fence !== '', settled: Promise.resolve() };
     call.settled = this.connections
-      .call(() => this.calls.append(taskId, args), taskId)
+      .call(() => this.calls.append(taskId, args, after === undefined), taskId)
       .then(
         (first) => {
           call.outcome = { first: Number(first) };
@@ -197,7 +199,8 @@ export class RedisTaskWriter {
       const { outcome } = call;
       if (!outcome) break;
       if ('err' in outcome && outcome.err instanceof StoreUnavailableError && !this.connections.closed) {
-        // The replies of this call and maybe later ones are lost: settle them all first.
+        // The replies of this call and maybe later ones are lost, or it was not applied (NOSCRIPT,
+        // then later ones are refused: IN_ORDER): settle them all first, resend the rest in order.
         queue.exclusive = true;
         void this.recover(taskId, queue).then(() => this.resume(taskId, queue));
         return;
@@ -237,7 +240,8 @@ export class RedisTaskWriter {
   }
 
   /**
-   * After a lost connection: waits for every call in flight, asks Redis which of this
+   * After a lost connection, or a call Redis did not apply (NOSCRIPT, then the calls behind it
+   * were refused: IN_ORDER): waits for every call in flight, asks Redis which of this
    * instance's writes it applied last, places the applied ones and sends the others again,
    * one at a time (each then the newest write, recognized by its token if its reply is lost).
    */
@@ -291,7 +295,7 @@ export class RedisTaskWriter {
       try {
         // Built again: the last id this owner was given may have moved (see REPAIR_REWIND).
         const args = this.calls.appendArgs(taskId, call.batch, call.token, call.fence);
-        const first = Number(await this.retried(taskId, () => this.calls.append(taskId, args)));
+        const first = Number(await this.retried(taskId, () => this.calls.append(taskId, args, true)));
         this.stored(taskId, queue, call, first);
       } catch (err) {
         this.failed(taskId, call.batch, err);

@@ -30,9 +30,9 @@ describe('RedisWriteCalls', () => {
     leases.acknowledged('t1', 41);
     const events = [{ type: 'progress', data: '1', size: 9 }];
     const token = { writer: 'w', write: 1 };
-    // ARGV: fence, limit, bytes, channel, prefix, budget, writer, write, known, publish, n, ...
-    expect(calls.appendArgs('t1', events, token, '7').slice(8, 11)).toEqual([41, 'PUBLISH', 1]);
-    expect(calls.appendArgs('t1', events, token, '').slice(8, 10)).toEqual(['', 'PUBLISH']);
+    // ARGV: fence, limit, bytes, channel, prefix, budget, writer, write, known, publish, after, n, ...
+    expect(calls.appendArgs('t1', events, token, '7').slice(8, 12)).toEqual([41, 'PUBLISH', '', 1]);
+    expect(calls.appendArgs('t1', events, token, '', 6).slice(8, 11)).toEqual(['', 'PUBLISH', 6]);
     const waiting = new RedisWriteCalls(connections, keyspace, limits, leases, {
       replicas: 1,
       timeoutMs: 10,
@@ -42,7 +42,7 @@ describe('RedisWriteCalls', () => {
     leases.release('t1');
   });
 
-  it('appends by the script text, reads history back as entries, and announces only when it waited', async () => {
+  it('appends by the script SHA-1, reads history back as entries, and announces only when it waited', async () => {
     const calls = new RedisWriteCalls(connections, keyspace, limits, leases);
     const taskId = 'calls-1';
     await store.create({ taskId, keyHash: hashResumeKey(taskId), createdAt: Date.now() });
@@ -55,7 +55,7 @@ describe('RedisWriteCalls', () => {
       { writer: 'w', write: 1 },
       '',
     );
-    expect(await calls.append(taskId, args)).toBe(1);
+    expect(await calls.append(taskId, args, true)).toBe(1);
     expect(await calls.readHistory(taskId, 1, 2)).toEqual([
       { seq: 1, type: 'progress', data: '"a"' },
       { seq: 2, type: 'progress', data: '"b"' },
@@ -76,5 +76,27 @@ describe('RedisWriteCalls', () => {
       [keyspace.of(taskId).controlChannel, `ended\n${taskId}\ncompleted`],
     ]);
     publish.mockRestore();
+  });
+
+  it('refuses a call that names a write which is not the last one applied (IN_ORDER), and applies nothing of it', async () => {
+    const calls = new RedisWriteCalls(connections, keyspace, limits, leases);
+    const taskId = 'calls-order';
+    await store.create({ taskId, keyHash: hashResumeKey(taskId), createdAt: Date.now() });
+    const event = (data: string) => [{ type: 'progress', data, size: 9 + data.length }];
+    const token = (write: number) => ({ writer: 'w', write });
+    // The first write names none; the second follows it.
+    expect(await calls.append(taskId, calls.appendArgs(taskId, event('1'), token(1), ''), true)).toBe(1);
+    expect(await calls.append(taskId, calls.appendArgs(taskId, event('2'), token(2), '', 1), false)).toBe(2);
+    // Write 4 follows write 3, which never arrived: refused.
+    await expect(
+      calls.append(taskId, calls.appendArgs(taskId, event('4'), token(4), '', 3), false),
+    ).rejects.toThrow('SSE_OUT_OF_ORDER');
+    // A write naming one that is not this writer's last (2) is refused too.
+    await expect(
+      calls.append(taskId, calls.appendArgs(taskId, event('3'), token(3), '', 1), false),
+    ).rejects.toThrow('SSE_OUT_OF_ORDER');
+    expect((await calls.readHistory(taskId, 1, 10)).map((e) => e.data)).toEqual(['1', '2']);
+    // A retry of the last applied write still answers its id (REPLAYED_WRITE comes first).
+    expect(await calls.append(taskId, calls.appendArgs(taskId, event('2'), token(2), '', 1), false)).toBe(2);
   });
 });

@@ -37,31 +37,37 @@ export class RedisWriteCalls {
     return this.connections.cluster ? 'SPUBLISH' : 'PUBLISH';
   }
 
-  /** ARGV of APPEND; built again for a resend (the last id the owner was given may have moved). */
+  /**
+   * ARGV of APPEND; built again for a resend (the last id the owner was given may have
+   * moved). `after`: the write this call follows while both are in flight (see IN_ORDER).
+   */
   appendArgs(
     taskId: string,
     events: readonly EventToAppend[],
     token: WriteToken,
     fence: string,
+    after?: number,
   ): (string | number)[] {
     const known = fence === '' ? 0 : this.leases.knownOf(taskId);
     return appendArgs(
-      { taskId, fence, events, token, known, publish: this.publish },
+      { taskId, fence, events, token, known, publish: this.publish, after },
       this.keys.of(taskId),
       this.limits,
     );
   }
 
   /**
-   * APPEND by its text (EVAL), not its SHA-1: with several calls in flight, a NOSCRIPT
-   * reply to one (after SCRIPT FLUSH) followed by a later one that ran (another client
-   * loaded the script meanwhile) would apply them out of order. Redis finds the compiled
-   * script by the text's hash, a few µs per call of hundreds of events.
+   * APPEND by its SHA-1 (EVALSHA). A call sent behind others in flight (`alone` false) is
+   * not sent again by its text on NOSCRIPT: it fails, the writer settles what was applied
+   * and resends in order, and calls behind an unapplied one are refused by IN_ORDER. A call
+   * sent alone may fall back to the text at once.
    */
-  append(taskId: string, args: (string | number)[]): Promise<unknown> {
+  append(taskId: string, args: (string | number)[], alone: boolean): Promise<unknown> {
     const keys = this.keys.writeKeys(taskId);
-    if (this.replicaWait) return durableWrite(this.connections, SCRIPTS.append, keys, args, this.replicaWait);
-    return this.connections.client.eval(SCRIPTS.append.lua, keys.length, ...keys, ...args);
+    if (this.replicaWait)
+      return durableWrite(this.connections, SCRIPTS.append, keys, args, this.replicaWait, alone);
+    if (alone) return this.connections.eval(SCRIPTS.append, keys, args);
+    return this.connections.client.evalsha(SCRIPTS.append.sha, keys.length, ...keys, ...args);
   }
 
   /** FINISH with this instance's fencing token (none: a cancel from a non-owner). */
@@ -82,7 +88,7 @@ export class RedisWriteCalls {
     );
     const writeKeys = keys.writeKeys(taskId);
     if (this.replicaWait)
-      return durableWrite(this.connections, SCRIPTS.finish, writeKeys, args, this.replicaWait);
+      return durableWrite(this.connections, SCRIPTS.finish, writeKeys, args, this.replicaWait, true);
     return this.connections.eval(SCRIPTS.finish, writeKeys, args);
   }
 

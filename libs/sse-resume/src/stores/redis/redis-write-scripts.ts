@@ -3,6 +3,7 @@ import type { RedisKeys } from './redis-keys';
 import {
   FENCE_CHECK,
   globals,
+  IN_ORDER,
   NOW,
   PUBLISH,
   REPAIR_REWIND,
@@ -19,16 +20,18 @@ import {
 /**
  * APPEND. KEYS: task (1-3), globals (4-8). ARGV: fence, historyLimit, historyBytes,
  * liveChannel, prefix, historyBudgetBytes, writer, write, known (last id the owner was
- * given), publish command, n, then n x (type, data, size): build them with {@link appendArgs}.
- * Repairs a rewind (see REPAIR_REWIND), assigns ids last+1 .. last+n, stores, trims (own
+ * given), publish command, after (the write this call follows, see IN_ORDER), n, then
+ * n x (type, data, size): build them with {@link appendArgs}. Refuses a call that would
+ * overtake an unapplied one (IN_ORDER), repairs a rewind (see REPAIR_REWIND), assigns ids last+1 .. last+n, stores, trims (own
  * limits, then the budget: see `globals`), publishes all n in one message
  * ("seq\\ntype\\ndata" lines) and returns the first id.
  */
 export const APPEND_SCRIPT = `${REQUIRE_RUNNING}
 ${REPLAYED_WRITE.replace(/WRITER/g, '7')}
+${IN_ORDER.replace(/AFTER/g, '11')}
 if status ~= 'running' then return redis.error_reply('SSE_NOT_RUNNING ' .. status) end
 ${FENCE_CHECK}
-local limit, maxBytes, channel, n = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[11])
+local limit, maxBytes, channel, n = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[12])
 local prefix, budget = ARGV[5], tonumber(ARGV[6])
 ${globals(4)}
 ${REPAIR_REWIND.replace(/KNOWN/g, '9')}
@@ -39,7 +42,7 @@ local bytes = tonumber(redis.call('HGET', meta, 'bytes'))
 local bytesBefore = bytes
 local lines = {}
 for i = 0, n - 1 do
-  local t, d, s = ARGV[12 + i * 3], ARGV[13 + i * 3], tonumber(ARGV[14 + i * 3])
+  local t, d, s = ARGV[13 + i * 3], ARGV[14 + i * 3], tonumber(ARGV[15 + i * 3])
   last = last + 1
   redis.call('XADD', events, last .. '-0', 't', t, 'd', d, 's', s)
   bytes = bytes + s
@@ -154,6 +157,8 @@ export function appendArgs(
     /** The last id the owner was given for this task (0 = none): see REPAIR_REWIND. */
     known: number;
     publish: PublishCommand;
+    /** The write (its number) this call follows while both are in flight; none when it is sent alone. */
+    after?: number;
   },
   keys: RedisKeys,
   limits: TaskStoreLimits,
@@ -169,6 +174,7 @@ export function appendArgs(
     call.token.write,
     call.known || '',
     call.publish,
+    call.after ?? '',
     call.events.length,
   ];
   for (const event of call.events) args.push(event.type, event.data, event.size);
