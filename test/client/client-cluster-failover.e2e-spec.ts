@@ -4,7 +4,7 @@ import { uniquePrefix } from '@app/sse-resume/testing/redis';
 import { type RedisClusterHandle, startRedisCluster } from '@app/sse-resume/testing/redis-cluster';
 import { RedisKeyspace } from '@app/sse-resume/stores/redis/redis-keyspace';
 import { type RunningApp, startApp } from '../utils/start-app';
-import { type DemoEvent, type DemoEvents, type DemoResult, roundRobinFetch } from './helpers';
+import { type DemoEvent, type DemoEvents, type DemoResult, roundRobinFetch, splitFetch } from './helpers';
 
 /**
  * A Redis Cluster primary killed (SIGKILL) while tasks stream, its replica promoted: two app
@@ -95,6 +95,50 @@ describe('Redis Cluster failover under streaming tasks', () => {
     });
     // The killed shard's streams were cut (their sharded subscription went with the primary).
     expect(streams[0]!.reconnects).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+
+  it('a resharding moves running tasks (their bucket, its control channel) to another primary: every id once, no gap, one end', async () => {
+    // Tasks run on the first instance, streams are read from the second: live events reach
+    // them only through sharded pub/sub, whose channels the resharding moves.
+    const client = new SseResumeClient({
+      baseUrl: apps[0]!.baseUrl,
+      fetch: splitFetch(apps[0]!.baseUrl, apps[1]!.baseUrl),
+      reconnect: RECONNECT,
+      idleTimeoutMs: 20_000,
+    });
+    const streams = await Promise.all(
+      Array.from({ length: TASKS }, () =>
+        client.start<DemoEvents, DemoResult>({ steps: STEPS, intervalMs: INTERVAL_MS }),
+      ),
+    );
+    const arrivals = streams.map(() => [] as DemoEvent[]);
+    const reading = streams.map(async (stream, i) => {
+      for await (const event of stream) arrivals[i]!.push(event);
+    });
+    await waitUntil(() => arrivals.every((events) => events.length >= 30));
+    // Move the slots of two tasks while they stream (their keys, and their bucket's, move along).
+    const keyspace = new RedisKeyspace(prefix, 16, true);
+    const moved = [];
+    for (const stream of streams.slice(0, 2)) {
+      const slotKey = keyspace.taskKey(stream.taskId, 'meta');
+      const started = Date.now();
+      const migration = await cluster.migrateSlotOf(slotKey);
+      moved.push(
+        `slot ${migration.slot} :${migration.from.port} → :${migration.to.port} in ${Date.now() - started} ms`,
+      );
+    }
+    await Promise.all(reading);
+    const summary = `resharding: ${moved.join('; ')}; reconnects ${streams.map((s) => s.reconnects).join(',')}`;
+    console.log(summary);
+    streams.forEach((stream, i) => {
+      expect({ summary, task: i, problems: streamProblems(arrivals[i]!, stream) }).toEqual({
+        summary,
+        task: i,
+        problems: [],
+      });
+      // Nothing is lost in a resharding: no gap at all.
+      expect(arrivals[i]!.filter((event) => event.type === 'gap')).toEqual([]);
+    });
   }, 90_000);
 
   it('a failover that loses acknowledged writes: no id reused, the stream goes on past them, a late reader gets a gap', async () => {

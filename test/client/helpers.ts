@@ -79,6 +79,11 @@ export function roundRobinFetch(origins: readonly string[]): typeof fetch {
   return (input, init) => fetch(reroute(input, origins[next++ % origins.length]!), init);
 }
 
+/** A `fetch` that starts tasks (POST) on `starts` and sends every other request to `others`. */
+export function splitFetch(starts: string, others: string): typeof fetch {
+  return (input, init) => fetch(reroute(input, (init?.method ?? 'GET') === 'POST' ? starts : others), init);
+}
+
 /**
  * A `fetch` that talks to `primary` until a connection to it is refused (or it answers a
  * status in `drainingStatuses`), then (this request included) to `secondary` for good: the

@@ -58,6 +58,12 @@ export interface KilledPrimary {
   replica: ClusterNode | undefined;
 }
 
+export interface MigratedSlot {
+  slot: number;
+  from: ClusterNode;
+  to: ClusterNode;
+}
+
 export interface RedisClusterHandle {
   /** Every process started, primaries and replicas, killed ones included. */
   readonly nodes: readonly ClusterNode[];
@@ -87,6 +93,12 @@ export interface RedisClusterHandle {
   resetStats(): Promise<void>;
   /** `FLUSHALL` on every live primary (the cluster is private, so that is every key). */
   flushAll(): Promise<void>;
+  /**
+   * Moves `key`'s slot, with its keys, to another live primary (the next one by slots), as a
+   * resharding does: IMPORTING/MIGRATING, `MIGRATE` of its keys, then `SETSLOT … NODE` on
+   * every primary. Resolves once every live node agrees on the new owner.
+   */
+  migrateSlotOf(key: string): Promise<MigratedSlot>;
   /** SIGKILL to every process still running, then removes the temporary directories. Idempotent. */
   stop(): Promise<void>;
 }
@@ -410,6 +422,48 @@ class PrivateRedisCluster implements RedisClusterHandle {
   async flushAll(): Promise<void> {
     const ports = await this.livePrimaryPorts();
     await Promise.all(ports.map((port) => onNode(port, (redis) => redis.flushall())));
+  }
+
+  async migrateSlotOf(key: string): Promise<MigratedSlot> {
+    const slot = keySlot(key);
+    const primaries = await this.livePrimaryPorts();
+    const source = rangeOf(await this.slotRanges(), slot).primary;
+    const target = primaries[(primaries.indexOf(source) + 1) % primaries.length]!;
+    if (target === source) throw new Error('migrateSlotOf needs at least two live primaries');
+    const id = (port: number) => onNode(port, async (redis) => String(await redis.call('CLUSTER', 'MYID')));
+    const [sourceId, targetId] = await Promise.all([id(source), id(target)]);
+    await onNode(target, (redis) => redis.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId));
+    await onNode(source, async (redis) => {
+      await redis.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+      for (;;) {
+        const keys = (await redis.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await redis.call('MIGRATE', HOST, target, '', 0, COMMAND_TIMEOUT_MS, 'KEYS', ...keys);
+      }
+    });
+    // The owner first, then the rest (as redis-cli --cluster does).
+    await onNode(target, (redis) => redis.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId));
+    await onNode(source, (redis) => redis.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId));
+    for (const port of primaries.filter((each) => each !== source && each !== target))
+      await onNode(port, (redis) => redis.call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId));
+    const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+    for (;;) {
+      const owners = await Promise.all(
+        this.processes
+          .filter((node) => this.isRunning(node))
+          .map((node) =>
+            onNode(
+              node.port,
+              async (redis) => rangeOf(parseSlots(await redis.call('CLUSTER', 'SLOTS')), slot).primary,
+            ),
+          ),
+      );
+      if (owners.every((owner) => owner === target)) break;
+      if (Date.now() > deadline)
+        throw new Error(`slot ${slot} did not move to port ${target}: ${owners.join(', ')}`);
+      await sleep(POLL_MS);
+    }
+    return { slot, from: this.node(source), to: this.node(target) };
   }
 
   stop(): Promise<void> {

@@ -4,9 +4,20 @@ import { waitForMs } from '../../testing/async';
 import { TEST_REDIS_URL, uniquePrefix } from '../../testing/redis';
 import { startRedisCluster, type RedisClusterHandle } from '../../testing/redis-cluster';
 import { keySlot } from './redis-keyspace';
-import { ShardedPubSub, SingleNodePubSub } from './redis-pubsub';
+import { ShardedPubSub, SingleNodePubSub, subscribedShardChannels } from './redis-pubsub';
 
 const noError = () => undefined;
+
+describe('subscribedShardChannels', () => {
+  it("reads ioredis's record of sharded channels; none after the last went; undefined when it cannot be read", () => {
+    const record = { channels: (kind: string) => (kind === 'ssubscribe' ? ['a', 'b'] : ['x']) };
+    const redis = (subscriber: unknown) => ({ condition: { subscriber } }) as unknown as Redis;
+    expect(subscribedShardChannels(redis(record))).toEqual(new Set(['a', 'b']));
+    expect(subscribedShardChannels(redis(false))).toEqual(new Set());
+    expect(subscribedShardChannels({} as Redis)).toBeUndefined();
+    expect(subscribedShardChannels(redis({}))).toBeUndefined();
+  });
+});
 
 describe('SingleNodePubSub', () => {
   const client = new Redis(TEST_REDIS_URL, { lazyConnect: true });
@@ -123,6 +134,43 @@ describe('ShardedPubSub (a real Redis Cluster)', () => {
     await client.spublish(survivor!, 'still');
     await waitForMs(() => messages.length === 2, 'both', 5_000);
     expect(messages.sort()).toEqual([`${kept}=after`, `${survivor}=still`].sort());
+    await pubsub.close();
+  }, 60_000);
+
+  it('a slot moved away (resharding): its channels are reported lost, kept ones follow it, others stay', async () => {
+    const pubsub = new ShardedPubSub(client, { disconnectTimeout: 200 }, noError);
+    const prefix = uniquePrefix('m');
+    const [moved] = channelsOnEveryShard(prefix);
+    const tag = moved!.slice(moved!.indexOf('{') + 1, moved!.indexOf('}'));
+    const kept = `${uniquePrefix('kept')}{${tag}}:control`;
+    // Another channel on the same primary, in another slot: it is not moved.
+    const stays = Array.from({ length: 200 }, (_, i) => `${prefix}{s${i}}:live`).find(
+      (channel) => keySlot(channel) !== keySlot(moved!) && Math.floor(keySlot(channel) / 5462) === 0,
+    )!;
+    const lost: string[][] = [];
+    const messages: string[] = [];
+    let restored = 0;
+    pubsub.keep([kept]);
+    pubsub.onLost((channels) => lost.push([...channels]));
+    pubsub.onRestored(() => restored++);
+    pubsub.onMessage((channel, message) => messages.push(`${channel}=${message}`));
+    await pubsub.connect();
+    await pubsub.subscribe(moved!);
+    await pubsub.subscribe(stays);
+
+    const migrated = await cluster.migrateSlotOf(moved!);
+    expect(migrated.slot).toBe(keySlot(kept));
+    await waitForMs(() => lost.length === 1, 'lost', 5_000);
+    expect(lost[0]).toEqual([moved]);
+    await waitForMs(() => restored >= 1, 'restored on the new owner', 10_000);
+    await client.spublish(kept, 'after');
+    await client.spublish(stays, 'still');
+    await waitForMs(() => messages.length === 2, 'both', 5_000);
+    expect(messages.sort()).toEqual([`${kept}=after`, `${stays}=still`].sort());
+    // Subscribing the moved channel again goes to its new owner.
+    await pubsub.subscribe(moved!);
+    await client.spublish(moved!, 'again');
+    await waitForMs(() => messages.length === 3, 'on the new owner', 5_000);
     await pubsub.close();
   }, 60_000);
 });

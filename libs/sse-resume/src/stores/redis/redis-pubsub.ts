@@ -134,7 +134,8 @@ const RESUBSCRIBE_DELAY_MS = 200;
  * travel only within the shard that holds its slot. One subscriber connection per primary
  * that holds a subscribed channel, opened on demand from the Cluster client's slot map;
  * never reconnected: when a primary fails its connection's channels are reported lost, and
- * the next subscribe finds the slot's new primary (after a slot-map refresh on MOVED).
+ * the next subscribe finds the slot's new primary (after a slot-map refresh on MOVED). When
+ * a slot moves away (resharding) the node unsubscribes its channels: they are handled alike.
  */
 export class ShardedPubSub extends PubSubListeners implements RedisPubSub {
   private readonly kept = new Set<string>();
@@ -247,7 +248,30 @@ export class ShardedPubSub extends PubSubListeners implements RedisPubSub {
       this.message(channel, message);
     });
     redis.on('close', () => this.dropShard(nodeKey, shard));
+    // The node unsubscribed channels by itself: their slot moved to another primary (resharding).
+    redis.on('moved', () => this.slotsMovedAway(nodeKey, shard));
     return shard;
+  }
+
+  /**
+   * A primary gave up slots that have channels subscribed here (it sends SUNSUBSCRIBE for
+   * them; ioredis tells 'moved' and has already forgotten them). Those channels are moved:
+   * live ones reported lost (their watchers resume), kept ones subscribed again at the new
+   * owner. When the connection cannot tell which channels it still has, it is dropped.
+   */
+  private slotsMovedAway(nodeKey: string, shard: ShardConnection): void {
+    if (this.shards.get(nodeKey) !== shard || this.closed) return;
+    const remaining = subscribedShardChannels(shard.redis);
+    if (!remaining) {
+      shard.redis.disconnect(); // 'close' drops it: every channel lost, kept ones subscribed again
+      return;
+    }
+    const moved = [...shard.channels].filter((channel) => !remaining.has(channel));
+    for (const channel of moved) {
+      shard.channels.delete(channel);
+      if (this.channelShard.get(channel) === shard) this.channelShard.delete(channel);
+    }
+    this.movedOrLost(moved);
   }
 
   /** A shard's connection ended: its channels' messages may be lost; kept ones are subscribed again elsewhere. */
@@ -260,9 +284,14 @@ export class ShardedPubSub extends PubSubListeners implements RedisPubSub {
       if (this.channelShard.get(channel) === shard) this.channelShard.delete(channel);
     shard.redis.disconnect();
     if (this.closed) return;
-    const live = lost.filter((channel) => !this.kept.has(channel));
+    this.movedOrLost(lost);
+  }
+
+  /** Channels no longer subscribed here: live ones are reported lost, kept ones subscribed again. */
+  private movedOrLost(channels: readonly string[]): void {
+    const live = channels.filter((channel) => !this.kept.has(channel));
     if (live.length > 0) this.lost(live);
-    if (lost.some((channel) => this.kept.has(channel))) this.scheduleResubscribe();
+    if (channels.some((channel) => this.kept.has(channel))) this.scheduleResubscribe();
   }
 
   private scheduleResubscribe(): void {
@@ -291,6 +320,20 @@ export class ShardedPubSub extends PubSubListeners implements RedisPubSub {
   private refreshSlots(): Promise<void> {
     return new Promise((resolve) => this.cluster.refreshSlotsCache(() => resolve()));
   }
+}
+
+/**
+ * The sharded channels a connection is still subscribed to, from ioredis's own record (it
+ * removes a channel when the server unsubscribes it); `undefined` if that record cannot be
+ * read (another ioredis version), so that the caller falls back to dropping the connection.
+ */
+export function subscribedShardChannels(redis: Redis): Set<string> | undefined {
+  const subscriber = (redis as unknown as { condition?: { subscriber?: unknown } }).condition?.subscriber;
+  if (subscriber === false) return new Set(); // the last channel went: no longer in subscriber mode
+  const channels = (subscriber as { channels?: (kind: string) => unknown } | undefined)?.channels;
+  if (typeof channels !== 'function') return undefined;
+  const list = channels.call(subscriber, 'ssubscribe');
+  return Array.isArray(list) ? new Set(list.map(String)) : undefined;
 }
 
 /** QUIT when connected (the server closes, no timer is left behind), else drop the socket. */
