@@ -54,7 +54,20 @@ export interface StormSummary {
   refusals: Record<string, number>;
   /** Connection errors while reconnecting (retried after 250 ms). */
   connectErrors: number;
+  /** Reconnects without a response head within {@link HEAD_TIMEOUT_MS} (destroyed and retried at once). */
+  headTimeouts: number;
 }
+
+/**
+ * A storm reconnect that has no response head after this long is dropped and retried: when 10 000
+ * connects arrive at once the listen backlog (511, Node's and Nest's default) overflows, Linux drops
+ * the handshake's last ACK, and such a socket can wait for the server's SYN-ACK retries for a
+ * minute or hang (the client believes it is connected). A client that gives up and retries is
+ * what a resilient client does; the count is reported.
+ */
+const HEAD_TIMEOUT_MS = 5_000;
+
+class HeadTimeout extends Error {}
 
 export interface LatencySummary {
   p50: number;
@@ -257,7 +270,7 @@ class Subscriber {
    * Connects (with `Last-Event-ID` once an event was received); resolves once the response
    * head (200, text/event-stream) has arrived; rejects with {@link Refused} on another status.
    */
-  open(port: number): Promise<void> {
+  open(port: number, headTimeoutMs?: number): Promise<void> {
     this.head = '';
     this.rest = '';
     this.chunked = undefined;
@@ -270,6 +283,14 @@ class Subscriber {
       });
       this.socket = socket;
       socket.setNoDelay(true);
+      const timer = headTimeoutMs
+        ? setTimeout(() => {
+            if (socket !== this.socket || this.head === undefined) return;
+            this.closing = true;
+            socket.destroy();
+            reject(new HeadTimeout(`no response head in ${headTimeoutMs} ms`));
+          }, headTimeoutMs)
+        : undefined;
       const resume = this.lastId > 0 ? `Last-Event-ID: ${this.lastId}\r\n` : '';
       socket.on('connect', () =>
         socket.write(
@@ -285,6 +306,7 @@ class Subscriber {
         const head = this.head.slice(0, end);
         const body = this.head.slice(end + 4);
         this.head = undefined;
+        clearTimeout(timer);
         const status = Number(head.slice(9, 12));
         if (status !== 200 || !/^content-type:\s*text\/event-stream/im.test(head)) {
           this.closing = true;
@@ -642,7 +664,7 @@ async function runStreams(job: ClientJob): Promise<ClientResult> {
     const lines = createInterface({ input: process.stdin });
     lines.on('line', (line) => {
       if (line.trim() === 'cut' && !storm) {
-        storm = { reconnectMs: [], liveMs: [], refusals: {}, connectErrors: 0 };
+        storm = { reconnectMs: [], liveMs: [], refusals: {}, connectErrors: 0, headTimeouts: 0 };
         void cut(job, subscribers, storm, run);
       }
     });
@@ -680,7 +702,7 @@ async function cut(job: ClientJob, subscribers: Subscriber[], storm: StormSummar
   const reopen = async (s: Subscriber): Promise<void> => {
     for (;;) {
       try {
-        await s.open(job.port);
+        await s.open(job.port, HEAD_TIMEOUT_MS);
         storm.reconnectMs.push(clockMs() - cutAt);
         return;
       } catch (err) {
@@ -691,6 +713,9 @@ async function cut(job: ClientJob, subscribers: Subscriber[], storm: StormSummar
           storm.refusals[key] = (storm.refusals[key] ?? 0) + 1;
           if (!known) run.problem(`refused without Retry-After: ${err.message}`);
           waitMs = (err.retryAfterSeconds ?? 1) * 1000;
+        } else if (err instanceof HeadTimeout) {
+          storm.headTimeouts++;
+          waitMs = 0;
         } else {
           storm.connectErrors++;
         }

@@ -260,6 +260,16 @@ export function procStatusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   }
 }
 
+/** `parse()`, or undefined after answering 400 with its error. */
+function parsedOr400<T>(res: ServerResponse, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    res.writeHead(400).end(String(err));
+    return undefined;
+  }
+}
+
 /**
  * `GET /ready`, `GET /stats`, `POST /emit` (task 0) and, given `taskEmitter`, `POST /emit-periodic`
  * for the node:http servers. Returns false for other routes.
@@ -283,13 +293,8 @@ export function handleControl(
     return true;
   }
   if (req.method === 'POST' && url.pathname === '/emit') {
-    let query: EmitQuery;
-    try {
-      query = parseEmitQuery(url.searchParams);
-    } catch (err) {
-      res.writeHead(400).end(String(err));
-      return true;
-    }
+    const query = parsedOr400(res, () => parseEmitQuery(url.searchParams));
+    if (!query) return true;
     req.resume();
     control.emitter.emit(query.count, query.size).then(
       () =>
@@ -302,13 +307,8 @@ export function handleControl(
   }
   const taskEmitter = control.taskEmitter;
   if (req.method === 'POST' && url.pathname === '/emit-periodic' && taskEmitter) {
-    let query: PeriodicQuery;
-    try {
-      query = parsePeriodicQuery(url.searchParams);
-    } catch (err) {
-      res.writeHead(400).end(String(err));
-      return true;
-    }
+    const query = parsedOr400(res, () => parsePeriodicQuery(url.searchParams));
+    if (!query) return true;
     req.resume();
     void runPeriodic(query, (task, pad) => taskEmitter(task).one(pad)).then((done) =>
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(done)),
@@ -389,4 +389,14 @@ export function histogramSummary(
 /** The stream path of subscriber `index` when streams are spread over `tasks` tasks (task = index mod tasks). */
 export function streamPath(index: number, tasks: number | undefined): string {
   return tasks && tasks > 0 ? `/stream?task=${index % tasks}` : '/stream';
+}
+
+/** The hand-written servers' tasks: `task(k)` gives task k's state, made by `make` on first use. */
+export function taskRegistry<T>(make: () => T): (k: number) => T {
+  const tasks = new Map<number, T>();
+  return (k) => {
+    let found = tasks.get(k);
+    if (!found) tasks.set(k, (found = make()));
+    return found;
+  };
 }

@@ -356,6 +356,7 @@ function mergeResults(
             return all;
           }, {}),
           connectErrors: storms.reduce((a, s) => a + s.connectErrors, 0),
+          headTimeouts: storms.reduce((a, s) => a + s.headTimeouts, 0),
         }
       : undefined;
   const serverCpuMs =
@@ -408,7 +409,7 @@ function progressLine(r: ClientResult): string {
     return `${base}, lost ${fmt((r.expected ?? 0) - r.delivered)}, server CPU ${fmt(r.serverCpuMs)} ms`;
   if (r.mode === 'storm' && r.storm) {
     const last = (a: number[]) => a[a.length - 1] ?? NaN;
-    return `all reconnected in ${fmt(last(r.storm.reconnectMs))} ms, all live in ${fmt(last(r.storm.liveMs))} ms, gaps ${r.gaps ?? 0}, duplicates ${r.duplicates ?? 0}, refusals ${JSON.stringify(r.storm.refusals)}, connect errors ${r.storm.connectErrors}`;
+    return `all reconnected in ${fmt(last(r.storm.reconnectMs))} ms, all live in ${fmt(last(r.storm.liveMs))} ms, gaps ${r.gaps ?? 0}, duplicates ${r.duplicates ?? 0}, refusals ${JSON.stringify(r.storm.refusals)}, connect errors ${r.storm.connectErrors}, head timeouts ${r.storm.headTimeouts}`;
   }
   return base;
 }
@@ -562,6 +563,7 @@ interface Summary {
   liveP50Ms: number;
   refusals: Record<string, number>;
   connectErrors: number;
+  headTimeouts: number;
   rssBeforeCutMb: number;
   /** Every successful run: all streams got every id once, in order. */
   exact: boolean;
@@ -606,6 +608,7 @@ function summarize(records: RunRecord[], contender: string, workload: string): S
       return all;
     }, {}),
     connectErrors: withResult.reduce((a, r) => a + (r.result!.storm?.connectErrors ?? 0), 0),
+    headTimeouts: withResult.reduce((a, r) => a + (r.result!.storm?.headTimeouts ?? 0), 0),
     rssBeforeCutMb: m((r) => (r.serverRssBeforeCut ?? NaN) / 1024 / 1024),
     exact:
       ok.length > 0 &&
@@ -660,13 +663,13 @@ function table(workload: Workload, summaries: Summary[]): string {
   }
   if (workload.mode === 'storm') {
     lines.push(
-      '| contender | resumed exactly | all reconnected (ms) | all live again (ms) | p50 live again (ms) | refusals (429 / 503 / other) | connect errors | RSS before cut (MB) | peak RSS (MB) | server CPU (ms) | client CPU (ms) | runs ok |',
+      '| contender | resumed exactly | all reconnected (ms) | all live again (ms) | p50 live again (ms) | refusals (429 / 503 / other) | connect errors / head timeouts (retried) | RSS before cut (MB) | peak RSS (MB) | server CPU (ms) | client CPU (ms) | runs ok |',
     );
     lines.push('|---|:-:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const s of summaries) {
       const r = s.refusals;
       lines.push(
-        `| ${s.contender} | ${s.runs === 0 || s.na !== undefined ? '—' : s.exact ? 'yes' : `**no** (gaps ${fmt(s.gaps)}, duplicates ${fmt(s.duplicates)})`} | ${fmt(s.reconnectAllMs)} | ${fmt(s.liveAllMs)} | ${fmt(s.liveP50Ms)} | ${r['429'] ?? 0} / ${r['503'] ?? 0} / ${r.other ?? 0} | ${fmt(s.connectErrors)} | ${fmt(s.rssBeforeCutMb)} | ${fmt(s.peakRssMb)} | ${fmt(s.serverCpuMs)} | ${fmt(s.clientCpuMs)} | ${status(s)} |`,
+        `| ${s.contender} | ${s.runs === 0 || s.na !== undefined ? '—' : s.exact ? 'yes' : `**no** (gaps ${fmt(s.gaps)}, duplicates ${fmt(s.duplicates)})`} | ${fmt(s.reconnectAllMs)} | ${fmt(s.liveAllMs)} | ${fmt(s.liveP50Ms)} | ${r['429'] ?? 0} / ${r['503'] ?? 0} / ${r.other ?? 0} | ${fmt(s.connectErrors)} / ${fmt(s.headTimeouts)} | ${fmt(s.rssBeforeCutMb)} | ${fmt(s.peakRssMb)} | ${fmt(s.serverCpuMs)} | ${fmt(s.clientCpuMs)} | ${status(s)} |`,
       );
     }
     return lines.join('\n');

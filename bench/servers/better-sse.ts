@@ -17,6 +17,7 @@ import {
   type Payload,
   portFromEnv,
   taskOf,
+  taskRegistry,
 } from '../common';
 
 interface Task {
@@ -25,24 +26,19 @@ interface Task {
   emitter: Emitter;
 }
 
-const tasks = new Map<number, Task>();
 let open = 0;
 
-function task(k: number): Task {
-  let found = tasks.get(k);
-  if (!found) {
-    const channel = createChannel();
-    const history: Payload[] = [];
-    const emitter = new Emitter({
-      event(id, data) {
-        history.push(data);
-        channel.broadcast(data, EVENT_NAME, { eventId: String(id) });
-      },
-    });
-    tasks.set(k, (found = { channel, history, emitter }));
-  }
-  return found;
-}
+const task = taskRegistry<Task>(() => {
+  const channel = createChannel();
+  const history: Payload[] = [];
+  const emitter = new Emitter({
+    event(id, data) {
+      history.push(data);
+      channel.broadcast(data, EVENT_NAME, { eventId: String(id) });
+    },
+  });
+  return { channel, history, emitter };
+});
 
 async function subscribe(session: Session, { channel, history }: Task): Promise<void> {
   const after = Math.max(0, Number(session.lastId) || 0);

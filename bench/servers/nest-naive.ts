@@ -36,6 +36,7 @@ import {
   serverStats,
   type ServerStats,
   taskOf,
+  taskRegistry,
 } from '../common';
 
 interface Task {
@@ -44,25 +45,20 @@ interface Task {
   emitter: Emitter;
 }
 
-const tasks = new Map<number, Task>();
 let open = 0;
 
-function task(k: number): Task {
-  let found = tasks.get(k);
-  if (!found) {
-    const events$ = new Subject<MessageEvent>();
-    const history: MessageEvent[] = [];
-    const emitter = new Emitter({
-      event(id, data) {
-        const event: MessageEvent = { id: String(id), type: EVENT_NAME, data };
-        history.push(event);
-        events$.next(event);
-      },
-    });
-    tasks.set(k, (found = { events$, history, emitter }));
-  }
-  return found;
-}
+const task = taskRegistry<Task>(() => {
+  const events$ = new Subject<MessageEvent>();
+  const history: MessageEvent[] = [];
+  const emitter = new Emitter({
+    event(id, data) {
+      const event: MessageEvent = { id: String(id), type: EVENT_NAME, data };
+      history.push(event);
+      events$.next(event);
+    },
+  });
+  return { events$, history, emitter };
+});
 
 const heartbeat$: Observable<MessageEvent> = interval(HEARTBEAT_MS).pipe(
   map((): MessageEvent => ({ comment: '' })),

@@ -22,6 +22,7 @@ import {
   portFromEnv,
   SSE_HEADERS,
   taskOf,
+  taskRegistry,
 } from '../common';
 
 const batched = process.argv.includes('--batched') || process.env.BENCH_RAW_BATCHED === '1';
@@ -51,12 +52,7 @@ class RawTask {
   });
 }
 
-const tasks = new Map<number, RawTask>();
-function task(k: number): RawTask {
-  let found = tasks.get(k);
-  if (!found) tasks.set(k, (found = new RawTask()));
-  return found;
-}
+const task = taskRegistry(() => new RawTask());
 
 setInterval(() => {
   for (const res of streams) res.write(HEARTBEAT_FRAME);
