@@ -52,20 +52,23 @@ export interface StormSummary {
   liveMs: number[];
   /** Refusals by status: `429`, `503` (with Retry-After), `other` (no Retry-After or another status). */
   refusals: Record<string, number>;
-  /** Connection errors while reconnecting (retried after 250 ms). */
+  /** Connection errors while reconnecting (retried after a jittered backoff, as head timeouts). */
   connectErrors: number;
-  /** Reconnects without a response head within {@link HEAD_TIMEOUT_MS} (destroyed and retried at once). */
+  /** Reconnects without a response head in time ({@link HEAD_TIMEOUT_MS}), destroyed and retried. */
   headTimeouts: number;
 }
 
 /**
- * A storm reconnect that has no response head after this long is dropped and retried: when 10 000
- * connects arrive at once the listen backlog (511, Node's and Nest's default) overflows, Linux drops
- * the handshake's last ACK, and such a socket can wait for the server's SYN-ACK retries for a
- * minute or hang (the client believes it is connected). A client that gives up and retries is
- * what a resilient client does; the count is reported.
+ * A storm reconnect that has no response head after this long (doubling per attempt) is dropped
+ * and retried after a random wait of up to min(8 s, 250 ms x 2^attempt) ("full jitter"): when
+ * 10 000 connects arrive at once the listen backlog (511, Node's and Nest's default) overflows,
+ * Linux drops the handshake's last ACK, and such a socket can wait for retransmissions for a
+ * minute or hang (the client believes it is connected). Retrying without the jitter only repeats
+ * the storm. The count is reported.
  */
 const HEAD_TIMEOUT_MS = 5_000;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 8_000;
 
 class HeadTimeout extends Error {}
 
@@ -700,9 +703,9 @@ async function cut(job: ClientJob, subscribers: Subscriber[], storm: StormSummar
     s.onResumed = (now) => storm.liveMs.push(now - cutAt);
   }
   const reopen = async (s: Subscriber): Promise<void> => {
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
-        await s.open(job.port, HEAD_TIMEOUT_MS);
+        await s.open(job.port, HEAD_TIMEOUT_MS * 2 ** Math.min(attempt, 3));
         storm.reconnectMs.push(clockMs() - cutAt);
         return;
       } catch (err) {
@@ -713,11 +716,10 @@ async function cut(job: ClientJob, subscribers: Subscriber[], storm: StormSummar
           storm.refusals[key] = (storm.refusals[key] ?? 0) + 1;
           if (!known) run.problem(`refused without Retry-After: ${err.message}`);
           waitMs = (err.retryAfterSeconds ?? 1) * 1000;
-        } else if (err instanceof HeadTimeout) {
-          storm.headTimeouts++;
-          waitMs = 0;
         } else {
-          storm.connectErrors++;
+          if (err instanceof HeadTimeout) storm.headTimeouts++;
+          else storm.connectErrors++;
+          waitMs = Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
         }
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }

@@ -353,6 +353,20 @@ export function portFromEnv(): number {
   return Number(process.env.PORT ?? 0);
 }
 
+/**
+ * The listen backlog of every server: 4096 (Linux caps it at `net.core.somaxconn`, 4096 here)
+ * instead of Node's default 511. With 511, the 10 000 reconnects of the storm (g) overflow the
+ * accept queue, Linux drops handshakes, and clients wait in TCP retransmission backoff for up to
+ * a minute: what would be measured is the kernel's backoff, not the server. A server expecting
+ * reconnect storms raises it; every contender gets the same.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/** `server.listen()` options of every contender: PORT, 127.0.0.1, {@link LISTEN_BACKLOG}. */
+export function listenOptions(): { port: number; host: string; backlog: number } {
+  return { port: portFromEnv(), host: '127.0.0.1', backlog: LISTEN_BACKLOG };
+}
+
 /** Latency histogram in 0.1 ms buckets (sparse; JSON-friendly: bucket → count), merged across client processes. */
 export type LatencyHistogram = Record<string, number>;
 

@@ -15,7 +15,7 @@ import {
   handleControl,
   HEARTBEAT_MS,
   type Payload,
-  portFromEnv,
+  listenOptions,
   taskOf,
   taskRegistry,
 } from '../common';
@@ -72,7 +72,7 @@ const server = createServer((req, res) => {
     });
 });
 
-server.listen(portFromEnv(), '127.0.0.1', () => {
+server.listen(listenOptions(), () => {
   const address = server.address();
   announce(typeof address === 'object' && address ? address.port : 0);
 });

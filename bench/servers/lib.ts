@@ -61,7 +61,7 @@ import {
   parseEmitQuery,
   parsePeriodicQuery,
   payload,
-  portFromEnv,
+  listenOptions,
   runPeriodic,
   serverStats,
   type ServerStats,
@@ -272,7 +272,9 @@ async function main(): Promise<void> {
   // Retry-After on the library's 429 / 503 refusals (as in the example app).
   app.useGlobalFilters(new SseResumeExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
   routes.bench = app.get(BenchTasks);
-  await app.listen(portFromEnv(), '127.0.0.1');
+  // Nest hands a `listen()` options object through to Node (Express) / Fastify as it is; its
+  // type only names the port form.
+  await app.listen(listenOptions() as unknown as number);
   announce((app.getHttpServer().address() as AddressInfo).port);
 }
 

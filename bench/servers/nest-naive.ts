@@ -31,7 +31,7 @@ import {
   HEARTBEAT_MS,
   parseEmitQuery,
   parsePeriodicQuery,
-  portFromEnv,
+  listenOptions,
   runPeriodic,
   serverStats,
   type ServerStats,
@@ -109,7 +109,9 @@ class BenchModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(BenchModule, { logger: ['error', 'warn'] });
-  await app.listen(portFromEnv(), '127.0.0.1');
+  // Nest hands a `listen()` options object through to Node (Express) / Fastify as it is; its
+  // type only names the port form.
+  await app.listen(listenOptions() as unknown as number);
   announce((app.getHttpServer().address() as AddressInfo).port);
 }
 

@@ -19,7 +19,7 @@ import {
   HEARTBEAT_FRAME,
   HEARTBEAT_MS,
   lastEventIdOf,
-  portFromEnv,
+  listenOptions,
   SSE_HEADERS,
   taskOf,
   taskRegistry,
@@ -107,7 +107,7 @@ const server = createServer((req, res) => {
   });
 });
 
-server.listen(portFromEnv(), '127.0.0.1', () => {
+server.listen(listenOptions(), () => {
   const address = server.address();
   announce(typeof address === 'object' && address ? address.port : 0);
 });
