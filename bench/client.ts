@@ -10,19 +10,67 @@
  */
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { clockMs, type ServerStats } from './common';
+import { createInterface } from 'node:readline';
+import {
+  clockMs,
+  fdLimit,
+  histogramAdd,
+  type LatencyHistogram,
+  type ServerStats,
+  streamPath,
+} from './common';
 
-export type ClientMode = 'live' | 'replay' | 'idle';
+/**
+ * live / replay / idle: the whole run in this process. periodic (f) and storm (g): one of several
+ * client processes driven by the harness (run.ts): it opens its share of the streams, prints
+ * `BENCH_CONNECTED`, (storm) drops and reopens them all when it reads `cut` on stdin, and prints
+ * its result once every stream has all `events` (the server's periodic emitter sends them).
+ */
+export type ClientMode = 'live' | 'replay' | 'idle' | 'periodic' | 'storm';
 
 export interface ClientJob {
   port: number;
   mode: ClientMode;
   subscribers: number;
-  /** Events per subscriber (live), backlog size (replay); unused for idle. */
+  /** Events per subscriber (live, and per task for periodic / storm), backlog size (replay); unused for idle. */
   events: number;
   size: number;
   timeoutMs: number;
+  /** Streams spread over this many tasks (`/stream?task=K`, K = (offset + i) mod tasks); none = `/stream`. */
+  tasks?: number;
+  /** Index of this process's first stream among all client processes'. */
+  offset?: number;
+  /** Source address of every socket (127.x.y.z), so several processes and runs use separate port ranges. */
+  localAddress?: string;
 }
+
+/** What one storm client process saw around the cut (times in ms from its cut). */
+export interface StormSummary {
+  /** Per stream: cut → its reconnect answered 200 (sorted). */
+  reconnectMs: number[];
+  /** Per stream: cut → its first event after resuming (sorted). */
+  liveMs: number[];
+  /** Refusals by status: `429`, `503` (with Retry-After), `other` (no Retry-After or another status). */
+  refusals: Record<string, number>;
+  /** Connection errors while reconnecting (retried after a jittered backoff, as head timeouts). */
+  connectErrors: number;
+  /** Reconnects without a response head in time ({@link HEAD_TIMEOUT_MS}), destroyed and retried. */
+  headTimeouts: number;
+}
+
+/**
+ * A storm reconnect that has no response head after this long (doubling per attempt) is dropped
+ * and retried after a random wait of up to min(8 s, 250 ms x 2^attempt) ("full jitter"): when
+ * 10 000 connects arrive at once the listen backlog (511, Node's and Nest's default) overflows,
+ * Linux drops the handshake's last ACK, and such a socket can wait for retransmissions for a
+ * minute or hang (the client believes it is connected). Retrying without the jitter only repeats
+ * the storm. The count is reported.
+ */
+const HEAD_TIMEOUT_MS = 5_000;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 8_000;
+
+class HeadTimeout extends Error {}
 
 export interface LatencySummary {
   p50: number;
@@ -58,6 +106,21 @@ export interface ClientResult {
   serverCpuMs: number;
   clientCpuMs: number;
   idle?: IdleSummary;
+  /** periodic / storm: delivery latency histogram (merged by the harness). */
+  histogram?: LatencyHistogram;
+  /** periodic / storm: events every stream should have had, summed. */
+  expected?: number;
+  /** Ids received again (not counted in `delivered`) / ids skipped, over all streams. */
+  duplicates?: number;
+  gaps?: number;
+  storm?: StormSummary;
+  /** This process's `ulimit -n` (merged: the lowest of the client processes'). */
+  fdLimit?: number;
+  /** periodic / storm: when the last stream completed (clockMs). */
+  endAt?: number;
+  /** Merged by the harness: the server's `ulimit -n`, and (storm) its RSS just before the cut. */
+  serverFdLimit?: number;
+  serverRssBeforeCut?: number;
   problems: string[];
 }
 
@@ -74,6 +137,10 @@ class Run {
   completed = 0;
   lastCompletionAt = 0;
   problems: string[] = [];
+  duplicates = 0;
+  gaps = 0;
+  /** Latency histogram instead of samples (periodic / storm). */
+  histogram: Map<number, number> | undefined;
   private latencies: Float64Array;
   private latencyCount = 0;
   private latencyStride = 1;
@@ -99,6 +166,7 @@ class Run {
   }
 
   latency(ms: number): void {
+    if (this.histogram) return histogramAdd(this.histogram, ms);
     if (this.latencySeen++ % this.latencyStride !== 0) return;
     if (this.latencyCount < this.latencies.length) this.latencies[this.latencyCount++] = ms;
   }
@@ -171,30 +239,69 @@ class ChunkedDecoder {
   }
 }
 
+/** How a (re)connect ended when it did not get a stream: refused with a Retry-After (seconds). */
+class Refused extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterSeconds: number | undefined,
+    line: string,
+  ) {
+    super(`GET /stream answered ${line}`);
+  }
+}
+
 /** One SSE connection: raw HTTP/1.1 response parsing, frame parsing and order check. */
 class Subscriber {
   private rest = '';
-  private lastId = 0;
+  lastId = 0;
   private done = false;
   private socket: Socket | undefined;
   private head: string | undefined = '';
   private chunked: ChunkedDecoder | undefined;
+  /** Storm: set at the cut; the first event after it reports its time to `onResumed`. */
+  resumedSince: number | undefined;
+  onResumed: ((now: number) => void) | undefined;
 
   constructor(
     private readonly index: number,
     private readonly run: Run,
+    private readonly path = '/stream',
+    private readonly localAddress?: string,
   ) {}
 
-  /** Connects; resolves once the response head (200, text/event-stream) has arrived. */
-  open(port: number): Promise<void> {
+  /**
+   * Connects (with `Last-Event-ID` once an event was received); resolves once the response
+   * head (200, text/event-stream) has arrived; rejects with {@link Refused} on another status.
+   */
+  open(port: number, headTimeoutMs?: number): Promise<void> {
+    this.head = '';
+    this.rest = '';
+    this.chunked = undefined;
+    this.closing = false;
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port });
+      const socket = connect({
+        host: '127.0.0.1',
+        port,
+        ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+      });
       this.socket = socket;
       socket.setNoDelay(true);
+      const timer = headTimeoutMs
+        ? setTimeout(() => {
+            if (socket !== this.socket || this.head === undefined) return;
+            this.closing = true;
+            socket.destroy();
+            reject(new HeadTimeout(`no response head in ${headTimeoutMs} ms`));
+          }, headTimeoutMs)
+        : undefined;
+      const resume = this.lastId > 0 ? `Last-Event-ID: ${this.lastId}\r\n` : '';
       socket.on('connect', () =>
-        socket.write('GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n'),
+        socket.write(
+          `GET ${this.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n${resume}\r\n`,
+        ),
       );
       socket.on('data', (chunk: Buffer) => {
+        if (socket !== this.socket) return;
         if (this.head === undefined) return this.feed(chunk.toString('latin1'));
         this.head += chunk.toString('latin1');
         const end = this.head.indexOf('\r\n\r\n');
@@ -202,10 +309,13 @@ class Subscriber {
         const head = this.head.slice(0, end);
         const body = this.head.slice(end + 4);
         this.head = undefined;
+        clearTimeout(timer);
         const status = Number(head.slice(9, 12));
         if (status !== 200 || !/^content-type:\s*text\/event-stream/im.test(head)) {
+          this.closing = true;
           socket.destroy();
-          reject(new Error(`GET /stream answered ${head.split('\r\n')[0]}`));
+          const retryAfter = /^retry-after:\s*(\d+)/im.exec(head);
+          reject(new Refused(status, retryAfter ? Number(retryAfter[1]) : undefined, head.split('\r\n')[0]!));
           return;
         }
         if (/^transfer-encoding:\s*chunked/im.test(head)) this.chunked = new ChunkedDecoder();
@@ -213,11 +323,13 @@ class Subscriber {
         if (body) this.feed(body);
       });
       socket.on('error', (err) => {
+        if (socket !== this.socket) return;
         if (this.head !== undefined) reject(err);
-        else if (!this.done && this.run.expectedLastId > 0)
+        else if (!this.done && this.run.expectedLastId > 0 && !this.closing)
           this.run.problem(`stream ${this.index}: ${err.message}`);
       });
       socket.on('close', () => {
+        if (socket !== this.socket) return;
         if (this.head !== undefined) reject(new Error('connection closed before the response head'));
         else if (!this.done && this.run.expectedLastId > 0 && !this.closing) {
           this.run.problem(`stream ${this.index} closed at id ${this.lastId}`);
@@ -296,9 +408,17 @@ class Subscriber {
       if (c < 0 || c > 9) break;
       id = id * 10 + c;
     }
+    if (this.resumedSince !== undefined) {
+      this.onResumed?.(now);
+      this.resumedSince = undefined;
+    }
     if (id !== this.lastId + 1) {
       run.problem(`stream ${this.index}: id ${id} after ${this.lastId}`);
-      if (id <= this.lastId) return; // duplicate: not counted again
+      if (id <= this.lastId) {
+        run.duplicates++;
+        return; // duplicate: not counted again
+      }
+      run.gaps += id - this.lastId - 1;
     }
     this.lastId = id;
     if (run.measuring) {
@@ -481,7 +601,10 @@ async function runIdle(job: ClientJob): Promise<ClientResult> {
   const run = new Run(0, job.subscribers, 0);
   const deadline = Date.now() + job.timeoutMs;
   // Warm-up: the first streams load and compile code paths; keep that out of the delta.
-  const warm = Array.from({ length: 20 }, (_, i) => new Subscriber(i, run));
+  const warm = Array.from(
+    { length: 20 },
+    (_, i) => new Subscriber(i, run, streamPath(i, job.tasks), job.localAddress),
+  );
   await openAll(job.port, warm);
   await waitReady(job.port, warm.length, deadline);
   for (const s of warm) s.close();
@@ -489,7 +612,10 @@ async function runIdle(job: ClientJob): Promise<ClientResult> {
   const before = await stats(job.port, true);
   const cpu = process.cpuUsage();
   const t0 = clockMs();
-  const subscribers = Array.from({ length: job.subscribers }, (_, i) => new Subscriber(i, run));
+  const subscribers = Array.from(
+    { length: job.subscribers },
+    (_, i) => new Subscriber(i, run, streamPath(i, job.tasks), job.localAddress),
+  );
   await openAll(job.port, subscribers);
   await waitReady(job.port, job.subscribers, deadline);
   const connectMs = clockMs() - t0;
@@ -511,7 +637,95 @@ async function runIdle(job: ClientJob): Promise<ClientResult> {
       heapPerSubscriber: (after.heapUsed - before.heapUsed) / n,
       connectMs,
     },
+    fdLimit: fdLimit(),
   });
+}
+
+/**
+ * (f) / (g), one of the harness's client processes: opens this process's share of the streams
+ * (stream i of all on task i mod tasks), prints `BENCH_CONNECTED`, and waits until each stream
+ * has ids 1 … events (the server's periodic emitter, started by the harness, sends them). Storm:
+ * on `cut` (stdin) every socket is destroyed at once and all reconnect at once with their
+ * `Last-Event-ID`; a 429 / 503 with Retry-After is retried after it, a connection error after 250 ms.
+ */
+async function runStreams(job: ClientJob): Promise<ClientResult> {
+  const run = new Run(job.events, job.subscribers, 0);
+  run.histogram = new Map();
+  run.measuring = true;
+  run.recordLatency = true;
+  const offset = job.offset ?? 0;
+  const subscribers = Array.from(
+    { length: job.subscribers },
+    (_, i) => new Subscriber(offset + i, run, streamPath(offset + i, job.tasks), job.localAddress),
+  );
+  const deadline = Date.now() + job.timeoutMs;
+  await openAll(job.port, subscribers);
+  const cpu = process.cpuUsage();
+  const t0 = clockMs();
+  let storm: StormSummary | undefined;
+  if (job.mode === 'storm') {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => {
+      if (line.trim() === 'cut' && !storm) {
+        storm = { reconnectMs: [], liveMs: [], refusals: {}, connectErrors: 0, headTimeouts: 0 };
+        void cut(job, subscribers, storm, run);
+      }
+    });
+  }
+  process.stdout.write('BENCH_CONNECTED\n');
+  const finished = await run.whenAllDone(Math.max(1, deadline - Date.now()));
+  const clientCpuMs = cpuMs(cpu);
+  const wallMs = (finished ? run.lastCompletionAt : clockMs()) - t0;
+  for (const s of subscribers) s.close();
+  storm?.reconnectMs.sort((a, b) => a - b);
+  storm?.liveMs.sort((a, b) => a - b);
+  return summarize(job, run, {
+    ok: finished,
+    ...(finished ? {} : { error: `timed out: ${run.completed}/${job.subscribers} streams complete` }),
+    wallMs,
+    clientCpuMs,
+    histogram: Object.fromEntries(run.histogram),
+    expected: job.subscribers * job.events,
+    duplicates: run.duplicates,
+    gaps: run.gaps + subscribers.reduce((sum, s) => sum + Math.max(0, job.events - s.lastId), 0),
+    ...(storm ? { storm } : {}),
+    fdLimit: fdLimit(),
+    endAt: finished ? run.lastCompletionAt : clockMs(),
+  });
+}
+
+/** The storm's cut: every socket destroyed at once, then every stream reopened at once (no cap). */
+async function cut(job: ClientJob, subscribers: Subscriber[], storm: StormSummary, run: Run): Promise<void> {
+  const cutAt = clockMs();
+  for (const s of subscribers) {
+    s.close();
+    s.resumedSince = cutAt;
+    s.onResumed = (now) => storm.liveMs.push(now - cutAt);
+  }
+  const reopen = async (s: Subscriber): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await s.open(job.port, HEAD_TIMEOUT_MS * 2 ** Math.min(attempt, 3));
+        storm.reconnectMs.push(clockMs() - cutAt);
+        return;
+      } catch (err) {
+        let waitMs = 250;
+        if (err instanceof Refused) {
+          const known = (err.status === 429 || err.status === 503) && err.retryAfterSeconds !== undefined;
+          const key = known ? String(err.status) : 'other';
+          storm.refusals[key] = (storm.refusals[key] ?? 0) + 1;
+          if (!known) run.problem(`refused without Retry-After: ${err.message}`);
+          waitMs = (err.retryAfterSeconds ?? 1) * 1000;
+        } else {
+          if (err instanceof HeadTimeout) storm.headTimeouts++;
+          else storm.connectErrors++;
+          waitMs = Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+        }
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  };
+  await Promise.all(subscribers.map(reopen));
 }
 
 /** Waits until the server counts no open stream (the warm-up ones are gone). */
@@ -529,6 +743,7 @@ async function main(): Promise<void> {
   let result: ClientResult;
   try {
     if (job.mode === 'live') result = await runLive(job);
+    else if (job.mode === 'periodic' || job.mode === 'storm') result = await runStreams(job);
     else if (job.mode === 'replay') result = await runReplay(job);
     else result = await runIdle(job);
   } catch (err) {

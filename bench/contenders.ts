@@ -40,6 +40,13 @@ export const CONTENDERS: readonly Contender[] = [
   },
   { name: 'better-sse', entry: 'servers/better-sse.js', resume: 'in-process array (session.batch)' },
   { name: 'lib-memory', entry: 'servers/lib.js', resume: 'native (in-memory store)' },
+  // Same server on @nestjs/platform-fastify (`/stream` rewritten by Fastify's `rewriteUrl`).
+  {
+    name: 'lib-memory-fastify',
+    entry: 'servers/lib.js',
+    args: ['--fastify'],
+    resume: 'native (in-memory store; Nest on Fastify)',
+  },
   // Same server with REDIS_URL: `store: 'redis'` (servers/lib.ts, storeOptions()).
   { name: 'lib-redis', entry: 'servers/lib.js', redis: true, resume: 'native (Redis store)' },
   // Same server with REDIS_CLUSTER_NODES: `store: 'redis'` with `redis: { nodes }`.
@@ -57,16 +64,29 @@ export const CONTENDERS: readonly Contender[] = [
   },
 ];
 
-export type WorkloadId = 'a' | 'b' | 'c' | 'd' | 'e';
+export type WorkloadId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g';
 
 export interface Workload {
   id: WorkloadId;
   title: string;
   mode: ClientMode;
   subscribers: number;
-  /** Events per subscriber (live), backlog (replay). */
+  /** Events per subscriber (live), backlog (replay); per task for periodic / storm. */
   events: number;
   size: number;
+  /** Streams spread over this many tasks (`/stream?task=K`); none = all on `/stream`. */
+  tasks?: number;
+  /** periodic / storm: events per second per task, for `seconds` (so events = rate x seconds). */
+  rate?: number;
+  seconds?: number;
+  /** periodic / storm: client processes sharing the streams (each its own source address). */
+  clients?: number;
+  /** storm: the cut, this long after the periodic emitter started. */
+  cutAfterMs?: number;
+  /** Only these contenders run it (others are left out of its table); none = all. */
+  contenders?: readonly string[];
+  /** At most this many repeats of it (the profile's repeats otherwise). */
+  repeats?: number;
 }
 
 export interface Profile {
@@ -101,14 +121,56 @@ function replay(events: number, size: number): Workload {
   };
 }
 
-function idle(subscribers: number): Workload {
+function idle(subscribers: number, tasks: number): Workload {
   return {
     id: 'e',
-    title: `${subscribers} idle subscribers on one task`,
+    title: `${subscribers} idle subscribers over ${tasks} tasks, heartbeats on`,
     mode: 'idle',
     subscribers,
     events: 0,
     size: 0,
+    tasks,
+    // raw-batched is raw with another write path: for idle streams it is raw.
+    contenders: CONTENDERS.map((c) => c.name).filter((name) => name !== 'raw-batched'),
+  };
+}
+
+/** (f) and (g): the in-process contenders and the library on Redis (no cluster, no resumable-stream). */
+const LIVE_AT_SCALE = ['raw', 'nest-naive', 'better-sse', 'lib-memory', 'lib-memory-fastify', 'lib-redis'];
+
+function liveAtScale(subscribers: number, tasks: number, seconds: number, clients: number): Workload {
+  const rate = 10;
+  return {
+    id: 'f',
+    title: `${subscribers} live subscribers over ${tasks} tasks, ${rate} events/s per task for ${seconds} s x 100 B`,
+    mode: 'periodic',
+    subscribers,
+    events: rate * seconds,
+    size: 100,
+    tasks,
+    rate,
+    seconds,
+    clients,
+    contenders: LIVE_AT_SCALE,
+  };
+}
+
+function storm(
+  subscribers: number,
+  tasks: number,
+  seconds: number,
+  cutAfterMs: number,
+  clients: number,
+): Workload {
+  return {
+    ...liveAtScale(subscribers, tasks, seconds, clients),
+    id: 'g',
+    title: `reconnect storm: ${subscribers} streams over ${tasks} tasks (10 events/s per task, ${seconds} s) all cut at ${cutAfterMs / 1000} s and reopened at once with Last-Event-ID`,
+    mode: 'storm',
+    cutAfterMs,
+    // nest-naive cannot sustain (f)'s rate on this machine (it delivers a fraction in the time
+    // limit), so a storm on top of it would measure nothing more.
+    contenders: LIVE_AT_SCALE.filter((name) => name !== 'nest-naive'),
   };
 }
 
@@ -116,25 +178,30 @@ export const PROFILES: Record<'quick' | 'full', Profile> = {
   full: {
     repeats: 3,
     timeoutMs: 90_000,
-    budgetMs: 25 * 60_000,
+    budgetMs: 40 * 60_000,
     workloads: [
       live('a', 1000, 2000, 100),
       live('b', 1, 200_000, 100),
       live('c', 100, 2000, 4096),
       replay(100_000, 100),
-      idle(10_000),
+      idle(10_000, 100),
+      // One repeat each (about 4 and 5 minutes): 10 000 sockets per run take most of the budget.
+      { ...liveAtScale(10_000, 100, 20, 2), repeats: 1 },
+      { ...storm(10_000, 100, 20, 6_000, 2), repeats: 1 },
     ],
   },
   quick: {
     repeats: 1,
     timeoutMs: 30_000,
-    budgetMs: 4 * 60_000,
+    budgetMs: 8 * 60_000,
     workloads: [
       live('a', 300, 1000, 100),
       live('b', 1, 50_000, 100),
       live('c', 50, 1000, 4096),
       replay(50_000, 100),
-      idle(2000),
+      idle(2000, 20),
+      liveAtScale(2000, 20, 8, 2),
+      storm(2000, 20, 8, 3_000, 2),
     ],
   },
 };
@@ -145,7 +212,12 @@ export const TARGETS = {
   b: { vsRaw: 1.0 },
   c: { vsRaw: 1.0 },
   d: { vsRaw: 0.8 },
-  e: { maxBytesPerSubscriber: 4096 },
+  /** Issue 14: RSS per idle subscriber at 10 000 over 100 tasks, heartbeats on, by adapter. */
+  e: { maxBytesPerSubscriber: { 'lib-memory': 20 * 1024, 'lib-memory-fastify': 16 * 1024 } },
+  /** Issue 14: 10 000 live subscribers, 100 tasks x 10 events/s: p99 delivery latency, no loss. */
+  f: { maxP99Ms: 50, contenders: ['lib-memory', 'lib-memory-fastify', 'lib-redis'] },
+  /** Issue 14: reconnect storm: every stream resumes exactly; refusals only 429 / 503 with Retry-After. */
+  g: { contenders: ['lib-memory', 'lib-memory-fastify', 'lib-redis'] },
   redisA: { vsRaw: 1.0 },
   /** Issue 13: the Redis path (one node and Cluster) at memory speed. */
   redisB: { vsRaw: 1.0, maxP99Ms: 50 },

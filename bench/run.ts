@@ -18,8 +18,8 @@ import {
   redisClusterUnavailable,
   startRedisCluster,
 } from '../libs/sse-resume/src/testing/redis-cluster';
-import type { ClientJob, ClientResult } from './client';
-import { EXIT_UNSUPPORTED, procStatusBytes } from './common';
+import type { ClientJob, ClientResult, StormSummary } from './client';
+import { clockMs, EXIT_UNSUPPORTED, histogramSummary, procStatusBytes, type ServerStats } from './common';
 import {
   BASELINE,
   type Contender,
@@ -151,20 +151,29 @@ interface Started {
 /** Servers running now: killed when the bench is interrupted (see main). */
 const runningServers = new Set<ChildProcess>();
 
+/**
+ * Spawns `node args…` through `/bin/sh -c 'ulimit -n <hard limit>; exec …'`: Node cannot raise its
+ * own open-files limit, and servers and clients of (e)–(g) hold over 10 000 sockets each.
+ * Each reports its limit (`fdLimit` in `/stats` and in the client's result).
+ */
+function spawnNode(args: string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+  return spawn(
+    '/bin/sh',
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, ...args],
+    options,
+  );
+}
+
 function startServer(
   contender: Contender,
   env: NodeJS.ProcessEnv,
   nodeFlags: string[],
 ): Promise<Started | { unsupported: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...nodeFlags, join(HERE, contender.entry), ...(contender.args ?? [])],
-      {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawnNode([...nodeFlags, join(HERE, contender.entry), ...(contender.args ?? [])], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     runningServers.add(child);
     child.once('exit', () => runningServers.delete(child));
     let out = '';
@@ -173,10 +182,10 @@ function startServer(
       child.kill('SIGKILL');
       reject(new Error(`${contender.name} did not start in 30 s: ${err.slice(-500)}`));
     }, 30_000);
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       err = (err + chunk.toString()).slice(-4000);
     });
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const listening = /BENCH_LISTENING (\d+)/.exec(out);
       if (listening) {
@@ -209,16 +218,26 @@ async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function runClient(job: ClientJob): Promise<ClientResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLIENT, JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
+interface ClientProcess {
+  child: ChildProcess;
+  /** Resolves when the client prints `BENCH_CONNECTED` (periodic / storm). */
+  connected: Promise<void>;
+  result: Promise<ClientResult>;
+}
+
+function startClient(job: ClientJob): ClientProcess {
+  const child = spawnNode([CLIENT, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let onConnected: () => void = () => undefined;
+  const connected = new Promise<void>((resolvePromise) => (onConnected = resolvePromise));
+  const result = new Promise<ClientResult>((resolvePromise, reject) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), job.timeoutMs + 60_000);
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err = (err + chunk.toString()).slice(-2000)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('BENCH_CONNECTED')) onConnected();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (err = (err + chunk.toString()).slice(-2000)));
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       const line = /BENCH_RESULT (.*)/.exec(out);
@@ -226,6 +245,173 @@ function runClient(job: ClientJob): Promise<ClientResult> {
       else reject(new Error(`client exited (${code ?? signal}) without a result: ${err.slice(-500)}`));
     });
   });
+  result.then(onConnected, onConnected); // a client that fails early does not keep the others waiting
+  return { child, connected, result };
+}
+
+function runClient(job: ClientJob): Promise<ClientResult> {
+  return startClient(job).result;
+}
+
+/** Runs of this bench so far: each run's clients take fresh source addresses (TIME_WAIT of the last ones). */
+let runSequence = 0;
+
+/** Source address of client process `p` of the current run: 127.<run>.<p>.2 (all of 127/8 is loopback). */
+function localAddressOf(p: number): string {
+  return `127.${(runSequence % 250) + 1}.${p}.2`;
+}
+
+async function control(port: number, method: 'GET' | 'POST', path: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { method });
+  const body = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${body.slice(0, 200)}`);
+  return body;
+}
+
+async function serverStatsOf(port: number): Promise<ServerStats> {
+  return JSON.parse(await control(port, 'GET', '/stats')) as ServerStats;
+}
+
+async function waitOpen(port: number, n: number, deadline: number): Promise<void> {
+  for (;;) {
+    const response = await fetch(`http://127.0.0.1:${port}/ready?n=${n}`);
+    await response.text();
+    if (response.ok) return;
+    if (Date.now() > deadline) throw new Error(`not ready for ${n} streams in time`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * (f) / (g): `workload.clients` client processes share the streams (each its own source address);
+ * once all are connected and the server counts every stream open, the harness starts the
+ * server's periodic emitter (`POST /emit-periodic`), for (g) sends `cut` to every client after
+ * `cutAfterMs`, and merges the clients' results (sums, latency histograms, storm timings).
+ */
+async function runClientGroup(workload: Workload, port: number, timeoutMs: number): Promise<ClientResult> {
+  const processes = workload.clients ?? 1;
+  const deadline = Date.now() + timeoutMs;
+  const clients: ClientProcess[] = [];
+  let offset = 0;
+  for (let p = 0; p < processes; p++) {
+    const share =
+      Math.floor(workload.subscribers / processes) + (p < workload.subscribers % processes ? 1 : 0);
+    clients.push(
+      startClient({
+        port,
+        mode: workload.mode,
+        subscribers: share,
+        events: workload.events,
+        size: workload.size,
+        timeoutMs,
+        tasks: workload.tasks,
+        offset,
+        localAddress: localAddressOf(p),
+      }),
+    );
+    offset += share;
+  }
+  try {
+    await Promise.all(clients.map((c) => c.connected));
+    await waitOpen(port, workload.subscribers, deadline);
+    const before = await serverStatsOf(port);
+    const t0 = clockMs();
+    const query = `tasks=${workload.tasks ?? 1}&rate=${workload.rate ?? 10}&seconds=${workload.seconds ?? 10}&size=${workload.size}`;
+    const emitted = control(port, 'POST', `/emit-periodic?${query}`);
+    emitted.catch(() => undefined);
+    let rssBeforeCut: number | undefined;
+    if (workload.mode === 'storm') {
+      await new Promise((r) => setTimeout(r, workload.cutAfterMs ?? 5_000));
+      rssBeforeCut = (await serverStatsOf(port)).rss;
+      for (const c of clients) c.child.stdin!.write('cut\n');
+    }
+    const results = await Promise.all(clients.map((c) => c.result));
+    const after = await serverStatsOf(port);
+    await emitted.catch(() => undefined);
+    return mergeResults(workload, results, { before, after, t0, rssBeforeCut });
+  } finally {
+    for (const c of clients) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  }
+}
+
+function mergeResults(
+  workload: Workload,
+  results: ClientResult[],
+  server: { before: ServerStats; after: ServerStats; t0: number; rssBeforeCut: number | undefined },
+): ClientResult {
+  const sum = (pick: (r: ClientResult) => number | undefined) =>
+    results.reduce((a, r) => a + (pick(r) ?? 0), 0);
+  const endAt = Math.max(...results.map((r) => r.endAt ?? clockMs()));
+  const wallMs = endAt - server.t0;
+  const delivered = sum((r) => r.delivered);
+  const bytes = sum((r) => r.bytes);
+  const storms = results.map((r) => r.storm).filter((s): s is StormSummary => s !== undefined);
+  const storm: StormSummary | undefined =
+    workload.mode === 'storm'
+      ? {
+          reconnectMs: storms.flatMap((s) => s.reconnectMs).sort((a, b) => a - b),
+          liveMs: storms.flatMap((s) => s.liveMs).sort((a, b) => a - b),
+          refusals: storms.reduce<Record<string, number>>((all, s) => {
+            for (const [k, v] of Object.entries(s.refusals)) all[k] = (all[k] ?? 0) + v;
+            return all;
+          }, {}),
+          connectErrors: storms.reduce((a, s) => a + s.connectErrors, 0),
+          headTimeouts: storms.reduce((a, s) => a + s.headTimeouts, 0),
+        }
+      : undefined;
+  const serverCpuMs =
+    (server.after.cpuUserUs +
+      server.after.cpuSystemUs -
+      server.before.cpuUserUs -
+      server.before.cpuSystemUs) /
+    1000;
+  const failed = results.filter((r) => !r.ok);
+  return {
+    ok: failed.length === 0,
+    ...(failed.length
+      ? {
+          error: failed
+            .map((r) => r.error)
+            .filter(Boolean)
+            .join('; '),
+        }
+      : {}),
+    mode: workload.mode,
+    subscribers: workload.subscribers,
+    events: workload.events,
+    delivered,
+    wallMs,
+    eventsPerSec: wallMs > 0 ? delivered / (wallMs / 1000) : 0,
+    bytes,
+    mbPerSec: wallMs > 0 ? bytes / 1e6 / (wallMs / 1000) : 0,
+    latency: histogramSummary(results.map((r) => r.histogram ?? {})),
+    serverCpuMs,
+    clientCpuMs: sum((r) => r.clientCpuMs),
+    expected: sum((r) => r.expected),
+    duplicates: sum((r) => r.duplicates),
+    gaps: sum((r) => r.gaps),
+    ...(storm ? { storm } : {}),
+    ...(server.rssBeforeCut !== undefined ? { serverRssBeforeCut: server.rssBeforeCut } : {}),
+    serverFdLimit: server.after.fdLimit,
+    fdLimit: Math.min(...results.map((r) => r.fdLimit ?? 0)),
+    problems: results.flatMap((r) => r.problems).slice(0, 12),
+  };
+}
+
+function appliesTo(workload: Workload, contender: string): boolean {
+  return !workload.contenders || workload.contenders.includes(contender);
+}
+
+function progressLine(r: ClientResult): string {
+  if (r.mode === 'idle') return `${fmt((r.idle?.rssPerSubscriber ?? NaN) / 1024, 2)} KiB/subscriber`;
+  const base = `${fmt(r.eventsPerSec)} events/s, ${fmt(r.wallMs)} ms${r.latency ? `, p99 ${fmt(r.latency.p99, 1)} ms` : ''}`;
+  if (r.mode === 'periodic')
+    return `${base}, lost ${fmt((r.expected ?? 0) - r.delivered)}, server CPU ${fmt(r.serverCpuMs)} ms`;
+  if (r.mode === 'storm' && r.storm) {
+    const last = (a: number[]) => a[a.length - 1] ?? NaN;
+    return `all reconnected in ${fmt(last(r.storm.reconnectMs))} ms, all live in ${fmt(last(r.storm.liveMs))} ms, gaps ${r.gaps ?? 0}, duplicates ${r.duplicates ?? 0}, refusals ${JSON.stringify(r.storm.refusals)}, connect errors ${r.storm.connectErrors}, head timeouts ${r.storm.headTimeouts}`;
+  }
+  return base;
 }
 
 async function runOnce(
@@ -280,15 +466,20 @@ async function runOnce(
     record.reason = started.unsupported;
     return record;
   }
+  runSequence++;
   try {
-    const result = await runClient({
-      port: started.port,
-      mode: workload.mode,
-      subscribers: workload.subscribers,
-      events: workload.events,
-      size: workload.size,
-      timeoutMs: options.profile.timeoutMs,
-    });
+    const result =
+      workload.mode === 'periodic' || workload.mode === 'storm'
+        ? await runClientGroup(workload, started.port, options.profile.timeoutMs)
+        : await runClient({
+            port: started.port,
+            mode: workload.mode,
+            subscribers: workload.subscribers,
+            events: workload.events,
+            size: workload.size,
+            timeoutMs: options.profile.timeoutMs,
+            ...(workload.tasks ? { tasks: workload.tasks, localAddress: localAddressOf(0) } : {}),
+          });
     record.result = result;
     record.peakRss = procStatusBytes(started.child.pid!, 'VmHWM');
     record.outcome = result.ok ? 'ok' : 'failed';
@@ -359,11 +550,30 @@ interface Summary {
   rssPerSubscriber: number;
   heapPerSubscriber: number;
   connectMs: number;
+  /** (f) / (g) */
+  maxMs: number;
+  /** Events not delivered (expected − delivered), worst run. */
+  lost: number;
+  duplicates: number;
+  gaps: number;
+  serverCpuPct: number;
+  /** (g): cut → every stream reconnected / live again (median over runs of the per-run maximum). */
+  reconnectAllMs: number;
+  liveAllMs: number;
+  liveP50Ms: number;
+  refusals: Record<string, number>;
+  connectErrors: number;
+  headTimeouts: number;
+  rssBeforeCutMb: number;
+  /** Every successful run: all streams got every id once, in order. */
+  exact: boolean;
+  fdLimits: string;
 }
 
 function summarize(records: RunRecord[], contender: string, workload: string): Summary {
   const mine = records.filter((r) => r.contender === contender && r.workload === workload);
   const ok = mine.filter((r) => r.outcome === 'ok' && r.result);
+  const withResult = mine.filter((r) => r.result);
   const m = (pick: (r: ClientResult) => number | undefined) =>
     median(
       ok.map((r) => pick(r.result!)).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)),
@@ -385,6 +595,30 @@ function summarize(records: RunRecord[], contender: string, workload: string): S
     rssPerSubscriber: m((r) => r.idle?.rssPerSubscriber),
     heapPerSubscriber: m((r) => r.idle?.heapPerSubscriber),
     connectMs: m((r) => r.idle?.connectMs),
+    maxMs: m((r) => r.latency?.max),
+    lost: Math.max(0, ...withResult.map((r) => (r.result!.expected ?? 0) - r.result!.delivered)),
+    duplicates: withResult.reduce((a, r) => a + (r.result!.duplicates ?? 0), 0),
+    gaps: withResult.reduce((a, r) => a + (r.result!.gaps ?? 0), 0),
+    serverCpuPct: m((r) => (r.wallMs > 0 ? (100 * r.serverCpuMs) / r.wallMs : undefined)),
+    reconnectAllMs: m((r) => r.storm?.reconnectMs[r.storm.reconnectMs.length - 1]),
+    liveAllMs: m((r) => r.storm?.liveMs[r.storm.liveMs.length - 1]),
+    liveP50Ms: m((r) => r.storm?.liveMs[r.storm.liveMs.length >> 1]),
+    refusals: withResult.reduce<Record<string, number>>((all, r) => {
+      for (const [k, v] of Object.entries(r.result!.storm?.refusals ?? {})) all[k] = (all[k] ?? 0) + v;
+      return all;
+    }, {}),
+    connectErrors: withResult.reduce((a, r) => a + (r.result!.storm?.connectErrors ?? 0), 0),
+    headTimeouts: withResult.reduce((a, r) => a + (r.result!.storm?.headTimeouts ?? 0), 0),
+    rssBeforeCutMb: m((r) => (r.serverRssBeforeCut ?? NaN) / 1024 / 1024),
+    exact:
+      ok.length > 0 &&
+      ok.length === mine.length &&
+      withResult.every(
+        (r) => r.result!.delivered === r.result!.expected && !r.result!.duplicates && !r.result!.gaps,
+      ),
+    fdLimits: [
+      ...new Set(withResult.map((r) => `${r.result!.serverFdLimit ?? '?'}/${r.result!.fdLimit ?? '?'}`)),
+    ].join(', '),
   };
 }
 
@@ -411,6 +645,31 @@ function table(workload: Workload, summaries: Summary[]): string {
       const ratio = base ? s.rssPerSubscriber / base.rssPerSubscriber : NaN;
       lines.push(
         `| ${s.contender} | ${fmt(s.rssPerSubscriber / 1024, 2)} | ${fmt(s.heapPerSubscriber / 1024, 2)} | ${fmt(s.connectMs)} | ${fmt(s.serverCpuMs)} | ${fmt(s.peakRssMb)} | ${Number.isFinite(ratio) ? `${fmt(ratio, 2)}x` : '—'} | ${status(s)} |`,
+      );
+    }
+    return lines.join('\n');
+  }
+  if (workload.mode === 'periodic') {
+    lines.push(
+      '| contender | events/s delivered | lost | p50 (ms) | p99 (ms) | max (ms) | server CPU (ms) | server CPU (% of a core) | client CPU (ms, all processes) | peak RSS (MB) | runs ok |',
+    );
+    lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const s of summaries) {
+      lines.push(
+        `| ${s.contender} | ${fmt(s.eventsPerSec)} | ${fmt(s.lost)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${fmt(s.maxMs, 1)} | ${fmt(s.serverCpuMs)} | ${fmt(s.serverCpuPct)}% | ${fmt(s.clientCpuMs)} | ${fmt(s.peakRssMb)} | ${status(s)} |`,
+      );
+    }
+    return lines.join('\n');
+  }
+  if (workload.mode === 'storm') {
+    lines.push(
+      '| contender | resumed exactly | all reconnected (ms) | all live again (ms) | p50 live again (ms) | refusals (429 / 503 / other) | connect errors / head timeouts (retried) | RSS before cut (MB) | peak RSS (MB) | server CPU (ms) | client CPU (ms) | runs ok |',
+    );
+    lines.push('|---|:-:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const s of summaries) {
+      const r = s.refusals;
+      lines.push(
+        `| ${s.contender} | ${s.runs === 0 || s.na !== undefined ? '—' : s.exact ? 'yes' : `**no** (gaps ${fmt(s.gaps)}, duplicates ${fmt(s.duplicates)})`} | ${fmt(s.reconnectAllMs)} | ${fmt(s.liveAllMs)} | ${fmt(s.liveP50Ms)} | ${r['429'] ?? 0} / ${r['503'] ?? 0} / ${r.other ?? 0} | ${fmt(s.connectErrors)} / ${fmt(s.headTimeouts)} | ${fmt(s.rssBeforeCutMb)} | ${fmt(s.peakRssMb)} | ${fmt(s.serverCpuMs)} | ${fmt(s.clientCpuMs)} | ${status(s)} |`,
       );
     }
     return lines.join('\n');
@@ -459,16 +718,43 @@ function targetLines(all: Summary[], profileName: string): string[] {
     const r = ratio(lib, w, 'raw');
     out.push(check(`(${w}) ${lib} ≥ ${target}x raw`, r, (v) => v >= target, `${fmt(r, 2)}x`));
   }
-  const e = get(lib, 'e')?.rssPerSubscriber ?? NaN;
-  const maxE = TARGETS.e.maxBytesPerSubscriber;
-  out.push(
-    check(
-      `(e) ${lib} ≤ ${maxE / 1024} KiB RSS per idle subscriber`,
-      e,
-      (v) => v <= maxE,
-      `${fmt(e / 1024, 2)} KiB`,
-    ),
-  );
+  for (const [name, maxE] of Object.entries(TARGETS.e.maxBytesPerSubscriber)) {
+    const e = get(name, 'e')?.rssPerSubscriber ?? NaN;
+    out.push(
+      check(
+        `(e) ${name} ≤ ${maxE / 1024} KiB RSS per idle subscriber (100 tasks, heartbeats on)`,
+        e,
+        (v) => v <= maxE,
+        `${fmt(e / 1024, 2)} KiB`,
+      ),
+    );
+  }
+  for (const name of TARGETS.f.contenders) {
+    const f = get(name, 'f');
+    const p99 = f && f.ok > 0 ? f.p99 : NaN;
+    out.push(
+      check(
+        `(f) ${name} p99 < ${TARGETS.f.maxP99Ms} ms at 10 000 live, no loss`,
+        p99,
+        (v) => v < TARGETS.f.maxP99Ms && f!.lost === 0 && f!.ok === f!.runs,
+        `${fmt(p99, 1)} ms, lost ${fmt(f?.lost ?? NaN)}`,
+      ),
+    );
+  }
+  for (const name of TARGETS.g.contenders) {
+    const g = get(name, 'g');
+    const value = g && g.runs > 0 && g.na === undefined ? g.liveAllMs : NaN;
+    out.push(
+      check(
+        `(g) ${name} every stream resumed exactly after the storm; refusals only 429/503 with Retry-After`,
+        g?.exact ? value : g && g.runs > 0 && g.na === undefined ? -1 : NaN,
+        (v) => v >= 0 && (g?.refusals.other ?? 0) === 0,
+        g?.exact
+          ? `yes, all live again in ${fmt(value)} ms, refusals ${JSON.stringify(g.refusals)}`
+          : `no (gaps ${fmt(g?.gaps ?? NaN)}, duplicates ${fmt(g?.duplicates ?? NaN)}, runs ok ${g?.ok}/${g?.runs})`,
+      ),
+    );
+  }
   const ra = ratio('lib-redis', 'a', 'raw');
   out.push(
     check(
@@ -605,7 +891,9 @@ async function runAll(
   let skipped = 0;
   for (let repeat = 1; repeat <= profile.repeats; repeat++) {
     for (const workload of workloads) {
+      if (repeat > (workload.repeats ?? Infinity)) continue;
       for (const contender of contenders) {
+        if (!appliesTo(workload, contender.name)) continue;
         const na = unsupported.get(contender.name);
         if (na !== undefined) {
           records.push({
@@ -629,9 +917,7 @@ async function runAll(
         const r = record.result;
         const line =
           record.outcome === 'ok' && r
-            ? r.mode === 'idle'
-              ? `${fmt((r.idle?.rssPerSubscriber ?? NaN) / 1024, 2)} KiB/subscriber`
-              : `${fmt(r.eventsPerSec)} events/s, ${fmt(r.wallMs)} ms${r.latency ? `, p99 ${fmt(r.latency.p99, 1)} ms` : ''}`
+            ? progressLine(r)
             : `${record.outcome}: ${record.reason ?? ''}`.slice(0, 300);
         process.stdout.write(
           `[${fmt((Date.now() - started) / 1000)} s] ${workload.id} #${repeat} ${contender.name}: ${line}\n`,
@@ -643,7 +929,9 @@ async function runAll(
   const all: Summary[] = [];
   const sections: string[] = [header];
   for (const workload of workloads) {
-    const summaries = contenders.map((c) => summarize(records, c.name, workload.id));
+    const summaries = contenders
+      .filter((c) => appliesTo(workload, c.name))
+      .map((c) => summarize(records, c.name, workload.id));
     all.push(...summaries);
     sections.push(`## (${workload.id}) ${workload.title}\n\n${table(workload, summaries)}\n`);
   }
@@ -672,7 +960,10 @@ async function runAll(
   );
   if (notes.length > 0) sections.push(`Notes:\n${notes.join('\n')}`);
   sections.push(
-    `Medians over ${profile.repeats} repeat(s); "vs raw" = events/s ÷ raw's in this run ((e): RSS per subscriber ÷ raw's). ` +
+    `Medians over ${profile.repeats} repeat(s)${workloads
+      .filter((w) => (w.repeats ?? Infinity) < profile.repeats)
+      .map((w) => `, (${w.id}) ${w.repeats}`)
+      .join('')}; "vs raw" = events/s ÷ raw's in this run ((e): RSS per subscriber ÷ raw's). ` +
       `Total ${fmt((Date.now() - started) / 1000)} s.`,
   );
   if (options.client) sections.push(await runClientSection());

@@ -1,19 +1,21 @@
 /**
  * This library, used the way its users use it (same code as the example app's
- * `TasksController`): a task started with `SseTaskService.start()`, and an ordinary
+ * `TasksController`): tasks started with `SseTaskService.start()`, and an ordinary
  * `@Sse(':taskId/events') @SseResume()` endpoint returning `SseTaskService.stream()`.
  *
- * The bench task is one long-running task function that waits for emit requests and
- * emits each request's events with `context.emit()`, 100 per turn of the event loop
- * (not awaited per event or turn, as the other contenders' emitters do not wait either).
- * `POST /emit` hands it a request; `GET /stream` is rewritten by a one-line Express
- * middleware to `GET /tasks/<task id>/events?key=<resume key>` (headers, including
- * `Last-Event-ID`, untouched), so streams go through the library's guard, interceptor
- * and writer exactly as a user's would.
+ * 100 bench tasks are started at boot, each a long-running task function that waits for emit
+ * requests and emits each request's events with `context.emit()`, 100 per turn of the event
+ * loop (not awaited per event or turn, as the other contenders' emitters do not wait either).
+ * `POST /emit` hands task 0 a request; `POST /emit-periodic` emits one event per tick on each
+ * of the first T tasks; `GET /stream?task=K` is rewritten (Express: a one-line middleware;
+ * Fastify, `--fastify`: its `rewriteUrl` option) to `GET /tasks/<task K's id>/events?key=<its
+ * resume key>` (headers, including `Last-Event-ID`, untouched), so streams go through the
+ * library's guard, interceptor and writer exactly as a user's would. `SseResumeExceptionFilter`
+ * is registered as in the example app (Retry-After on 429 / 503).
  *
  * Options differing from the defaults (all public options; see bench/README.md):
  * historyLimit/historyBytes large enough to keep the 100 000-event backlog of workload d,
- * maxSubscribersPerTask for the 10 000 subscribers of workload e, and maxPendingBytes so a
+ * maxSubscribersPerTask for 10 000 subscribers on one task, and maxPendingBytes so a
  * subscriber is not dropped when the emitter outpaces the client (no other contender drops).
  *
  * Store: in memory, Redis when REDIS_URL is set, a Redis Cluster when REDIS_CLUSTER_NODES is
@@ -23,6 +25,7 @@ import 'reflect-metadata';
 import {
   Controller,
   Get,
+  type INestApplication,
   Injectable,
   type MessageEvent,
   Module,
@@ -33,7 +36,7 @@ import {
   ServiceUnavailableException,
   Sse,
 } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { AddressInfo } from 'node:net';
@@ -42,6 +45,7 @@ import {
   LastEventId,
   ResumeKey,
   SseResume,
+  SseResumeExceptionFilter,
   SseResumeModule,
   type SseResumeOptions,
   SseTaskService,
@@ -50,13 +54,18 @@ import {
 import {
   announce,
   EVENTS_PER_TURN,
+  HEARTBEAT_MS,
+  MAX_TASKS,
   nextTurn,
   padFor,
   parseEmitQuery,
+  parsePeriodicQuery,
   payload,
-  portFromEnv,
+  listenOptions,
+  runPeriodic,
   serverStats,
   type ServerStats,
+  taskOf,
 } from '../common';
 
 /**
@@ -82,21 +91,22 @@ interface EmitRequest {
   failed: (err: unknown) => void;
 }
 
-/** The one long-running task whose events the bench streams. */
-@Injectable()
-class BenchTask implements OnApplicationBootstrap {
+/** One long-running task whose events the bench streams. */
+class BenchTask {
   taskId = '';
   resumeKey = '';
+  /** `GET /stream?task=K` is rewritten to this (built once, so requests share one string). */
+  target = '';
+  private context: TaskContext | undefined;
   private readonly requests: EmitRequest[] = [];
   private wake: (() => void) | undefined;
   private lastId = 0;
 
-  constructor(private readonly tasks: SseTaskService) {}
-
-  async onApplicationBootstrap(): Promise<void> {
-    const started = await this.tasks.start((context) => this.run(context));
+  async start(tasks: SseTaskService): Promise<void> {
+    const started = await tasks.start((context) => this.run(context));
     this.taskId = started.taskId;
     this.resumeKey = started.resumeKey;
+    this.target = `/tasks/${this.taskId}/events?key=${this.resumeKey}`.normalize();
   }
 
   /** Resolves once the task has emitted `count` more events. */
@@ -107,7 +117,13 @@ class BenchTask implements OnApplicationBootstrap {
     });
   }
 
+  /** One event now (the periodic emitter's tick); not awaited, as above. */
+  one(pad: string): void {
+    void this.context?.emit(payload(++this.lastId, pad));
+  }
+
   private async run(context: TaskContext): Promise<void> {
+    this.context = context;
     while (!context.signal.aborted) {
       const request = this.requests.shift();
       if (!request) {
@@ -146,11 +162,30 @@ class BenchTask implements OnApplicationBootstrap {
   }
 }
 
+/** The bench's {@link MAX_TASKS} tasks, started at boot; task 0 is the one of `POST /emit`. */
+@Injectable()
+class BenchTasks implements OnApplicationBootstrap {
+  readonly all = Array.from({ length: MAX_TASKS }, () => new BenchTask());
+
+  constructor(private readonly tasks: SseTaskService) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const task of this.all) await task.start(this.tasks);
+  }
+
+  /** The rewrite of the contract's `/stream[?task=K]`, or undefined for other URLs. */
+  rewrite(url: string): string | undefined {
+    if (url !== '/stream' && !url.startsWith('/stream?')) return undefined;
+    const query = url.length > 8 ? new URLSearchParams(url.slice(8)) : undefined;
+    return this.all[taskOf(query)]!.target;
+  }
+}
+
 @Controller()
 class BenchController {
   constructor(
     private readonly tasks: SseTaskService,
-    private readonly bench: BenchTask,
+    private readonly bench: BenchTasks,
   ) {}
 
   /** The user-facing endpoint, as in the example app. */
@@ -179,8 +214,13 @@ class BenchController {
   @Post('emit')
   async emit(@Query() query: Record<string, unknown>): Promise<{ ok: true }> {
     const { count, size } = parseEmitQuery(query);
-    await this.bench.emit(count, size);
+    await this.bench.all[0]!.emit(count, size);
     return { ok: true };
+  }
+
+  @Post('emit-periodic')
+  emitPeriodic(@Query() query: Record<string, unknown>): Promise<{ perTask: number }> {
+    return runPeriodic(parsePeriodicQuery(query), (k, pad) => this.bench.all[k]!.one(pad));
   }
 }
 
@@ -194,27 +234,47 @@ const MIB = 1024 * 1024;
       historyBytes: 512 * MIB,
       maxSubscribersPerTask: 20_000,
       maxPendingBytes: 256 * MIB,
+      heartbeatMs: HEARTBEAT_MS,
       ...storeOptions(),
     }),
   ],
   controllers: [BenchController],
-  providers: [BenchTask],
+  providers: [BenchTasks],
 })
 class BenchModule {}
 
+/** Express (default) or, with `--fastify`, Fastify: the example app's two adapters. */
+const FASTIFY = process.argv.includes('--fastify');
+
 async function main(): Promise<void> {
-  const app = await NestFactory.create<NestExpressApplication>(BenchModule, { logger: ['error', 'warn'] });
-  const bench = app.get(BenchTask);
-  // `/stream` of the bench contract = this task's events endpoint (same route, guard, interceptor).
-  // The target is built once (the task starts during listen()), so requests share one string.
-  let target: string | undefined;
-  app.use((req: { url: string }, _res: unknown, next: () => void) => {
-    if (req.url === '/stream' || req.url.startsWith('/stream?')) {
-      req.url = target ??= `/tasks/${bench.taskId}/events?key=${bench.resumeKey}`.normalize();
-    }
-    next();
-  });
-  await app.listen(portFromEnv(), '127.0.0.1');
+  // `/stream[?task=K]` of the bench contract = task K's events endpoint (same route, guard,
+  // interceptor): an Express middleware rewrites it; on Fastify its `rewriteUrl` option (routing
+  // happens before any hook could change the URL).
+  const routes: { bench?: BenchTasks } = {};
+  const rewrite = (url: string): string | undefined => routes.bench?.rewrite(url);
+  let app: INestApplication;
+  if (FASTIFY) {
+    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    const adapter = new FastifyAdapter({
+      rewriteUrl: (req: { url?: string }) => rewrite(req.url ?? '/') ?? req.url ?? '/',
+    });
+    app = await NestFactory.create(BenchModule, adapter, { logger: ['error', 'warn'] });
+  } else {
+    const express = await NestFactory.create<NestExpressApplication>(BenchModule, {
+      logger: ['error', 'warn'],
+    });
+    express.use((req: { url: string }, _res: unknown, next: () => void) => {
+      req.url = rewrite(req.url) ?? req.url;
+      next();
+    });
+    app = express;
+  }
+  // Retry-After on the library's 429 / 503 refusals (as in the example app).
+  app.useGlobalFilters(new SseResumeExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
+  routes.bench = app.get(BenchTasks);
+  // Nest hands a `listen()` options object through to Node (Express) / Fastify as it is; its
+  // type only names the port form.
+  await app.listen(listenOptions() as unknown as number);
   announce((app.getHttpServer().address() as AddressInfo).port);
 }
 

@@ -19,7 +19,7 @@ import {
   frameOf,
   handleControl,
   lastEventIdOf,
-  portFromEnv,
+  listenOptions,
   SSE_HEADERS,
   unsupported,
 } from '../common';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     });
   });
 
-  server.listen(portFromEnv(), '127.0.0.1', () => {
+  server.listen(listenOptions(), () => {
     const address = server.address();
     announce(typeof address === 'object' && address ? address.port : 0, async () => {
       const keys: string[] = [];
