@@ -7,10 +7,6 @@ import type { MessageEvent } from '@nestjs/common';
  * what Nest would write for it.
  */
 export class TaskEvent implements MessageEvent {
-  /** The sequence number as the string Nest writes in `id:`. */
-  readonly id: string;
-  private cachedSize: number | undefined;
-
   constructor(
     /** Per-task sequence number: 1, 2, 3 ... with no gaps. */
     readonly seq: number,
@@ -18,13 +14,18 @@ export class TaskEvent implements MessageEvent {
     readonly type: string,
     /** JSON text of the payload (one line: JSON.stringify never emits raw newlines). */
     readonly data: string,
-  ) {
-    this.id = String(seq);
+    /** Its {@link size}, when the caller knows it already; counted when first asked otherwise. */
+    private cachedSize?: number,
+  ) {}
+
+  /** The sequence number as the string Nest writes in `id:` (made when asked: history keeps no copy). */
+  get id(): string {
+    return String(this.seq);
   }
 
   /** Built on demand, not kept: history would otherwise hold every event twice. */
   get frame(): string {
-    return `event: ${this.type}\nid: ${this.id}\ndata: ${this.data}\n\n`;
+    return `event: ${this.type}\nid: ${this.seq}\ndata: ${this.data}\n\n`;
   }
 
   /** What the event counts for against `historyBytes`: UTF-8 bytes of its name and data. */

@@ -77,6 +77,19 @@ describe('MeasuredTaskStore', () => {
     expect(store.readFrames).toBeUndefined();
   });
 
+  it('times appendNow (memory) like append, its failures too; absent when the store has none', async () => {
+    await store.create(task('a'));
+    expect(store.appendNow!('a', 'progress', '1').seq).toBe(1);
+    await store.finish('a', { status: 'completed', data: '{}' });
+    expect(() => store.appendNow!('a', 'progress', '2')).toThrow(TaskNotRunningError);
+    expect(() => store.appendNow!('gone', 'progress', '2')).toThrow();
+    const snapshot = await test.collect();
+    expect(snapshot.value(INSTRUMENTS.storeDuration, op('append'))).toBe(3);
+    expect(snapshot.value(INSTRUMENTS.storeErrors, op('append'))).toBeUndefined(); // typed refusals
+    const bare = new MeasuredTaskStore({ shared: false } as unknown as TaskStore, NOOP_METRICS);
+    expect(bare.appendNow).toBeUndefined();
+  });
+
   it('passes properties through, and keeps optional methods absent when the store has none', async () => {
     expect(store.shared).toBe(false);
     expect(store.kind).toBe(inner.kind);

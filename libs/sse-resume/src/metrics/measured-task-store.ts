@@ -31,6 +31,7 @@ export function isStoreFailure(err: unknown): boolean {
  * (against the contract: every method is async) passes through unmeasured.
  */
 export class MeasuredTaskStore implements TaskStore {
+  readonly appendNow?: TaskStore['appendNow'];
   readonly readFrames?: TaskStore['readFrames'];
   readonly init?: TaskStore['init'];
   readonly onTaskEnded?: TaskStore['onTaskEnded'];
@@ -39,6 +40,10 @@ export class MeasuredTaskStore implements TaskStore {
     readonly inner: TaskStore,
     private readonly metrics: SseResumeMetrics,
   ) {
+    if (inner.appendNow) {
+      this.appendNow = (taskId: string, type: string, data: string): TaskEvent =>
+        this.measureNow('append', () => inner.appendNow!(taskId, type, data));
+    }
     if (inner.readFrames) {
       this.readFrames = (
         taskId: string,
@@ -102,6 +107,19 @@ export class MeasuredTaskStore implements TaskStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /** {@link measure} of a synchronous call. */
+  private measureNow<T>(operation: StoreOperation, call: () => T): T {
+    const start = performance.now();
+    try {
+      const value = call();
+      this.metrics.storeOperation(operation, (performance.now() - start) / 1000, false);
+      return value;
+    } catch (err) {
+      this.metrics.storeOperation(operation, (performance.now() - start) / 1000, isStoreFailure(err));
+      throw err;
+    }
   }
 
   private measure<T>(operation: StoreOperation, start: number, pending: Promise<T>): Promise<T> {

@@ -57,18 +57,22 @@ describe('metrics, as the service records them', () => {
 
   it('tasks started, ended by status, running; events emitted and their bytes; store calls timed', async () => {
     build();
+    const release = deferred();
     const completed = await service.start(async ({ emit }) => {
       await emit({ n: 1 });
       await emit({ n: 2 }, { event: 'log' });
+      await release.promise;
       return 'ok';
     });
     const failing = await service.start(async ({ emit }) => {
       await emit({ n: 1 });
+      await release.promise;
       throw new TaskError('no');
     });
     const gate = deferred();
     const cancelled = await service.start(({ signal }) => gate.promise.then(() => signal.aborted));
     expect((await test.collect()).value(INSTRUMENTS.tasksRunning)).toBe(3);
+    release.resolve();
     await Promise.all([finished(completed), finished(failing)]);
     await service.cancel(cancelled.taskId);
     gate.resolve();

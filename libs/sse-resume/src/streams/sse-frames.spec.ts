@@ -64,4 +64,17 @@ describe('EventBatch', () => {
     expect(batch.buffer.equals(expected)).toBe(true);
     expect(batch.buffer).toBe(batch.buffer);
   });
+
+  it('encodes exactly even when an event carries a wrong size (measured then)', () => {
+    const text = (seq: number, data: string) => `event: p\nid: ${seq}\ndata: ${data}\n\n`;
+    for (const [size, data] of [
+      [3, '"\u20ac\u20ac"'], // 8 bytes + 1: the text is longer than its sizes say
+      [40, '"x"'], // shorter
+    ] as const) {
+      const batch = new EventBatch([new TaskEvent(9, 'p', data, size), new TaskEvent(10, 'p', '1')]);
+      expect(batch.buffer.toString('utf8')).toBe(text(9, data) + text(10, '1'));
+    }
+    const ids = [9, 10, 99, 100, 999_999, 1_000_000].map((seq) => new TaskEvent(seq, 'p', '"\u{1F600}"'));
+    expect(new EventBatch(ids).buffer.equals(Buffer.from(framesOf(ids), 'utf8'))).toBe(true);
+  });
 });

@@ -31,11 +31,45 @@ export function gapMessage(from: number, to: number): MessageEvent {
 export const HEARTBEAT_FRAME = ': ping\n\n';
 export const HEARTBEAT_MESSAGE: MessageEvent = Object.freeze({ comment: 'ping' });
 
-/** SSE text of consecutive events, joined once. */
+/**
+ * SSE text of consecutive events, joined once. `join` copies the frames into one flat
+ * string; `+=` would build a tree of string pieces that encoding must flatten first.
+ */
 export function framesOf(events: readonly TaskEvent[], from = 0): string {
-  let text = '';
-  for (let i = from; i < events.length; i++) text += events[i]!.frame;
-  return text;
+  const frames: string[] = [];
+  for (let i = from; i < events.length; i++) frames.push(events[i]!.frame);
+  return frames.join('');
+}
+
+/** Characters of a frame besides its name, id and data: `event: `, `\nid: `, `\ndata: `, `\n\n`. */
+const FRAME_OVERHEAD = 21;
+
+/** Digits of a positive integer id. */
+function digitsOf(id: number): number {
+  let digits = 1;
+  for (let rest = id; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
+
+/** UTF-8 bytes of the frames of `events`, from the sizes they carry (name + data bytes). */
+function framesByteLength(events: readonly TaskEvent[]): number {
+  let bytes = 0;
+  for (const event of events) bytes += FRAME_OVERHEAD + digitsOf(event.seq) + event.size;
+  return bytes;
+}
+
+/** Bytes of the longest UTF-8 character. */
+const MAX_CHAR_BYTES = 4;
+
+/**
+ * `text` encoded as UTF-8 into a buffer of the `bytes` expected, without measuring the text
+ * first: room for one more character is allocated, so a text longer than expected shows
+ * (then it is measured after all).
+ */
+function encode(text: string, bytes: number): Buffer {
+  const buffer = Buffer.allocUnsafe(bytes + MAX_CHAR_BYTES);
+  const written = buffer.write(text, 'utf8');
+  return written === bytes ? buffer.subarray(0, bytes) : Buffer.from(text, 'utf8');
 }
 
 /**
@@ -57,6 +91,6 @@ export class EventBatch {
   }
 
   get buffer(): Buffer {
-    return (this.cachedBuffer ??= Buffer.from(framesOf(this.events), 'utf8'));
+    return (this.cachedBuffer ??= encode(framesOf(this.events), framesByteLength(this.events)));
   }
 }

@@ -20,6 +20,36 @@ describe('EmitPacer', () => {
     expect(pacer.admit(100)).toBe(true);
   });
 
+  it('counts emits stored at once as unstored until the burst yields (one microtask)', async () => {
+    const pacer = new EmitPacer(1_000, 100);
+    expect(pacer.admit(60)).toBe(true);
+    const first = pacer.stored(1, 60);
+    expect(pacer.admit(50)).toBe(false); // same synchronous burst: 110 > 100
+    expect(await first).toBe(1);
+    expect(pacer.admit(100)).toBe(true); // released once the burst yielded
+  });
+
+  it('gives back the bytes of an emit the store refused at once', () => {
+    const pacer = new EmitPacer(1_000, 100);
+    expect(pacer.admit(100)).toBe(true);
+    pacer.refused(100);
+    expect(pacer.admit(100)).toBe(true);
+  });
+
+  it('delays an emit stored at once past the turn when over bytesPerTurn', async () => {
+    const pacer = new EmitPacer(100, 10_000);
+    const order: string[] = [];
+    pacer.admit(60);
+    void pacer.stored('a', 60).then(() => order.push('a'));
+    pacer.admit(60);
+    void pacer.stored('b', 60).then(() => order.push('b'));
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(order).toEqual(['a']);
+    await nextTurn();
+    await nextTurn();
+    expect(order).toEqual(['a', 'b']);
+  });
+
   it('resolves at once within bytesPerTurn, after the turn past it', async () => {
     const pacer = new EmitPacer(100, 10_000);
     const order: string[] = [];

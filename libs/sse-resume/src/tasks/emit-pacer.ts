@@ -13,6 +13,10 @@ export class EmitPacer {
   /** Resolves when this turn ends (a `setImmediate` armed at the turn's first emit). */
   private turnEnd: Promise<void> | undefined;
 
+  /** Bytes of the current burst of synchronously stored emits (see {@link stored}). */
+  private burst = 0;
+  private burstQueued = false;
+
   constructor(
     private readonly bytesPerTurn: number,
     private readonly maxUnstoredBytes: number,
@@ -23,6 +27,27 @@ export class EmitPacer {
     if (this.unstored + size > this.maxUnstoredBytes) return false;
     this.unstored += size;
     return true;
+  }
+
+  /**
+   * The result of an emit the store took at once (a synchronous append), delayed past the
+   * turn if over budget, like {@link pace}. Its bytes count as unstored until the emitting
+   * code yields (a microtask, as a store's promise would confirm them): a synchronous burst
+   * of emits is bounded by `maxUnstoredBytes` with every store, at one microtask per burst.
+   */
+  stored<T>(value: T, size: number): Promise<T> {
+    if (!this.burstQueued) {
+      this.burstQueued = true;
+      queueMicrotask(this.endBurst);
+    }
+    this.burst += size;
+    const turnEnd = this.countTurnBytes(size);
+    return turnEnd ? turnEnd.then(() => value) : Promise.resolve(value);
+  }
+
+  /** Gives back the bytes of an emit the store refused at once. */
+  refused(size: number): void {
+    this.unstored -= size;
   }
 
   /** The emit's result, released from `unstored` once stored, delayed past the turn if over budget. */
@@ -43,6 +68,12 @@ export class EmitPacer {
     const turnEnd = this.countTurnBytes(size);
     return turnEnd ? confirmed.then((value) => turnEnd.then(() => value)) : confirmed;
   }
+
+  private readonly endBurst = (): void => {
+    this.unstored -= this.burst;
+    this.burst = 0;
+    this.burstQueued = false;
+  };
 
   private countTurnBytes(size: number): Promise<void> | undefined {
     if (this.turnEnd === undefined) {

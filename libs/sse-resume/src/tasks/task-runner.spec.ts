@@ -63,6 +63,43 @@ describe('TaskRunner', () => {
     expect(() => context!.emit(1)).toThrow(TaskNotRunningError);
   });
 
+  it('stores an emit at once with a store that appends synchronously (appendNow)', async () => {
+    const seen: number[] = [];
+    const { taskId } = await runner.start(async (ctx) => {
+      const first = ctx.emit('a');
+      seen.push((await store.read(ctx.taskId, 0, 10)).lastEventId); // stored before any await
+      const second = ctx.emit('b', { event: 'log' });
+      seen.push(await first, await second);
+    }, {});
+    await waitFor(() => runner.size === 0, 'the task to end');
+    expect(seen).toEqual([1, 1, 2]);
+    const { events } = await store.read(taskId, 0, 10);
+    expect(events.map((e) => [e.type, e.data])).toEqual([
+      ['progress', '"a"'],
+      ['log', '"b"'],
+      ['end', '{"status":"completed"}'],
+    ]);
+  });
+
+  it('fails the task when a synchronous append throws; an un-awaited emit rejects handled', async () => {
+    const appendNow = jest.spyOn(store, 'appendNow').mockImplementation(() => {
+      throw new StoreUnavailableError('full');
+    });
+    let emitted: Promise<number> | undefined;
+    const { taskId } = await runner.start(async (ctx) => {
+      emitted = ctx.emit('lost'); // not awaited here: no unhandled rejection
+      await new Promise(() => undefined);
+    }, {});
+    await waitFor(() => runner.size === 0, 'the task to fail');
+    appendNow.mockRestore();
+    await expect(emitted).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await statusOf(taskId)).toBe('failed');
+    expect(logger.error).toHaveBeenCalledWith(
+      expect.objectContaining({ message: 'an event could not be stored; failing the task' }),
+      expect.anything(),
+    );
+  });
+
   it('fails a task that outruns maxUnstoredBytes with TaskOverloadedError', async () => {
     setUp({ maxUnstoredBytes: 100, maxEventBytes: 50, historyBytes: 1_000 });
     const { taskId } = await runner.start((ctx) => {

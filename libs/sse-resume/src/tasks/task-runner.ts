@@ -204,10 +204,11 @@ export class TaskRunner {
   }
 
   /** Stores an event of a local task, paced by its {@link EmitPacer}. */
-  private emit(task: LocalTask, data: unknown, options: EmitOptions = {}): Promise<number> {
+  private emit(task: LocalTask, data: unknown, options?: EmitOptions): Promise<number> {
     if (task.endedAs !== undefined) throw new TaskNotRunningError(task.taskId, task.endedAs);
-    const type = options.event ?? PROGRESS_EVENT;
-    const json = this.serializer.event(data, options.event);
+    const name = options?.event;
+    const type = name ?? PROGRESS_EVENT;
+    const json = this.serializer.event(data, name);
     const size = json.length + type.length;
     if (!task.pacer.admit(size)) {
       const overloaded = new TaskOverloadedError(task.taskId, this.options.maxUnstoredBytes);
@@ -218,6 +219,32 @@ export class TaskRunner {
       void this.endLocal(task, { status: 'failed', error: overloaded.message }, abort);
       throw overloaded;
     }
+    return this.store.appendNow
+      ? this.storeNow(task, type, json, size)
+      : this.storeLater(task, type, json, size);
+  }
+
+  /**
+   * The store appends at once: no promise waits on it, and the emit's promise is only what
+   * the caller gets back (settled, or pending past the turn when over the pacer's budget).
+   */
+  private storeNow(task: LocalTask, type: string, json: string, size: number): Promise<number> {
+    let event: TaskEvent;
+    try {
+      event = this.store.appendNow!(task.taskId, type, json);
+    } catch (err) {
+      task.pacer.refused(size);
+      const failed = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      // Handled (so safe to leave un-awaited), and reported a microtask later, as a rejection is.
+      failed.catch((reason: unknown) => this.onEmitFailed(task, reason));
+      return failed;
+    }
+    this.metrics.eventEmitted(event);
+    return task.pacer.stored(event.seq, size);
+  }
+
+  /** The store appends asynchronously (a networked store). */
+  private storeLater(task: LocalTask, type: string, json: string, size: number): Promise<number> {
     let stored: Promise<TaskEvent>;
     try {
       stored = this.store.append(task.taskId, type, json);

@@ -52,7 +52,32 @@ describe('InMemoryTaskStore', () => {
     jest.restoreAllMocks();
   });
 
+  it('appendNow stores at once and returns the event; it throws what append rejects with', async () => {
+    const store = makeStore();
+    const taskId = await createTask(store);
+    const seen: number[] = [];
+    await store.watch(taskId, (event) => seen.push(event.seq));
+    const event = store.appendNow(taskId, 'log', '"now"');
+    expect([event.seq, event.type, event.data, seen]).toEqual([1, 'log', '"now"', [1]]);
+    expect((await store.read(taskId, 0, 10)).events.map((e) => e.data)).toEqual(['"now"']);
+    expect(() => store.appendNow('missing', 'progress', '1')).toThrow(TaskNotFoundError);
+    await store.finish(taskId, { status: 'completed', data: '{}' });
+    expect(() => store.appendNow(taskId, 'progress', '1')).toThrow(TaskNotRunningError);
+  });
+
   describe('history trimming', () => {
+    it('keeps a long history through many trims (ring reuse), in order', async () => {
+      const store = makeStore({ historyLimit: 50 });
+      const taskId = await createTask(store);
+      for (let i = 1; i <= 5_000; i++) store.appendNow(taskId, i % 7 === 0 ? 'log' : 'progress', String(i));
+      const slice = await store.read(taskId, 4_960, 100);
+      expect(seqs(slice.events)).toEqual(Array.from({ length: 40 }, (_, i) => 4_961 + i));
+      expect(slice.events.map((e) => [e.type, Number(e.data)])).toEqual(
+        Array.from({ length: 40 }, (_, i) => [(4_961 + i) % 7 === 0 ? 'log' : 'progress', 4_961 + i]),
+      );
+      expect(slice).toMatchObject({ firstEventId: 4_951, lastEventId: 5_000 });
+    });
+
     it('keeps exactly the newest historyLimit events', async () => {
       const store = makeStore({ historyLimit: 3 });
       const taskId = await createTask(store);

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { END_EVENT, STORE_FULL_RETRY_SECONDS } from '../../sse-resume.constants';
 import { TaskEvent } from '../../task-event';
+import { EventRing } from './event-ring';
 import {
   StoreFullError,
   TaskExpiredError,
@@ -23,9 +24,8 @@ import { errorStack, errorText, logRecord } from '../../log-record';
 
 interface MemoryTask {
   record: TaskRecord;
-  /** History; `events[head]` has id `record.firstEventId`. */
-  events: (TaskEvent | undefined)[];
-  head: number;
+  /** History; its oldest event has id `record.firstEventId`. */
+  readonly events: EventRing;
   bytes: number;
   watchers: Set<TaskEventListener>;
 }
@@ -34,9 +34,6 @@ interface Tombstone {
   keyHash: string;
   forgetAt: number;
 }
-
-/** Compact the history array once this many slots at its front are dead. */
-const COMPACT_AFTER = 1024;
 
 /**
  * The default store: everything in this process. Fast and exact, but tasks die with the
@@ -87,7 +84,7 @@ export class InMemoryTaskStore implements TaskStore {
       ownerId: init.ownerId,
     };
     if (init.metadata !== undefined) record.metadata = { ...init.metadata };
-    this.tasks.set(init.taskId, { record, events: [], head: 0, bytes: 0, watchers: new Set() });
+    this.tasks.set(init.taskId, { record, events: new EventRing(), bytes: 0, watchers: new Set() });
     this.taskIdByKeyHash.set(init.keyHash, init.taskId);
   }
 
@@ -115,6 +112,10 @@ export class InMemoryTaskStore implements TaskStore {
   }
 
   async append(taskId: string, type: string, data: string): Promise<TaskEvent> {
+    return this.appendNow(taskId, type, data);
+  }
+
+  appendNow(taskId: string, type: string, data: string): TaskEvent {
     const task = this.require(taskId);
     if (task.record.status !== 'running') throw new TaskNotRunningError(taskId, task.record.status);
     const event = this.push(task, type, data, Date.now());
@@ -141,9 +142,9 @@ export class InMemoryTaskStore implements TaskStore {
     const task = this.require(taskId);
     const { firstEventId, lastEventId } = task.record;
     const from = Math.max(afterId + 1, firstEventId);
-    const start = task.head + (from - firstEventId);
-    const end = Math.min(start + Math.max(0, limit), task.head + (lastEventId - firstEventId + 1));
-    const events = start < end ? (task.events.slice(start, end) as TaskEvent[]) : [];
+    const to = Math.min(from + Math.max(0, limit) - 1, lastEventId);
+    const events: TaskEvent[] = [];
+    for (let seq = from; seq <= to; seq++) events.push(task.events.eventAt(seq - firstEventId, seq));
     return { events, firstEventId, lastEventId };
   }
 
@@ -184,7 +185,7 @@ export class InMemoryTaskStore implements TaskStore {
   /** Tasks held (running or finished within their TTL), expiry records, and their history. For tests and metrics. */
   stats(): { tasks: number; tombstones: number; events: number; bytes: number } {
     let events = 0;
-    for (const task of this.tasks.values()) events += task.events.length - task.head;
+    for (const task of this.tasks.values()) events += task.events.length;
     return { tasks: this.tasks.size, tombstones: this.tombstones.size, events, bytes: this.historyTotal };
   }
 
@@ -216,7 +217,7 @@ export class InMemoryTaskStore implements TaskStore {
     this.sheddable.delete(taskId);
     this.historyTotal -= task.bytes;
     task.watchers.clear();
-    task.events = [];
+    task.events.clear();
     this.tombstones.set(taskId, {
       keyHash: task.record.keyHash,
       forgetAt: now + this.limits.expiredRetentionMs,
@@ -226,9 +227,10 @@ export class InMemoryTaskStore implements TaskStore {
   private push(task: MemoryTask, type: string, data: string, now: number): TaskEvent {
     const record = task.record;
     const event = new TaskEvent(record.lastEventId + 1, type, data);
-    task.events.push(event);
-    task.bytes += event.size;
-    this.historyTotal += event.size;
+    const size = event.size;
+    task.events.push(type, data, size);
+    task.bytes += size;
+    this.historyTotal += size;
     record.lastEventId = event.seq;
     record.updatedAt = now;
     this.trim(task, false);
@@ -260,12 +262,11 @@ export class InMemoryTaskStore implements TaskStore {
     for (const [taskId, task] of this.sheddable) {
       if (this.historyTotal <= maxTotal) return;
       this.sheddable.delete(taskId);
-      const end = task.events[task.events.length - 1]!;
-      this.historyTotal -= task.bytes - end.size;
-      task.events = [end];
-      task.head = 0;
-      task.bytes = end.size;
-      task.record.firstEventId = end.seq;
+      const endSize = task.events.sizeAt(task.events.length - 1);
+      this.historyTotal -= task.bytes - endSize;
+      task.events.keepNewest();
+      task.bytes = endSize;
+      task.record.firstEventId = task.record.lastEventId;
     }
   }
 
@@ -281,16 +282,10 @@ export class InMemoryTaskStore implements TaskStore {
         task.bytes > this.limits.historyBytes ||
         (overBudget && this.historyTotal > this.limits.historyBudgetBytes))
     ) {
-      const dropped = task.events[task.head]!;
-      task.events[task.head] = undefined;
-      task.head++;
-      task.bytes -= dropped.size;
-      this.historyTotal -= dropped.size;
+      const dropped = task.events.dropOldest();
+      task.bytes -= dropped;
+      this.historyTotal -= dropped;
       record.firstEventId++;
-    }
-    if (task.head >= COMPACT_AFTER && task.head * 2 >= task.events.length) {
-      task.events = task.events.slice(task.head);
-      task.head = 0;
     }
   }
 
