@@ -15,9 +15,14 @@ export interface SinkLimits {
   slowConsumerTimeoutMs: number;
 }
 
+/** The subscription a sink that owns its response releases when the connection closes. */
+export interface SinkOwner {
+  close(): void;
+}
+
 /**
- * Writes a subscription's frames straight to the HTTP response, after Nest has sent the
- * SSE head. A client is disconnected (it can resume from history) when its unsent output
+ * Writes a subscription's frames straight to the HTTP response, after Nest (or, when the
+ * sink owns the response, `SseResumeInterceptor`) has sent the SSE head. A client is disconnected (it can resume from history) when its unsent output
  * from earlier writes passes `maxPendingBytes`, or when its response has not drained for
  * `slowConsumerTimeoutMs`: holding more, or holding on, for it would let readers that stall
  * keep memory and subscriber slots for as long as they like.
@@ -42,14 +47,21 @@ export class ResponseSink implements FrameSink {
     /** Names the subscriber in log lines (`taskId`, `subscriberId`); only called when logging. */
     private readonly describe: () => LogFields,
     private readonly metrics: SseResumeMetrics = NOOP_METRICS,
+    /**
+     * Given when the sink owns the response (a route `@SseResume()` claimed): its head is
+     * written right after the sink is attached, {@link end} ends it, and the owner is closed
+     * when the connection closes (nothing of Nest watches it any more).
+     */
+    private readonly owner?: SinkOwner,
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
     res.once('close', () => {
       this.gone = true;
       this.clearStallTimer();
+      this.owner?.close();
     });
-    if (!res.headersSent) {
+    if (!owner && !res.headersSent) {
       this.beforeHead = [];
       this.waitForHead(0);
     }
@@ -63,6 +75,11 @@ export class ResponseSink implements FrameSink {
     this.dropped = true;
     this.beforeHead = undefined;
     this.releaseHeadWaiters();
+  }
+
+  /** Ends the response (a sink that owns it; the stream is over and everything was written). */
+  end(): void {
+    if (!this.closed) this.res.end();
   }
 
   get closed(): boolean {

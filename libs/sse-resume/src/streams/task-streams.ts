@@ -65,7 +65,7 @@ export class TaskStreams {
         authorized,
       );
       void subscription.start();
-      return () => subscription.close();
+      return () => subscription.unsubscribed();
     });
   }
 

@@ -82,19 +82,22 @@ export class TaskSubscription {
   /** True only while the open message is being handed to `rx.next` (see attachSink). */
   private acceptingSink = false;
   private generatedId: string | undefined;
+  /** A sink owns the response (see attachSink): unsubscribing the Observable no longer closes this. */
+  private detached = false;
 
   constructor(
     readonly taskId: string,
     /** Given by the client, or `undefined`: a random one is made when first asked for. */
     private readonly givenId: string | undefined,
     private readonly context: SubscriptionContext,
-    private readonly rx: Subscriber<MessageEvent>,
+    /** The handler's subscriber; dropped once a sink owns the response. */
+    private rx: Subscriber<MessageEvent> | undefined,
     /** What the stream was opened with (key, resume point), for the context's `authorize`. */
     readonly options?: StreamOptions,
     /** Access already checked for this very stream (by the `@SseResume()` guard): not asked again. */
     private readonly authorized?: AuthorizedStream,
   ) {
-    this.output = new MessageOutput(rx, this);
+    this.output = new MessageOutput(rx!, this);
   }
 
   get subscriberId(): string {
@@ -151,7 +154,7 @@ export class TaskSubscription {
     // sink over after output went to Nest, so it is refused then and Nest writes everything.
     this.acceptingSink = true;
     try {
-      this.rx.next(open);
+      this.rx!.next(open);
     } finally {
       this.acceptingSink = false;
     }
@@ -176,12 +179,23 @@ export class TaskSubscription {
   /**
    * Called by `SseResumeInterceptor` while it handles the open message. Returns false (and
    * changes nothing) when the message reached it later than that: the stream then goes on
-   * through Nest's writer.
+   * through Nest's writer. A sink that `ownsResponse` ends the response itself and closes
+   * this subscription when the connection closes: the handler's subscriber (and the chain of
+   * Nest's pipeline behind it) is let go, and unsubscribing it no longer closes this.
    */
-  attachSink(sink: FrameSink): boolean {
+  attachSink(sink: FrameSink, ownsResponse = false): boolean {
     if (!this.acceptingSink || this.state !== 'replaying' || this.output instanceof SinkOutput) return false;
+    if (ownsResponse) {
+      this.rx = undefined;
+      this.detached = true;
+    }
     this.output = new SinkOutput(sink, this.rx, this.context.replayWriteChars, this);
     return true;
+  }
+
+  /** The handler's Observable was unsubscribed: closes this, unless a sink owns the response. */
+  unsubscribed(): void {
+    if (!this.detached) this.close();
   }
 
   /** A turn's worth of live events of the task (from the hub). */
@@ -231,7 +245,7 @@ export class TaskSubscription {
     if (!this.headMayBeOut) {
       this.state = 'closed';
       this.clearHeadTimer();
-      this.rx.error(err);
+      this.rx?.error(err);
       return;
     }
     this.context.logger.error(
