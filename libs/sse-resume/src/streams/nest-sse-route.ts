@@ -81,6 +81,8 @@ export function isClaimedSseRoute(handler: unknown): boolean {
 export interface RouteResponse {
   readonly statusCode?: number;
   getHeaders?(): Record<string, unknown>;
+  /** Fastify: the reply is sent by other means than the reply (here: its raw response). */
+  hijack?(): void;
 }
 
 /**

@@ -15,6 +15,9 @@ export interface SinkLimits {
   slowConsumerTimeoutMs: number;
 }
 
+/** Names the subscriber in log lines: a function, or an object that has the fields (no closure kept). */
+export type SinkSubject = (() => LogFields) | { readonly taskId: string; readonly subscriberId: string };
+
 /** The subscription a sink that owns its response releases when the connection closes. */
 export interface SinkOwner {
   close(): void;
@@ -44,8 +47,8 @@ export class ResponseSink implements FrameSink {
     private readonly res: ServerResponse,
     private readonly limits: SinkLimits,
     private readonly logger: Logger,
-    /** Names the subscriber in log lines (`taskId`, `subscriberId`); only called when logging. */
-    private readonly describe: () => LogFields,
+    /** Names the subscriber in log lines (`taskId`, `subscriberId`); only read when logging. */
+    private readonly subject: SinkSubject,
     private readonly metrics: SseResumeMetrics = NOOP_METRICS,
     /**
      * Given when the sink owns the response (a route `@SseResume()` claimed): its head is
@@ -56,7 +59,8 @@ export class ResponseSink implements FrameSink {
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
-    res.once('close', () => {
+    // `on`, not `once`: "close" comes once, and `once` would keep a wrapper per response.
+    res.on('close', () => {
       this.gone = true;
       this.clearStallTimer();
       this.owner?.close();
@@ -170,24 +174,27 @@ export class ResponseSink implements FrameSink {
     if (this.backedUp) return;
     this.backedUp = true;
     // once: a listener per back-up would pile up on a long stream whose client lags now and then.
-    this.res.once('drain', this.onDrain);
+    // Made on the first back-up only: most streams never back up, and keep no closure for it.
+    this.res.once('drain', (this.drainListener ??= () => this.onDrain()));
     this.armStallTimer();
   }
 
-  private readonly onDrain = (): void => {
+  private drainListener: (() => void) | undefined;
+
+  private onDrain(): void {
     this.backedUp = false;
     this.clearStallTimer();
     if (this.res.writableNeedDrain) this.backUp();
-  };
+  }
 
   private armStallTimer(): void {
     this.clearStallTimer();
     this.pendingAtArm = this.res.writableLength;
-    this.stallTimer = setTimeout(this.onStall, this.limits.slowConsumerTimeoutMs);
+    this.stallTimer = setTimeout(() => this.onStall(), this.limits.slowConsumerTimeoutMs);
     this.stallTimer.unref();
   }
 
-  private readonly onStall = (): void => {
+  private onStall(): void {
     this.stallTimer = undefined;
     if (this.closed) return;
     const pending = this.res.writableLength;
@@ -195,7 +202,7 @@ export class ResponseSink implements FrameSink {
     if (this.res.writableEnded && pending < this.pendingAtArm) return this.armStallTimer();
     if (pending === 0 && !this.res.writableNeedDrain) {
       // Everything went out without a `drain` (e.g. after the end): nothing is stalled.
-      this.res.off('drain', this.onDrain);
+      if (this.drainListener) this.res.off('drain', this.drainListener);
       this.backedUp = false;
       return;
     }
@@ -211,7 +218,7 @@ export class ResponseSink implements FrameSink {
     );
     this.metrics.subscriberDropped('stalled');
     this.drop();
-  };
+  }
 
   private clearStallTimer(): void {
     if (this.stallTimer === undefined) return;
@@ -230,5 +237,12 @@ export class ResponseSink implements FrameSink {
     this.clearStallTimer();
     this.beforeHead = undefined;
     this.res.destroy();
+  }
+
+  private describe(): LogFields {
+    const subject = this.subject;
+    return typeof subject === 'function'
+      ? subject()
+      : { taskId: subject.taskId, subscriberId: subject.subscriberId };
   }
 }

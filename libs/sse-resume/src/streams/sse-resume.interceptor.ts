@@ -17,6 +17,7 @@ import { runWithStreamRequest } from './stream-request';
 import { isClaimedSseRoute, type RouteResponse, sendThroughNestSse } from './nest-sse-route';
 import { writeSseHead } from './sse-head';
 import { StreamRelay } from './stream-relay';
+import { releaseRequestLeftovers } from './request-leftovers';
 import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
 import { LOGGER_NAME } from '../sse-resume.messages';
 import { errorStack, errorText, type LogFields, logRecord } from '../log-record';
@@ -220,7 +221,7 @@ export class SseResumeInterceptor implements NestInterceptor {
       res,
       { maxPendingBytes: this.options.maxPendingBytes, slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs },
       this.logger,
-      () => ({ taskId: subscription.taskId, subscriberId: subscription.subscriberId }),
+      subscription,
       this.metrics,
       subscription,
     );
@@ -230,6 +231,10 @@ export class SseResumeInterceptor implements NestInterceptor {
     }
     try {
       writeSseHead(request, res, response.statusCode ?? res.statusCode, response.getHeaders?.());
+      // Fastify's reply is a thenable that settles once the response ends, and Nest's route
+      // handler returns it: unless hijacked (we own the raw response), Nest's pipeline would wait.
+      response.hijack?.();
+      releaseRequestLeftovers(request, res);
       return true;
     } catch (error) {
       sink.abandon();

@@ -52,7 +52,8 @@ export function takeAuthorizedStream(
   ) {
     return undefined;
   }
-  delete (request as RequestWithStream)[AUTHORIZED_STREAM];
+  // Not `delete`: that turns the request into a dictionary-mode object (~1.5 KB kept per stream).
+  (request as RequestWithStream)[AUTHORIZED_STREAM] = undefined;
   return entry.result;
 }
 

@@ -92,10 +92,10 @@ export class TaskSubscription {
     private readonly context: SubscriptionContext,
     /** The handler's subscriber; dropped once a sink owns the response. */
     private rx: Subscriber<MessageEvent> | undefined,
-    /** What the stream was opened with (key, resume point), for the context's `authorize`. */
-    readonly options?: StreamOptions,
+    /** What the stream was opened with (key, resume point), for the context's `authorize`; let go once open. */
+    public options?: StreamOptions,
     /** Access already checked for this very stream (by the `@SseResume()` guard): not asked again. */
-    private readonly authorized?: AuthorizedStream,
+    private authorized?: AuthorizedStream,
   ) {
     this.output = new MessageOutput(rx!, this);
   }
@@ -149,6 +149,9 @@ export class TaskSubscription {
     this.opened = true;
     this.clearHeadTimer();
     if (this.options?.lastEventId !== undefined) this.context.metrics?.streamResumed();
+    // Not needed any more; an idle stream keeps as little as it can (issue 14).
+    this.options = undefined;
+    this.authorized = undefined;
     // The interceptor may call attachSink() right here, and only here: an operator between
     // stream() and the interceptor that delays the message (observeOn, delay) would hand the
     // sink over after output went to Nest, so it is refused then and Nest writes everything.
