@@ -171,7 +171,7 @@ export class SseResumeInterceptor implements NestInterceptor {
         );
         return relay;
       };
-      const { result: handled, release } = runWithStreamRequest(request, () => next.handle());
+      const { result: handled, release } = runWithStreamRequest(request, () => next.handle(), true);
       source = handled.subscribe({
         next: (value) => {
           release();

@@ -96,6 +96,11 @@ export class TaskSubscription {
     public options?: StreamOptions,
     /** Access already checked for this very stream (by the `@SseResume()` guard): not asked again. */
     private authorized?: AuthorizedStream,
+    /**
+     * No response head goes out before the open message (`SseResumeInterceptor` on a route it
+     * claimed writes it then): every failure before it gets its HTTP status.
+     */
+    private readonly headHeld = false,
   ) {
     this.output = new MessageOutput(rx!, this);
   }
@@ -120,11 +125,14 @@ export class TaskSubscription {
     // subscription comes a microtask later and Nest's timer runs first; `@SseResume()`'s
     // interceptor then checks `headersSent` itself, but a plain `@Sse()` route behind another
     // (e.g. global) interceptor keeps a window of one microtask turn in which a failure still
-    // reaches Nest (see sse-resume.interceptor.spec.ts, "Nest's @Sse() pipeline").
-    this.headTimer = setTimeout(() => {
-      this.headTimer = undefined;
-      this.headMayBeOut = true;
-    }, 0);
+    // reaches Nest (see sse-resume.interceptor.spec.ts, "Nest's @Sse() pipeline"). On a route
+    // the interceptor claimed, no head goes out before the open message: no timer at all.
+    if (!this.headHeld) {
+      this.headTimer = setTimeout(() => {
+        this.headTimer = undefined;
+        this.headMayBeOut = true;
+      }, 0);
+    }
     let resumePoint: number;
     try {
       ({ resumePoint } = this.authorized ?? (await this.context.authorize(this)));
