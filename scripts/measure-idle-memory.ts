@@ -38,6 +38,7 @@ interface Ready {
 }
 interface Usage {
   rss: number;
+  heapTotal: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
@@ -50,8 +51,8 @@ function measureSelf(): Usage {
   if (!gc) throw new Error('run the server with --expose-gc');
   gc();
   gc();
-  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-  return { rss, heapUsed, external, arrayBuffers };
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapTotal, heapUsed, external, arrayBuffers };
 }
 
 const SSE_HEAD = {
@@ -132,7 +133,8 @@ async function serveLibrary(fastify: boolean): Promise<Ready> {
   const paths: string[] = [];
   for (let i = 0; i < TASKS; i++) {
     const { taskId, resumeKey } = await tasks.start(
-      (context: { signal: AbortSignal }) => new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve())),
+      (context: { signal: AbortSignal }) =>
+        new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve())),
     );
     paths.push(`/tasks/${taskId}/events?key=${resumeKey}`);
   }
@@ -227,6 +229,7 @@ async function measure(kind: ServerKind, n: number): Promise<Record<string, stri
       n,
       rssKiB: kib(after.rss - before.rss),
       heapKiB: kib(after.heapUsed - before.heapUsed),
+      heapTotalKiB: kib(after.heapTotal - before.heapTotal),
       externalKiB: kib(after.external - before.external),
     };
   } finally {
@@ -241,7 +244,9 @@ async function main(): Promise<void> {
   if (serveAt >= 0) return serve(args[serveAt + 1] as ServerKind);
   const serversAt = args.indexOf('--servers');
   const servers = serversAt >= 0 ? (args[serversAt + 1]!.split(',') as ServerKind[]) : ALL_SERVERS;
-  const counts = args.filter((arg, i) => /^\d+$/.test(arg) && (serversAt < 0 || i !== serversAt + 1)).map(Number);
+  const counts = args
+    .filter((arg, i) => /^\d+$/.test(arg) && (serversAt < 0 || i !== serversAt + 1))
+    .map(Number);
   for (const n of counts.length ? counts : [2000, 10_000]) {
     for (const server of servers) console.log(JSON.stringify(await measure(server, n)));
   }

@@ -6,9 +6,10 @@ import { RouterResponseController } from '@nestjs/core/router/router-response-co
 import { claimPendingSseRoutes, claimSseRoute, isClaimedSseRoute } from './nest-sse-route';
 
 /** A method decorator that claims the route, as `@SseResume()` does on a method. */
-const Claim = (): MethodDecorator => (target, key, descriptor) => claimSseRoute(target, key, descriptor.value);
+const Claim = (): MethodDecorator => (target, key, descriptor) =>
+  claimSseRoute(target, key, descriptor.value);
 
-function routeArgKeys(type: Function, key: string): string[] {
+function routeArgKeys(type: object, key: string): string[] {
   return Object.keys((Reflect.getMetadata(ROUTE_ARGS_METADATA, type, key) as object | undefined) ?? {});
 }
 
@@ -20,7 +21,9 @@ describe("Nest's internals the library relies on (fails loudly if Nest changes t
     }
     expect(SSE_METADATA).toBe('__sse__');
     expect(Reflect.getMetadata(SSE_METADATA, Routes.prototype.stream)).toBe(true);
-    expect(Reflect.getMetadata(SSE_OPTIONS_METADATA, Routes.prototype.stream)).toEqual({ maxPendingDataLength: 7 });
+    expect(Reflect.getMetadata(SSE_OPTIONS_METADATA, Routes.prototype.stream)).toEqual({
+      maxPendingDataLength: 7,
+    });
   });
 
   it('@Res() is recorded in ROUTE_ARGS_METADATA as `<RESPONSE>:<index>`', () => {

@@ -44,7 +44,8 @@ function claim({ target, key, handler }: PendingRoute): boolean {
   if (Reflect.getMetadata(SSE_METADATA, handler) !== true) return false;
   const args = Object.entries(routeArgs(target, key));
   const sendsItself = args.some(
-    ([name]) => name.startsWith(`${RouteParamtypes.RESPONSE}:`) || name.startsWith(`${RouteParamtypes.NEXT}:`),
+    ([name]) =>
+      name.startsWith(`${RouteParamtypes.RESPONSE}:`) || name.startsWith(`${RouteParamtypes.NEXT}:`),
   );
   // A handler that takes the response (or `next`) itself stays on Nest's path.
   if (sendsItself) return true;
@@ -102,7 +103,9 @@ export function sendThroughNestSse(
     additionalHeaders: () => response.getHeaders?.() as never,
     statusCode: () => response.statusCode ?? raw.statusCode,
     maxPendingDataLength: (
-      Reflect.getMetadata(SSE_OPTIONS_METADATA, handler as object) as { maxPendingDataLength?: number } | undefined
+      Reflect.getMetadata(SSE_OPTIONS_METADATA, handler as object) as
+        | { maxPendingDataLength?: number }
+        | undefined
     )?.maxPendingDataLength,
   });
 }

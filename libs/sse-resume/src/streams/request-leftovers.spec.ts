@@ -5,7 +5,13 @@ describe('releaseRequestLeftovers()', () => {
     const request = { next: () => undefined, _parsedUrl: {}, params: { taskId: 't' }, route: {}, url: '/x' };
     const response = { locals: {}, statusCode: 200 };
     releaseRequestLeftovers(request, response);
-    expect(request).toEqual({ next: undefined, _parsedUrl: undefined, params: undefined, route: undefined, url: '/x' });
+    expect(request).toEqual({
+      next: undefined,
+      _parsedUrl: undefined,
+      params: undefined,
+      route: undefined,
+      url: '/x',
+    });
     expect(Object.keys(request)).toEqual(['next', '_parsedUrl', 'params', 'route', 'url']);
     expect(response).toEqual({ locals: undefined, statusCode: 200 });
   });

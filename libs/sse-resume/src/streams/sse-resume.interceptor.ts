@@ -145,7 +145,7 @@ export class SseResumeInterceptor implements NestInterceptor {
   ): Observable<unknown> {
     const rawRequest = ((request as { raw?: unknown }).raw ?? request) as IncomingMessage;
     return new Observable<unknown>((nest) => {
-      let source: Subscription | undefined;
+      let source: Subscription | undefined = undefined; // read by stop(), which may run during subscribe()
       let stopped = false;
       const stop = () => {
         stopped = true;
@@ -159,7 +159,14 @@ export class SseResumeInterceptor implements NestInterceptor {
       let relay: StreamRelay<unknown> | undefined;
       const handToNest = () => {
         relay = new StreamRelay<unknown>(stop);
-        sendThroughNestSse(this.adapterHost!.httpAdapter, handler, relay.observable, response, res, rawRequest).then(
+        sendThroughNestSse(
+          this.adapterHost!.httpAdapter,
+          handler,
+          relay.observable,
+          response,
+          res,
+          rawRequest,
+        ).then(
           () => {
             stop();
             done();
@@ -219,7 +226,10 @@ export class SseResumeInterceptor implements NestInterceptor {
     const subscription = open[SUBSCRIPTION_HANDLE];
     const sink = new ResponseSink(
       res,
-      { maxPendingBytes: this.options.maxPendingBytes, slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs },
+      {
+        maxPendingBytes: this.options.maxPendingBytes,
+        slowConsumerTimeoutMs: this.options.slowConsumerTimeoutMs,
+      },
       this.logger,
       subscription,
       this.metrics,
