@@ -15,7 +15,8 @@
  *   (heartbeats on) but `maxSubscribersPerTask`;
  * - `nest-express`, `nest-fastify`: a plain Nest `@Sse()` handler returning an Observable that
  *   never emits (Nest's own per-stream cost);
- * - `raw`: node:http writing the same SSE head and a `\n`, holding the response.
+ * - `raw`: node:http writing the same SSE head and a `\n` (the library's `writeSseHead()`),
+ *   holding the response.
  *
  * A stream counts as connected once its first bytes arrived (the library's open frame, Nest's
  * head). The numbers depend on Node's allocator and GC: compare servers of the same run.
@@ -26,6 +27,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { writeHeapSnapshot } from 'node:v8';
+import { writeSseHead } from '@app/sse-resume/streams/sse-head';
 
 type ServerKind = 'lib-express' | 'lib-fastify' | 'nest-express' | 'nest-fastify' | 'raw';
 const ALL_SERVERS: ServerKind[] = ['raw', 'nest-express', 'nest-fastify', 'lib-express', 'lib-fastify'];
@@ -55,23 +57,9 @@ function measureSelf(): Usage {
   return { rss, heapTotal, heapUsed, external, arrayBuffers };
 }
 
-const SSE_HEAD = {
-  'Content-Type': 'text/event-stream',
-  Connection: 'keep-alive',
-  'Cache-Control': 'private, no-cache, no-store, must-revalidate, max-age=0, no-transform',
-  Pragma: 'no-cache',
-  Expires: '0',
-  'X-Accel-Buffering': 'no',
-};
-
 async function serveRaw(): Promise<Ready> {
-  const server = http.createServer((req, res) => {
-    req.socket.setNoDelay(true);
-    req.socket.setKeepAlive(true);
-    req.socket.setTimeout(0);
-    res.writeHead(200, SSE_HEAD);
-    res.write('\n');
-  });
+  // The library's head writer: Nest's SSE head, a newline, the socket tuned for a long stream.
+  const server = http.createServer((req, res) => writeSseHead(req, res, 200, undefined));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { port: (server.address() as AddressInfo).port, paths: ['/stream'] };
 }
@@ -102,27 +90,15 @@ async function fastifyAdapter() {
 }
 
 async function serveLibrary(fastify: boolean): Promise<Ready> {
-  const { Controller, Inject, Module, Param, Sse } = await import('@nestjs/common');
+  const { Module } = await import('@nestjs/common');
   const { NestFactory } = await import('@nestjs/core');
   const { ScheduleModule } = await import('@nestjs/schedule');
-  const lib = await import('../libs/sse-resume/src/index.js');
-  const { LastEventId, ResumeKey, SseResume, SseResumeModule, SseTaskService } = lib;
-  @Controller()
-  class TasksController {
-    constructor(@Inject(SseTaskService) private readonly tasks: InstanceType<typeof SseTaskService>) {}
-    @Sse('tasks/:taskId/events')
-    @SseResume()
-    events(
-      @Param('taskId') taskId: string,
-      @ResumeKey() resumeKey: string | undefined,
-      @LastEventId() lastEventId: number | undefined,
-    ) {
-      return this.tasks.stream(taskId, { resumeKey, lastEventId });
-    }
-  }
+  const { SseResumeModule, SseTaskService } = await import('../libs/sse-resume/src/index.js');
+  // `GET /tasks/:taskId/events`: `@Sse() @SseResume()` returning `SseTaskService.stream()`, as users write it.
+  const { TaskStreamController } = await import('../libs/sse-resume/src/testing/stream-controller.js');
   @Module({
     imports: [ScheduleModule.forRoot(), SseResumeModule.forRoot({ maxSubscribersPerTask: 100_000 })],
-    controllers: [TasksController],
+    controllers: [TaskStreamController],
   })
   class TasksModule {}
   const app = fastify
