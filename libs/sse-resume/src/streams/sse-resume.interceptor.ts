@@ -213,8 +213,8 @@ export class SseResumeInterceptor implements NestInterceptor {
 
   /**
    * Writes the head and hands the response to the stream's subscription. False when the
-   * stream cannot be taken over (a late open message, a HEAD or HTTP/2 request: Nest's writer
-   * sends it); the error when Node rejected a header value (nothing was sent).
+   * stream cannot be taken over (a late open message, a HEAD or HTTP/2 request, a client gone:
+   * Nest's writer sends it, or releases it); the error when Node rejected a header value (nothing was sent).
    */
   private takeOver(
     open: OpenMessage,
@@ -223,6 +223,8 @@ export class SseResumeInterceptor implements NestInterceptor {
     res: ServerResponse,
   ): boolean | { error: unknown } {
     if (res.headersSent || request.method === 'HEAD' || (request.httpVersionMajor ?? 1) !== 1) return false;
+    // A client already gone: its "close" has passed, Nest's writer releases the stream at once.
+    if (res.closed || res.destroyed || request.socket?.destroyed !== false) return false;
     const subscription = open[SUBSCRIPTION_HANDLE];
     const sink = new ResponseSink(
       res,
