@@ -95,6 +95,22 @@ describe.each(ADAPTERS)('GET /tasks/:taskId/events (%s)', (adapter: Adapter) => 
       );
     });
 
+    it("sends the head of Nest's @Sse(), header for header and in order", async () => {
+      const task = await createTask(baseUrl, { steps: 1, intervalMs: 0 });
+      const response = await readStream(baseUrl, task.streamUrl);
+      expect(response.statusLine).toBe('HTTP/1.1 200 OK');
+      expect(Object.entries(response.headers).filter(([name]) => name !== 'date')).toEqual([
+        ...(adapter === 'express' ? [['x-powered-by', 'Express']] : []),
+        ['content-type', 'text/event-stream'],
+        ['connection', 'keep-alive'],
+        ['cache-control', 'private, no-cache, no-store, must-revalidate, max-age=0, no-transform'],
+        ['pragma', 'no-cache'],
+        ['expires', '0'],
+        ['x-accel-buffering', 'no'],
+        ['transfer-encoding', 'chunked'],
+      ]);
+    });
+
     it('a live stream gets every id in order with no gaps, then end', async () => {
       const task = await createTask(baseUrl, { steps: 30, intervalMs: 5 });
       const response = await readStream(baseUrl, task.streamUrl);

@@ -39,9 +39,12 @@ interface FaultCase {
 function casesFor(route: Route, frames: boolean): FaultCase[] {
   const cases: FaultCase[] = [];
   // The plain route looks the task up in the subscription; @SseResume() in its guard, before the head.
-  if (route === 'nest-events')
+  // On the @SseResume() route the head waits for the stream to open (watch included), so a watch
+  // failure always comes before it: 503 JSON (see "failing before the head" below).
+  if (route === 'nest-events') {
     cases.push({ name: 'lookup after the head', method: 'lookup', call: 1, afterHead: true, sentBefore: 0 });
-  cases.push({ name: 'watch after the head', method: 'watch', call: 1, afterHead: true, sentBefore: 0 });
+    cases.push({ name: 'watch after the head', method: 'watch', call: 1, afterHead: true, sentBefore: 0 });
+  }
   const read: FaultyMethod = frames && route === 'events' ? 'readFrames' : 'read';
   for (let call = 1; call <= 3; call++) {
     for (const afterHead of [false, true]) {

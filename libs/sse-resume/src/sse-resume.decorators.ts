@@ -10,6 +10,7 @@ import { Reflector } from '@nestjs/core';
 import { DEFAULT_KEY_QUERY } from './sse-resume.constants';
 import { SseResumeGuard, TaskAccessGuard } from './access/sse-resume.guard';
 import { SseResumeInterceptor } from './streams/sse-resume.interceptor';
+import { claimSseRoute } from './streams/nest-sse-route';
 import {
   findTaskId,
   readLastEventId,
@@ -35,6 +36,8 @@ import { accessRouteDocs, resumeCookieDocs, streamRouteDocs } from './openapi/op
  *   the store's latency;
  * - writes the stream itself (an interceptor): every turn's events encoded once for all
  *   subscribers, replay in bounded chunks, slow clients disconnected past `maxPendingBytes`;
+ *   on a method, the response too, head included, so that an idle stream keeps nothing of
+ *   Nest's per-stream SSE machinery (see streams/nest-sse-route.ts);
  * - documents the route for `@nestjs/swagger`, if the application uses it (`text/event-stream`,
  *   the resume and key parameters, every error; `openApi: false` leaves it to you).
  */
@@ -44,7 +47,13 @@ export function SseResume(options: SseResumeRouteOptions = {}): MethodDecorator 
     UseGuards(SseResumeGuard),
     UseInterceptors(SseResumeInterceptor),
     ...openApiDocs(options, () => streamRouteDocs(options)),
+    claimRoute,
   );
+}
+
+/** On a method: lets `SseResumeInterceptor` own the `@Sse()` route's response (nest-sse-route.ts). */
+function claimRoute(target: object, key?: string | symbol, descriptor?: PropertyDescriptor): void {
+  if (key !== undefined && descriptor) claimSseRoute(target, key, descriptor.value);
 }
 
 /**

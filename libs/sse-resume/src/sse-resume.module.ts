@@ -18,6 +18,7 @@ import { SseTaskService } from './sse-task.service';
 import { TaskEvictionService } from './task-eviction.service';
 import { SSE_RESUME_METRICS } from './metrics/sse-resume-metrics';
 import { createSseResumeMetrics } from './metrics/metrics-factory';
+import { claimPendingSseRoutes } from './streams/nest-sse-route';
 
 async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore> {
   const { store } = options;
@@ -85,6 +86,12 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
   ],
 })
 export class SseResumeModule extends SseResumeConfigurableModule {
+  constructor() {
+    super();
+    // Created before Nest registers the routes: `@SseResume()` routes written above their `@Sse()`.
+    claimPendingSseRoutes();
+  }
+
   /** `forRoot(ttlMs)` or `forRoot(options)`. */
   static override forRoot(ttlOrOptions: number | SseResumeModuleOptions = {}): DynamicModule {
     return super.forRoot(typeof ttlOrOptions === 'number' ? { ttl: ttlOrOptions } : ttlOrOptions);

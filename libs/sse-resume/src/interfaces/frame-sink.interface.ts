@@ -10,4 +10,6 @@ export interface FrameSink {
   /** Resolves once everything written so far has been handed to the connection (or it is gone). */
   flushed(): Promise<void>;
   readonly closed: boolean;
+  /** Ends the response, once the stream is over, when the sink owns it (else Nest ends it). */
+  end?(): void;
 }

@@ -221,6 +221,72 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     await waitForMs(() => sink.closed, 'the sink to notice');
     expect(sink.write('x')).toBe(false);
   });
+
+  describe('owning its response (a route @SseResume() claimed)', () => {
+    const ownedSink = (res: ServerResponse, owner: { close: () => void }) =>
+      new ResponseSink(
+        res,
+        { maxPendingBytes: 1024 * 1024, slowConsumerTimeoutMs: 30_000 },
+        logger as unknown as Logger,
+        { taskId: 't', subscriberId: 's' },
+        undefined,
+        owner,
+      );
+
+    it('holds nothing for a head that is written right after it, and ends the response', async () => {
+      const owner = { close: jest.fn() };
+      const { client, sink } = await connect((res) => {
+        const made = ownedSink(res, owner);
+        sendHead(res);
+        return made;
+      });
+      expect(sink.write('id: 0\nretry: 2000\n\n')).toBe(true);
+      await sink.flushed();
+      sink.end();
+      await client.closed;
+      expect(client.ended).toBe(true);
+      expect(client.text).toBe('\nid: 0\nretry: 2000\n\n');
+      expect(owner.close).toHaveBeenCalledTimes(1); // the response closed: nothing else would release it
+      sink.end(); // once closed, ending again does nothing
+    });
+
+    it('closes its owner when the client goes away', async () => {
+      const owner = { close: jest.fn() };
+      const { client, sink } = await connect((res) => {
+        const made = ownedSink(res, owner);
+        sendHead(res);
+        return made;
+      });
+      void client.close();
+      await waitForMs(() => owner.close.mock.calls.length === 1, 'the owner to be closed');
+      expect(sink.closed).toBe(true);
+      expect(sink.write('x')).toBe(false);
+    });
+
+    it('names the subscriber from the object it was given when it logs', async () => {
+      const made = deferred<ResponseSink>();
+      handler = (_req, res) => {
+        made.resolve(
+          new ResponseSink(
+            res,
+            { maxPendingBytes: 1024, slowConsumerTimeoutMs: 30_000 },
+            logger as unknown as Logger,
+            { taskId: 'task-1', subscriberId: 'sub-1' },
+          ),
+        );
+      };
+      const response = openStream(url).catch(() => undefined);
+      const sink = await made.promise;
+      await waitForMs(() => sink.closed, 'the sink to give up on the head');
+      await response;
+      expect(logger.error).toHaveBeenCalledWith(
+        logRecord('the SSE head was never sent; closing the connection', {
+          taskId: 'task-1',
+          subscriberId: 'sub-1',
+        }),
+      );
+    });
+  });
 });
 
 describe('ResponseSink: slowConsumerTimeoutMs (fake timers)', () => {

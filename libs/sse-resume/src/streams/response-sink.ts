@@ -15,9 +15,17 @@ export interface SinkLimits {
   slowConsumerTimeoutMs: number;
 }
 
+/** Names the subscriber in log lines: a function, or an object that has the fields (no closure kept). */
+export type SinkSubject = (() => LogFields) | { readonly taskId: string; readonly subscriberId: string };
+
+/** The subscription a sink that owns its response releases when the connection closes. */
+export interface SinkOwner {
+  close(): void;
+}
+
 /**
- * Writes a subscription's frames straight to the HTTP response, after Nest has sent the
- * SSE head. A client is disconnected (it can resume from history) when its unsent output
+ * Writes a subscription's frames straight to the HTTP response, after Nest (or, when the
+ * sink owns the response, `SseResumeInterceptor`) has sent the SSE head. A client is disconnected (it can resume from history) when its unsent output
  * from earlier writes passes `maxPendingBytes`, or when its response has not drained for
  * `slowConsumerTimeoutMs`: holding more, or holding on, for it would let readers that stall
  * keep memory and subscriber slots for as long as they like.
@@ -39,17 +47,25 @@ export class ResponseSink implements FrameSink {
     private readonly res: ServerResponse,
     private readonly limits: SinkLimits,
     private readonly logger: Logger,
-    /** Names the subscriber in log lines (`taskId`, `subscriberId`); only called when logging. */
-    private readonly describe: () => LogFields,
+    /** Names the subscriber in log lines (`taskId`, `subscriberId`); only read when logging. */
+    private readonly subject: SinkSubject,
     private readonly metrics: SseResumeMetrics = NOOP_METRICS,
+    /**
+     * Given when the sink owns the response (a route `@SseResume()` claimed): its head is
+     * written right after the sink is attached, {@link end} ends it, and the owner is closed
+     * when the connection closes (nothing of Nest watches it any more).
+     */
+    private readonly owner?: SinkOwner,
   ) {
     // Nest ends the response only after unsubscribing (then nothing writes here any more);
     // "close" covers the client going away.
-    res.once('close', () => {
+    // `on`, not `once`: "close" comes once, and `once` would keep a wrapper per response.
+    res.on('close', () => {
       this.gone = true;
       this.clearStallTimer();
+      this.owner?.close();
     });
-    if (!res.headersSent) {
+    if (!owner && !res.headersSent) {
       this.beforeHead = [];
       this.waitForHead(0);
     }
@@ -63,6 +79,11 @@ export class ResponseSink implements FrameSink {
     this.dropped = true;
     this.beforeHead = undefined;
     this.releaseHeadWaiters();
+  }
+
+  /** Ends the response (a sink that owns it; the stream is over and everything was written). */
+  end(): void {
+    if (!this.closed) this.res.end();
   }
 
   get closed(): boolean {
@@ -153,24 +174,27 @@ export class ResponseSink implements FrameSink {
     if (this.backedUp) return;
     this.backedUp = true;
     // once: a listener per back-up would pile up on a long stream whose client lags now and then.
-    this.res.once('drain', this.onDrain);
+    // Made on the first back-up only: most streams never back up, and keep no closure for it.
+    this.res.once('drain', (this.drainListener ??= () => this.onDrain()));
     this.armStallTimer();
   }
 
-  private readonly onDrain = (): void => {
+  private drainListener: (() => void) | undefined;
+
+  private onDrain(): void {
     this.backedUp = false;
     this.clearStallTimer();
     if (this.res.writableNeedDrain) this.backUp();
-  };
+  }
 
   private armStallTimer(): void {
     this.clearStallTimer();
     this.pendingAtArm = this.res.writableLength;
-    this.stallTimer = setTimeout(this.onStall, this.limits.slowConsumerTimeoutMs);
+    this.stallTimer = setTimeout(() => this.onStall(), this.limits.slowConsumerTimeoutMs);
     this.stallTimer.unref();
   }
 
-  private readonly onStall = (): void => {
+  private onStall(): void {
     this.stallTimer = undefined;
     if (this.closed) return;
     const pending = this.res.writableLength;
@@ -178,7 +202,7 @@ export class ResponseSink implements FrameSink {
     if (this.res.writableEnded && pending < this.pendingAtArm) return this.armStallTimer();
     if (pending === 0 && !this.res.writableNeedDrain) {
       // Everything went out without a `drain` (e.g. after the end): nothing is stalled.
-      this.res.off('drain', this.onDrain);
+      if (this.drainListener) this.res.off('drain', this.drainListener);
       this.backedUp = false;
       return;
     }
@@ -194,7 +218,7 @@ export class ResponseSink implements FrameSink {
     );
     this.metrics.subscriberDropped('stalled');
     this.drop();
-  };
+  }
 
   private clearStallTimer(): void {
     if (this.stallTimer === undefined) return;
@@ -213,5 +237,12 @@ export class ResponseSink implements FrameSink {
     this.clearStallTimer();
     this.beforeHead = undefined;
     this.res.destroy();
+  }
+
+  private describe(): LogFields {
+    const subject = this.subject;
+    return typeof subject === 'function'
+      ? subject()
+      : { taskId: subject.taskId, subscriberId: subject.subscriberId };
   }
 }

@@ -107,4 +107,15 @@ describe('SinkOutput', () => {
     await collected.done;
     expect(collected.completed).toBe(true);
   });
+
+  it('without an Observable (the sink owns the response), ends the response once the sink flushed', async () => {
+    const sink = Object.assign(new FakeSink(), { end: jest.fn() });
+    const output = new SinkOutput(sink, undefined, 1_000, { closed: false, end: jest.fn() });
+    output.complete();
+    await turns(2);
+    expect(sink.end).not.toHaveBeenCalled();
+    sink.flush.resolve();
+    await turns(2);
+    expect(sink.end).toHaveBeenCalledTimes(1);
+  });
 });

@@ -16,8 +16,8 @@ export class SinkOutput implements SubscriberOutput {
 
   constructor(
     private readonly sink: FrameSink,
-    /** Completed once the sink has written everything. */
-    private readonly rx: Subscriber<MessageEvent>,
+    /** Completed once the sink has written everything; none when the sink owns the response (it ends it). */
+    private readonly rx: Subscriber<MessageEvent> | undefined,
     /** Largest replay write, in characters, before waiting for the socket to drain. */
     private readonly replayWriteChars: number,
     private readonly owner: OutputOwner,
@@ -67,7 +67,7 @@ export class SinkOutput implements SubscriberOutput {
   }
 
   complete(): void {
-    void this.sink.flushed().then(() => this.rx.complete());
+    void this.sink.flushed().then(() => (this.rx ? this.rx.complete() : this.sink.end?.()));
   }
 
   private write(chunk: string | Buffer): void {

@@ -12,7 +12,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { asyncScheduler, mergeMap, Observable, observeOn, of, throwError, timer } from 'rxjs';
+import { asyncScheduler, finalize, mergeMap, Observable, observeOn, of, throwError, timer } from 'rxjs';
 import type { TaskContext } from '../interfaces/task-context.interface';
 import { SseResumeInterceptor } from './sse-resume.interceptor';
 import { LastEventId, ResumeKey, SseResume } from '../sse-resume.decorators';
@@ -22,6 +22,62 @@ import { openStream, rawRequest } from '../testing/raw-http';
 import { type Adapter, startTestApp, type TestApp } from '../testing/nest-app';
 import { TaskStreamController } from '../testing/stream-controller';
 import { fieldsOf, parseFrames } from '../testing/sse';
+
+/** Records when Nest's request pipeline around a stream is over (its interceptor chain completes). */
+@Injectable()
+class PipelineSpy implements NestInterceptor {
+  static finished = 0;
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(finalize(() => PipelineSpy.finished++));
+  }
+}
+
+/** `@SseResume()` routes that the library claims (nest-sse-route.ts), beside the task streams. */
+@Controller('claimed')
+class ClaimedController {
+  constructor(private readonly tasks: SseTaskService) {}
+
+  /** `@SseResume()` written above `@Sse()` (applied after it): claimed when decorated. */
+  @SseResume()
+  @Sse(':taskId/above')
+  above(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+    @LastEventId() lastEventId: number | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey, lastEventId });
+  }
+
+  @Sse(':taskId/spied')
+  @UseInterceptors(PipelineSpy)
+  @SseResume()
+  spied(
+    @Param('taskId') taskId: string,
+    @ResumeKey() resumeKey: string | undefined,
+  ): Observable<MessageEvent> {
+    return this.tasks.stream(taskId, { resumeKey });
+  }
+
+  /** Not a library stream: Nest's own writer sends it, as on any `@Sse()` route. */
+  @Sse(':taskId/plain')
+  @SseResume()
+  plain(): Observable<MessageEvent> {
+    return of({ data: 'x' }, { data: { y: 1 }, type: 'custom' });
+  }
+
+  /** Emits later than Nest's head timer would run: Nest still writes it, ids and all. */
+  @Sse(':taskId/later')
+  @SseResume()
+  later(): Observable<MessageEvent> {
+    return timer(20).pipe(mergeMap(() => of({ data: 'late' })));
+  }
+
+  @Sse(':taskId/fails')
+  @SseResume()
+  fails(): Observable<MessageEvent> {
+    return throwError(() => new ServiceUnavailableException('not now'));
+  }
+}
 
 /** Routes beyond the test app's task streams ({@link TaskStreamController}). */
 @Controller('tasks')
@@ -479,3 +535,109 @@ describe('an async operator between stream() and @SseResume()', () => {
     }
   });
 });
+
+describe.each<Adapter>(['express', 'fastify'])(
+  'a route @SseResume() claimed: the library owns the response (%s)',
+  (adapter) => {
+    let testApp: TestApp;
+    let tasks: SseTaskService;
+    let url: string;
+
+    beforeAll(async () => {
+      testApp = await startTestApp(adapter, [TaskStreamController, ClaimedController]);
+      ({ tasks, url } = testApp);
+    });
+
+    afterAll(() => testApp.close());
+
+    async function runningTask() {
+      const release = deferred();
+      let context: TaskContext | undefined;
+      const started = await tasks.start(async (ctx) => {
+        context = ctx;
+        await release.promise;
+      });
+      return { ...started, release, emit: (data: unknown) => context!.emit(data) };
+    }
+
+    it("sends the very head Nest's @Sse() sends: status, headers and their order", async () => {
+      const task = await runningTask();
+      const query = `?key=${task.resumeKey}`;
+      const ours = await openStream(`${url}/tasks/${task.taskId}/events${query}`);
+      const nests = await openStream(`${url}/tasks/${task.taskId}/nest-events${query}`);
+      await ours.waitFor((c) => c.frames().length === 1, 'the open frame');
+      await nests.waitFor((c) => c.frames().length === 1, 'the open frame');
+      const { date: _ours, ...ourHeaders } = ours.head!.headers;
+      const { date: _nests, ...nestHeaders } = nests.head!.headers;
+      expect(ours.head!.statusLine).toBe(nests.head!.statusLine);
+      expect(Object.entries(ourHeaders)).toEqual(Object.entries(nestHeaders));
+      expect(ours.text).toBe(nests.text);
+      await Promise.all([ours.close(), nests.close()]);
+      task.release.resolve();
+    });
+
+    it('streams the same way when @SseResume() is written above @Sse()', async () => {
+      const started = await finishedTask(tasks, 3);
+      const reply = await rawRequest(`${url}/claimed/${started.taskId}/above?key=${started.resumeKey}`);
+      expect(reply.status).toBe(200);
+      expect(reply.text).toBe(expectedBody(3));
+    });
+
+    it("lets Nest's request pipeline end once the stream is open, and still streams live events", async () => {
+      const task = await runningTask();
+      const finishedBefore = PipelineSpy.finished;
+      const client = await openStream(`${url}/claimed/${task.taskId}/spied?key=${task.resumeKey}`);
+      await client.waitFor((c) => c.frames().length === 1, 'the open frame');
+      await waitForMs(() => PipelineSpy.finished === finishedBefore + 1, "Nest's pipeline to end");
+      await task.emit('live');
+      await client.waitFor((c) => c.frames().length === 2, 'the live event');
+      expect(fieldsOf(client.frames()[1]!)).toMatchObject({ id: '1', data: '"live"' });
+      await client.close();
+      await waitForMs(() => tasks.stats.openStreams === 0, 'the stream to be released');
+      task.release.resolve();
+    });
+
+    it('ends the response itself after the end event', async () => {
+      const task = await runningTask();
+      const client = await openStream(`${url}/tasks/${task.taskId}/events?key=${task.resumeKey}`);
+      await client.waitFor((c) => c.frames().length === 1, 'the open frame');
+      task.release.resolve();
+      const reply = await client.done;
+      expect(reply.endedBy).toBe('complete');
+      expect(reply.text).toBe(`\nid: 0\nretry: 2000\n\n${frame('end', 1, '{"status":"completed"}')}`);
+      await waitForMs(() => tasks.stats.openStreams === 0, 'the stream to be released');
+    });
+
+    it("hands a stream that is not the library's to Nest's writer: the same bytes as a plain @Sse()", async () => {
+      const task = await runningTask();
+      const query = `?key=${task.resumeKey}`;
+      const reply = await rawRequest(`${url}/claimed/${task.taskId}/plain${query}`);
+      expect(reply.status).toBe(200);
+      expect(reply.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(reply.text).toBe('\nid: 1\ndata: x\n\nevent: custom\nid: 2\ndata: {"y":1}\n\n');
+      const later = await rawRequest(`${url}/claimed/${task.taskId}/later${query}`);
+      expect(later.text).toBe('\nid: 1\ndata: late\n\n');
+      task.release.resolve();
+    });
+
+    it('answers an error before the stream opens with its status and JSON body', async () => {
+      const task = await runningTask();
+      const reply = await rawRequest(`${url}/claimed/${task.taskId}/fails?key=${task.resumeKey}`);
+      expect(reply.status).toBe(503);
+      expect(JSON.parse(reply.text)).toMatchObject({ statusCode: 503, message: 'not now' });
+      task.release.resolve();
+    });
+
+    it('answers HEAD with the head only, as Nest does, and keeps no stream open', async () => {
+      const task = await runningTask();
+      const reply = await rawRequest(`${url}/tasks/${task.taskId}/events?key=${task.resumeKey}`, {
+        method: 'HEAD',
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(reply.text).toBe('');
+      await waitForMs(() => tasks.stats.openStreams === 0, 'the stream to be released');
+      task.release.resolve();
+    });
+  },
+);

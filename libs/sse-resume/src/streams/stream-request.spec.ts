@@ -17,6 +17,7 @@ import {
   rememberAuthorizedStream,
   runWithStreamRequest,
   takeAuthorizedStream,
+  streamRequestHoldsHead,
   takeStreamRequest,
 } from './stream-request';
 
@@ -32,6 +33,27 @@ describe('the current stream request', () => {
     expect(await result).toBe(request);
     // Read once: released, and with no other stream opening the storage is off again.
     expect(takeStreamRequest()).toBeUndefined();
+  });
+
+  it('tells whether the interceptor holds the head back until the stream opens', async () => {
+    const held = runWithStreamRequest(
+      {},
+      async () => {
+        await Promise.resolve();
+        const holds = streamRequestHoldsHead();
+        takeStreamRequest();
+        return holds;
+      },
+      true,
+    );
+    const notHeld = runWithStreamRequest({}, () => {
+      const holds = streamRequestHoldsHead();
+      takeStreamRequest();
+      return holds;
+    });
+    expect(await held.result).toBe(true);
+    expect(notHeld.result).toBe(false);
+    expect(streamRequestHoldsHead()).toBe(false);
   });
 
   it('stays on for one stream while another releases', async () => {

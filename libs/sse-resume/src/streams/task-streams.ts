@@ -6,7 +6,7 @@ import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.
 import type { StreamOptions } from '../interfaces/stream-options.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
 import type { TaskHub } from './task-hub';
-import { takeAuthorizedStream, takeStreamRequest } from './stream-request';
+import { streamRequestHoldsHead, takeAuthorizedStream, takeStreamRequest } from './stream-request';
 import { type SubscriptionContext, TaskSubscription } from './task-subscription';
 import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
@@ -54,6 +54,7 @@ export class TaskStreams {
    * checked, so a stream of that very task, key and resume point skips checking again.
    */
   stream(taskId: string, options: StreamOptions): Observable<MessageEvent> {
+    const headHeld = streamRequestHoldsHead();
     const authorized = takeAuthorizedStream(takeStreamRequest(), taskId, options);
     return new Observable<MessageEvent>((rx) => {
       const subscription = new TaskSubscription(
@@ -63,9 +64,10 @@ export class TaskStreams {
         rx,
         options,
         authorized,
+        headHeld,
       );
       void subscription.start();
-      return () => subscription.close();
+      return () => subscription.unsubscribed();
     });
   }
 

@@ -425,6 +425,92 @@ describe('TaskSubscription', () => {
     });
   });
 
+  describe('a sink that owns the response (a route @SseResume() claimed)', () => {
+    /** Subscribes as the interceptor does on a claimed route: attaches an owning sink, then lets the Observable go. */
+    function openOwned(ctx: SubscriptionContext, sink: ControlledSink & { ended?: number }) {
+      let instance: TaskSubscription | undefined;
+      const source = new Observable<MessageEvent>((rx) => {
+        instance = new TaskSubscription(taskId, 'sub-1', ctx, rx, undefined, undefined, true);
+        void instance.start();
+        return () => instance!.unsubscribed();
+      });
+      const received: MessageEvent[] = [];
+      const errors: unknown[] = [];
+      let completed = false;
+      const subscription = source.subscribe({
+        next: (message) => {
+          if (
+            SUBSCRIPTION_HANDLE in message &&
+            (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(sink, true)
+          ) {
+            queueMicrotask(() => subscription.unsubscribe()); // Nest's pipeline is over
+            return;
+          }
+          received.push(message);
+        },
+        error: (err) => errors.push(err),
+        complete: () => (completed = true),
+      });
+      return { subscription: () => instance!, received, errors, completed: () => completed };
+    }
+
+    function endingSink(): ControlledSink & { ended: number } {
+      const sink = Object.assign(new ControlledSink(), { ended: 0 });
+      (sink as FrameSink).end = () => sink.ended++;
+      return sink;
+    }
+
+    it('stays open when its Observable is unsubscribed, writes live events and ends the response itself', async () => {
+      const sink = endingSink();
+      const { subscription, received, completed } = openOwned(context(), sink);
+      await waitFor(() => sink.writes.length === 1);
+      await turns(2);
+      expect(subscription().closed).toBe(false);
+      expect(hub.subscriberCount(taskId)).toBe(1);
+      await memory.append(taskId, 'end', '{"status":"completed"}');
+      await waitFor(() => sink.ended === 1, 'the response to be ended');
+      expect(sink.text).toBe(openFrame(0, 1_500) + 'event: end\nid: 1\ndata: {"status":"completed"}\n\n');
+      expect(received).toEqual([]);
+      expect(completed()).toBe(false); // the Observable was let go: the sink ends the response
+      expect(hub.subscriberCount(taskId)).toBe(0);
+    });
+
+    it('is released by close() (the connection closed), and leaves its task', async () => {
+      const sink = endingSink();
+      const { subscription } = openOwned(context(), sink);
+      await waitFor(() => sink.writes.length === 1);
+      subscription().close();
+      expect(hub.subscriberCount(taskId)).toBe(0);
+      expect(sink.ended).toBe(0);
+    });
+
+    it('answers a failure before the open message with the error, even after a timer turn (no head is out)', async () => {
+      const failing = deferred<never>();
+      const { errors } = openOwned(context({ authorize: () => failing.promise }), endingSink());
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      failing.reject(new TaskNotFoundError(taskId));
+      await waitFor(() => errors.length === 1);
+      expect(errors[0]).toBeInstanceOf(TaskNotFoundError);
+      expect(logger.error).not.toHaveBeenCalled();
+    });
+
+    it('lets go of its open options once open', async () => {
+      const sink = endingSink();
+      let instance: TaskSubscription | undefined;
+      new Observable<MessageEvent>((rx) => {
+        instance = new TaskSubscription(taskId, 'sub-1', context(), rx, { resumeKey: 'k', lastEventId: 0 });
+        void instance.start();
+        return () => instance!.close();
+      }).subscribe((message) => {
+        if (SUBSCRIPTION_HANDLE in message) (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(sink);
+      });
+      expect(instance!.options).toEqual({ resumeKey: 'k', lastEventId: 0 });
+      await waitFor(() => sink.writes.length === 1);
+      expect(instance!.options).toBeUndefined();
+      instance!.close();
+    });
+  });
+
   describe('writing to a FrameSink', () => {
     it('writes the open frame, then the replay in bounded writes that wait for the sink', async () => {
       await emit(10, () => JSON.stringify('x'.repeat(20)));

@@ -82,19 +82,27 @@ export class TaskSubscription {
   /** True only while the open message is being handed to `rx.next` (see attachSink). */
   private acceptingSink = false;
   private generatedId: string | undefined;
+  /** A sink owns the response (see attachSink): unsubscribing the Observable no longer closes this. */
+  private detached = false;
 
   constructor(
     readonly taskId: string,
     /** Given by the client, or `undefined`: a random one is made when first asked for. */
     private readonly givenId: string | undefined,
     private readonly context: SubscriptionContext,
-    private readonly rx: Subscriber<MessageEvent>,
-    /** What the stream was opened with (key, resume point), for the context's `authorize`. */
-    readonly options?: StreamOptions,
+    /** The handler's subscriber; dropped once a sink owns the response. */
+    private rx: Subscriber<MessageEvent> | undefined,
+    /** What the stream was opened with (key, resume point), for the context's `authorize`; let go once open. */
+    public options?: StreamOptions,
     /** Access already checked for this very stream (by the `@SseResume()` guard): not asked again. */
-    private readonly authorized?: AuthorizedStream,
+    private authorized?: AuthorizedStream,
+    /**
+     * No response head goes out before the open message (`SseResumeInterceptor` on a route it
+     * claimed writes it then): every failure before it gets its HTTP status.
+     */
+    private readonly headHeld = false,
   ) {
-    this.output = new MessageOutput(rx, this);
+    this.output = new MessageOutput(rx!, this);
   }
 
   get subscriberId(): string {
@@ -117,11 +125,14 @@ export class TaskSubscription {
     // subscription comes a microtask later and Nest's timer runs first; `@SseResume()`'s
     // interceptor then checks `headersSent` itself, but a plain `@Sse()` route behind another
     // (e.g. global) interceptor keeps a window of one microtask turn in which a failure still
-    // reaches Nest (see sse-resume.interceptor.spec.ts, "Nest's @Sse() pipeline").
-    this.headTimer = setTimeout(() => {
-      this.headTimer = undefined;
-      this.headMayBeOut = true;
-    }, 0);
+    // reaches Nest (see sse-resume.interceptor.spec.ts, "Nest's @Sse() pipeline"). On a route
+    // the interceptor claimed, no head goes out before the open message: no timer at all.
+    if (!this.headHeld) {
+      this.headTimer = setTimeout(() => {
+        this.headTimer = undefined;
+        this.headMayBeOut = true;
+      }, 0);
+    }
     let resumePoint: number;
     try {
       ({ resumePoint } = this.authorized ?? (await this.context.authorize(this)));
@@ -146,12 +157,15 @@ export class TaskSubscription {
     this.opened = true;
     this.clearHeadTimer();
     if (this.options?.lastEventId !== undefined) this.context.metrics?.streamResumed();
+    // Not needed any more; an idle stream keeps as little as it can (issue 14).
+    this.options = undefined;
+    this.authorized = undefined;
     // The interceptor may call attachSink() right here, and only here: an operator between
     // stream() and the interceptor that delays the message (observeOn, delay) would hand the
     // sink over after output went to Nest, so it is refused then and Nest writes everything.
     this.acceptingSink = true;
     try {
-      this.rx.next(open);
+      this.rx!.next(open);
     } finally {
       this.acceptingSink = false;
     }
@@ -176,12 +190,23 @@ export class TaskSubscription {
   /**
    * Called by `SseResumeInterceptor` while it handles the open message. Returns false (and
    * changes nothing) when the message reached it later than that: the stream then goes on
-   * through Nest's writer.
+   * through Nest's writer. A sink that `ownsResponse` ends the response itself and closes
+   * this subscription when the connection closes: the handler's subscriber (and the chain of
+   * Nest's pipeline behind it) is let go, and unsubscribing it no longer closes this.
    */
-  attachSink(sink: FrameSink): boolean {
+  attachSink(sink: FrameSink, ownsResponse = false): boolean {
     if (!this.acceptingSink || this.state !== 'replaying' || this.output instanceof SinkOutput) return false;
+    if (ownsResponse) {
+      this.rx = undefined;
+      this.detached = true;
+    }
     this.output = new SinkOutput(sink, this.rx, this.context.replayWriteChars, this);
     return true;
+  }
+
+  /** The handler's Observable was unsubscribed: closes this, unless a sink owns the response. */
+  unsubscribed(): void {
+    if (!this.detached) this.close();
   }
 
   /** A turn's worth of live events of the task (from the hub). */
@@ -231,7 +256,7 @@ export class TaskSubscription {
     if (!this.headMayBeOut) {
       this.state = 'closed';
       this.clearHeadTimer();
-      this.rx.error(err);
+      this.rx?.error(err);
       return;
     }
     this.context.logger.error(
