@@ -1,7 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ResponseSink } from './response-sink';
+import { directSocket, ResponseSink } from './response-sink';
+import { httpChunk } from './sse-frames';
 import { logRecord } from '../log-record';
 import { deferred, nextTurn, waitForMs } from '../testing/async';
 import { openStream, type RawHttpConnection } from '../testing/raw-http';
@@ -75,6 +76,72 @@ describe('ResponseSink (real HTTP on 127.0.0.1)', () => {
     expect(client.ended).toBe(true);
     expect(client.text).toBe('\nid: 0\nretry: 2000\n\nevent: progress\nid: 1\ndata: 1\n\n');
     expect(sink.closed).toBe(true);
+  });
+
+  it("writes a live batch's ready HTTP chunk straight to the socket, in order with the response's own writes", async () => {
+    const { client, sink, res } = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res);
+    });
+    const frames = Buffer.from('event: progress\nid: 1\ndata: 1\n\n');
+    expect(directSocket(res)).toBe(res.socket);
+    expect(sink.write('id: 0\nretry: 2000\n\n')).toBe(true);
+    expect(sink.writeFramed(frames, httpChunk(frames))).toBe(true);
+    expect(sink.write(':\n\n')).toBe(true);
+    expect(sink.writeFramed(frames, httpChunk(frames))).toBe(true);
+    res.end();
+    await client.closed;
+    expect(client.ended).toBe(true);
+    expect(client.text).toBe(`\nid: 0\nretry: 2000\n\n${frames.toString()}:\n\n${frames.toString()}`);
+  });
+
+  it('writes the frames through the response when it is not chunked (no direct socket)', async () => {
+    const frames = Buffer.from('event: progress\nid: 1\ndata: 1\n\n');
+    const { client, sink, res } = await connect((res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Content-Length': frames.length });
+      res.flushHeaders();
+      return sinkFor(res);
+    });
+    expect(directSocket(res)).toBeUndefined();
+    expect(sink.writeFramed(frames, httpChunk(frames))).toBe(true);
+    res.end();
+    await client.closed;
+    expect(client.text).toBe(frames.toString());
+  });
+
+  it('direct writes back up and drain like the response: a reading client is never dropped, a stalled one is', async () => {
+    const reading = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res, 256 * 1024);
+    });
+    const frames = Buffer.alloc(64 * 1024, 'y');
+    const chunk = httpChunk(frames);
+    for (let i = 0; i < 64; i++) {
+      expect(reading.sink.writeFramed(frames, chunk)).toBe(true);
+      await reading.sink.whenWritable();
+    }
+    reading.res.end();
+    await reading.client.closed;
+    expect(reading.client.bytesReceived).toBe(1 + 64 * frames.length);
+    expect(logger.warn).not.toHaveBeenCalled();
+
+    const stalled = await connect((res) => {
+      sendHead(res);
+      return sinkFor(res, 64 * 1024);
+    });
+    stalled.client.pause();
+    let accepted = 0;
+    for (let i = 0; i < 1_024 && stalled.sink.writeFramed(frames, chunk); i++) {
+      accepted++;
+      if (i % 16 === 15) await nextTurn();
+    }
+    expect(accepted).toBeLessThan(1_024);
+    expect(stalled.sink.closed).toBe(true);
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ message: expect.stringContaining('subscriber is not reading') }),
+    );
+    stalled.client.resume();
+    await stalled.client.closed;
   });
 
   it('holds frames written before the head and sends them right after it, in order', async () => {

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FrameSink } from '../interfaces/frame-sink.interface';
 import { type LogFields, logRecord } from '../log-record';
 import { NOOP_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
@@ -96,6 +97,32 @@ export class ResponseSink implements FrameSink {
       this.beforeHead.push(chunk);
       return true;
     }
+    if (!this.withinLimits()) return false;
+    // A write to a backed-up response (a heartbeat, a live event) is no progress: the stall
+    // timer runs on until the response drains.
+    if (!this.res.write(chunk)) this.backUp();
+    return true;
+  }
+
+  /**
+   * A live batch: its ready HTTP chunk goes straight to the socket when the response is
+   * chunked and its head is out (one write of a buffer every subscriber shares, instead of
+   * the response framing it again), else `frames` through the response.
+   */
+  writeFramed(frames: Buffer, chunk: Buffer): boolean {
+    if (this.dropped || this.gone) return false;
+    const socket = this.beforeHead ? undefined : (this.direct ??= directSocket(this.res));
+    if (!socket) return this.write(frames);
+    if (!this.withinLimits()) return false;
+    if (!socket.write(chunk)) this.backUp();
+    return true;
+  }
+
+  /** The socket written directly once it was found suitable ({@link directSocket}). */
+  private direct: Socket | undefined;
+
+  /** False (and the client disconnected) once a backed-up response holds more than maxPendingBytes. */
+  private withinLimits(): boolean {
     if (this.backedUp) {
       // Only a response that refused a write can hold more than its buffer's worth.
       const pending = this.res.writableLength;
@@ -115,10 +142,12 @@ export class ResponseSink implements FrameSink {
         return false;
       }
     }
-    // A write to a backed-up response (a heartbeat, a live event) is no progress: the stall
-    // timer runs on until the response drains.
-    if (!this.res.write(chunk)) this.backUp();
     return true;
+  }
+
+  /** The response or its socket (written directly) refused data. */
+  private get needsDrain(): boolean {
+    return this.res.writableNeedDrain || this.direct?.writableNeedDrain === true;
   }
 
   flushed(): Promise<void> {
@@ -129,16 +158,19 @@ export class ResponseSink implements FrameSink {
   whenWritable(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.beforeHead) return new Promise((resolve) => (this.headWaiters ??= []).push(resolve));
-    if (!this.res.writableNeedDrain) return Promise.resolve();
+    if (!this.needsDrain) return Promise.resolve();
     this.backUp(); // e.g. backed up by the frames held for the head: the wait is bounded too
+    const socket = this.direct;
     return new Promise((resolve) => {
       const done = () => {
         this.res.off('drain', done);
         this.res.off('close', done);
+        socket?.off('drain', done);
         resolve();
       };
       this.res.on('drain', done);
       this.res.on('close', done);
+      socket?.on('drain', done);
     });
   }
 
@@ -173,18 +205,28 @@ export class ResponseSink implements FrameSink {
   private backUp(): void {
     if (this.backedUp) return;
     this.backedUp = true;
-    // once: a listener per back-up would pile up on a long stream whose client lags now and then.
-    // Made on the first back-up only: most streams never back up, and keep no closure for it.
-    this.res.once('drain', (this.drainListener ??= () => this.onDrain()));
+    // Made on the first back-up only (most streams never back up, and keep no closure for it),
+    // and added once to each emitter: a listener per back-up would pile up on a long stream.
+    if (!this.drainListener) {
+      this.drainListener = () => this.onDrain();
+      this.res.on('drain', this.drainListener);
+    }
+    if (this.direct && !this.drainsDirect) {
+      // Direct writes make the socket drain without the response telling.
+      this.drainsDirect = true;
+      this.direct.on('drain', this.drainListener);
+    }
     this.armStallTimer();
   }
 
   private drainListener: (() => void) | undefined;
+  private drainsDirect = false;
 
   private onDrain(): void {
+    if (!this.backedUp) return;
     this.backedUp = false;
     this.clearStallTimer();
-    if (this.res.writableNeedDrain) this.backUp();
+    if (this.needsDrain) this.backUp();
   }
 
   private armStallTimer(): void {
@@ -200,9 +242,8 @@ export class ResponseSink implements FrameSink {
     const pending = this.res.writableLength;
     // An ended response emits no more `drain`; while its client still takes the rest, let it.
     if (this.res.writableEnded && pending < this.pendingAtArm) return this.armStallTimer();
-    if (pending === 0 && !this.res.writableNeedDrain) {
+    if (pending === 0 && !this.needsDrain) {
       // Everything went out without a `drain` (e.g. after the end): nothing is stalled.
-      if (this.drainListener) this.res.off('drain', this.drainListener);
       this.backedUp = false;
       return;
     }
@@ -245,4 +286,20 @@ export class ResponseSink implements FrameSink {
       ? subject()
       : { taskId: subject.taskId, subscriberId: subject.subscriberId };
   }
+}
+
+/**
+ * The response's socket, when chunks may be written to it directly: HTTP/1.1 chunked
+ * encoding, the head already on the wire, and the socket serving this response (not one
+ * queued behind another). Writes then keep their order with the response's own: both go to
+ * the socket's queue, the response framing its chunks the same way.
+ */
+export function directSocket(res: ServerResponse): Socket | undefined {
+  const response = res as ServerResponse & { chunkedEncoding?: boolean; _headerSent?: boolean };
+  const socket = res.socket;
+  if (!socket || socket.destroyed || (socket as { _httpMessage?: unknown })._httpMessage !== res)
+    return undefined;
+  if (response.chunkedEncoding !== true || response._headerSent !== true || res.writableEnded)
+    return undefined;
+  return socket;
 }

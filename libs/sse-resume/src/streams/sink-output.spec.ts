@@ -58,6 +58,27 @@ describe('SinkOutput', () => {
     expect(sink.writes[1]).toBe(framesOf(events, 2));
   });
 
+  it('gives a whole live batch with its ready HTTP chunk to a sink that can write it straight', () => {
+    const { sink, output, owner } = open();
+    const framed: [Buffer, Buffer][] = [];
+    let accept = true;
+    Object.assign(sink, {
+      writeFramed: (frames: Buffer, chunk: Buffer) => {
+        framed.push([frames, chunk]);
+        return accept;
+      },
+    });
+    const batch = new EventBatch(events);
+    output.batch(batch, 0);
+    output.heartbeat(); // a batch counts as output: no heartbeat this tick
+    output.batch(batch, 2); // partial: as text
+    expect(framed).toEqual([[batch.buffer, batch.chunk]]);
+    expect(sink.writes).toEqual([framesOf(events, 2)]);
+    accept = false;
+    output.batch(batch, 0);
+    expect(owner.end).toHaveBeenCalled();
+  });
+
   it('replays in writes of at least replayWriteChars, each waiting for the sink', async () => {
     const frame = events[0]!.frame.length;
     const { sink, output } = open(frame * 2);

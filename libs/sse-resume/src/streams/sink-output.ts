@@ -28,7 +28,10 @@ export class SinkOutput implements SubscriberOutput {
   }
 
   batch(batch: EventBatch, from: number): void {
-    this.write(from === 0 ? batch.buffer : framesOf(batch.events, from));
+    if (from !== 0) return this.write(framesOf(batch.events, from));
+    if (!this.sink.writeFramed) return this.write(batch.buffer);
+    this.wroteSinceTick = true;
+    if (!this.sink.writeFramed(batch.buffer, batch.chunk)) this.owner.end();
   }
 
   replayText(text: string): void {

@@ -1,4 +1,5 @@
 import {
+  httpChunk,
   EventBatch,
   framesOf,
   gapData,
@@ -63,6 +64,16 @@ describe('EventBatch', () => {
     );
     expect(batch.buffer.equals(expected)).toBe(true);
     expect(batch.buffer).toBe(batch.buffer);
+  });
+
+  it('is also one HTTP/1.1 chunk (hex size, CRLF, the frames, CRLF), built once', () => {
+    const batch = new EventBatch(events);
+    const size = batch.buffer.length;
+    expect(batch.chunk.toString('latin1')).toBe(
+      `${size.toString(16)}\r\n${batch.buffer.toString('latin1')}\r\n`,
+    );
+    expect(batch.chunk).toBe(batch.chunk);
+    expect(httpChunk(Buffer.alloc(0)).toString()).toBe('0\r\n\r\n');
   });
 
   it('encodes exactly even when an event carries a wrong size (measured then)', () => {

@@ -93,4 +93,24 @@ export class EventBatch {
   get buffer(): Buffer {
     return (this.cachedBuffer ??= encode(framesOf(this.events), framesByteLength(this.events)));
   }
+
+  private cachedChunk: Buffer | undefined;
+
+  /**
+   * The batch as one HTTP/1.1 chunk (`<size in hex>\r\n<frames>\r\n`), built once for every
+   * subscriber, for sinks that write it straight to a chunked response's socket.
+   */
+  get chunk(): Buffer {
+    return (this.cachedChunk ??= httpChunk(this.buffer));
+  }
+}
+
+/** `data` framed as one chunk of HTTP/1.1 chunked transfer encoding. */
+export function httpChunk(data: Buffer): Buffer {
+  const head = `${data.length.toString(16)}\r\n`;
+  const chunk = Buffer.allocUnsafe(head.length + data.length + 2);
+  chunk.write(head, 0, 'latin1');
+  data.copy(chunk, head.length);
+  chunk.write('\r\n', head.length + data.length, 'latin1');
+  return chunk;
 }

@@ -89,21 +89,34 @@ describe('TaskHub', () => {
     expect(hub.subscribersOf('unknown')).toEqual([]);
   });
 
-  it("gathers one turn's events into one batch, shared by every subscriber of the task", async () => {
+  it('gathers events emitted together into one batch that every subscriber shares; later ones of the turn at its end', async () => {
     const taskId = await createTask();
     const first = fakeSubscription(taskId, '1');
     const second = fakeSubscription(taskId, '2');
     await hub.join(asSubscription(first));
     await hub.join(asSubscription(second));
-    for (let i = 1; i <= 3; i++) await memory.append(taskId, 'progress', String(i));
-    expect(first.deliver).not.toHaveBeenCalled(); // delivered on the next turn, not per event
     await nextTurn();
-    await memory.append(taskId, 'progress', '4');
+    const together = [1, 2, 3].map((i) => memory.append(taskId, 'progress', String(i)));
+    expect(first.deliver).not.toHaveBeenCalled(); // not per event: once the emitting code yields
+    await Promise.all(together);
+    expect(first.batches.map(ids)).toEqual([[1, 2, 3]]); // at once (a microtask), not at the turn's end
+    // Awaited one by one in the same turn: the rest of the turn goes out at its end, in one batch.
+    for (let i = 4; i <= 6; i++) await memory.append(taskId, 'progress', String(i));
+    expect(first.batches.map(ids)).toEqual([[1, 2, 3]]);
     await nextTurn();
-    expect(first.batches.map(ids)).toEqual([[1, 2, 3], [4]]);
-    expect(second.batches.map(ids)).toEqual([[1, 2, 3], [4]]);
+    expect(first.batches.map(ids)).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(second.batches.map(ids)).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(second.batches[0]).toBe(first.batches[0]);
     expect(second.batches[1]).toBe(first.batches[1]);
+    // A new turn: its first event goes out at once again.
+    await memory.append(taskId, 'progress', '7');
+    expect(first.batches.map(ids)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
   });
 
   it("keeps tasks apart: a subscriber gets only its task's events", async () => {
@@ -148,8 +161,9 @@ describe('TaskHub', () => {
     const taskId = await createTask();
     const sub = fakeSubscription(taskId);
     const leave = await hub.join(asSubscription(sub));
-    await memory.append(taskId, 'progress', '1');
+    const appended = memory.append(taskId, 'progress', '1');
     leave();
+    await appended;
     await turns(2);
     expect(sub.deliver).not.toHaveBeenCalled();
   });

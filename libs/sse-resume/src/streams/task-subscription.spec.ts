@@ -82,9 +82,12 @@ describe('TaskSubscription', () => {
     return lookup.task;
   }
 
+  /** Emits `count` events together (not awaited one by one: the hub writes them as one batch). */
   async function emit(count: number, data = (i: number) => JSON.stringify(i)): Promise<void> {
     const first = (await record()).lastEventId + 1;
-    for (let i = first; i < first + count; i++) await memory.append(taskId, 'progress', data(i));
+    const appended: Promise<unknown>[] = [];
+    for (let i = first; i < first + count; i++) appended.push(memory.append(taskId, 'progress', data(i)));
+    await Promise.all(appended);
   }
 
   function context(overrides: Partial<SubscriptionContext> = {}, resumePoint = 0): SubscriptionContext {
@@ -574,10 +577,11 @@ describe('TaskSubscription', () => {
     it('writes only the missing frames of a batch it partly replayed', async () => {
       await emit(2);
       const read = memory.read.bind(memory);
-      jest.spyOn(memory, 'read').mockImplementationOnce(async (...args) => {
-        await emit(1); // 3: replayed, and in the live batch
-        const slice = await read(...args);
-        await emit(1); // 4: only in the live batch
+      // 3 and 4 are emitted together (one live batch); the read's snapshot falls between them.
+      jest.spyOn(memory, 'read').mockImplementationOnce((...args) => {
+        void memory.append(taskId, 'progress', '3'); // replayed, and in the live batch
+        const slice = read(...args); // the in-memory store takes its snapshot synchronously
+        void memory.append(taskId, 'progress', '4'); // only in the live batch
         return slice;
       });
       const sink = new ControlledSink();
