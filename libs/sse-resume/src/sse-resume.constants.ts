@@ -9,11 +9,12 @@ export const DEFAULT_EVICTION_INTERVAL_MS = 60_000;
 export const DEFAULT_MAX_TASKS = 10_000;
 export const DEFAULT_MAX_SUBSCRIBERS_PER_TASK = 1_000;
 /**
- * `maxStreams` by default: half the heap limit over what one stream costs (measured about
- * 40 KiB per idle subscriber, RSS, with Express: bench workload (e)), at least 1 000.
+ * `maxStreams` by default: half the heap limit over what one stream costs (measured 17–21 KiB
+ * per idle subscriber, RSS, with Express, 10–12 KiB with Fastify: bench workload (e); 24 KiB
+ * leaves a margin), at least 1 000.
  */
 export const DEFAULT_MAX_STREAMS_HEAP_SHARE = 0.5;
-export const STREAM_COST_BYTES = 40 * 1024;
+export const STREAM_COST_BYTES = 24 * 1024;
 export const DEFAULT_MAX_PENDING_BYTES = 1024 * 1024;
 /**
  * Share of V8's heap limit that all tasks' history may hold by default (`historyBudgetBytes`).

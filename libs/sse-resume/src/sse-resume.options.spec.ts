@@ -39,8 +39,8 @@ describe('resolveOptions', () => {
     expect(resolveOptions({})).toEqual(resolveOptions());
   });
 
-  it('sizes maxStreams from the heap limit (half of it at ~40 KiB a stream), at least 1 000', () => {
-    const expected = Math.max(1_000, Math.floor((getHeapStatistics().heap_size_limit * 0.5) / (40 * 1024)));
+  it('sizes maxStreams from the heap limit (half of it at 24 KiB a stream), at least 1 000', () => {
+    const expected = Math.max(1_000, Math.floor((getHeapStatistics().heap_size_limit * 0.5) / (24 * 1024)));
     expect(resolveOptions().maxStreams).toBe(expected);
     expect(resolveOptions({ maxStreams: 7 }).maxStreams).toBe(7);
   });

@@ -42,7 +42,8 @@ export interface SseResumeOptions {
    * Open streams on one instance, all tasks together. Past it a new stream gets 503
    * `TOO_MANY_STREAMS` with `Retry-After: 2` (before any byte of the stream), so that a
    * reconnect storm beyond capacity is refused instead of growing memory until the process
-   * dies. Default: half the V8 heap limit over about 40 KiB a stream, at least 1 000.
+   * dies. Default: half the V8 heap limit over 24 KiB a stream (the measured idle cost with a
+   * margin), at least 1 000.
    */
   maxStreams?: number;
   /**
