@@ -107,27 +107,31 @@ describe('ShardedPubSub (a real Redis Cluster)', () => {
     await pubsub.close();
   });
 
+  /** Keeps `kept`, records what the pub/sub reports, connects and subscribes `channels`. */
+  async function watched(pubsub: ShardedPubSub, kept: string, channels: string[]) {
+    const seen = { lost: [] as string[][], messages: [] as string[], restored: 0 };
+    pubsub.keep([kept]);
+    pubsub.onLost((lost) => seen.lost.push([...lost]));
+    pubsub.onRestored(() => seen.restored++);
+    pubsub.onMessage((channel, message) => seen.messages.push(`${channel}=${message}`));
+    await pubsub.connect();
+    for (const channel of channels) await pubsub.subscribe(channel);
+    return seen;
+  }
+
   it('a killed primary: its channels are reported lost, kept ones come back on the promoted replica', async () => {
     const pubsub = new ShardedPubSub(client, { disconnectTimeout: 200 }, noError);
     const [victim, survivor] = channelsOnEveryShard(uniquePrefix('k'));
     const kept = `${uniquePrefix('kept')}{${victim!.slice(victim!.indexOf('{') + 1, victim!.indexOf('}'))}}:control`;
     expect(keySlot(kept)).toBe(keySlot(victim!));
-    const lost: string[][] = [];
-    const messages: string[] = [];
-    let restored = 0;
-    pubsub.keep([kept]);
-    pubsub.onLost((channels) => lost.push([...channels]));
-    pubsub.onRestored(() => restored++);
-    pubsub.onMessage((channel, message) => messages.push(`${channel}=${message}`));
-    await pubsub.connect();
-    await pubsub.subscribe(victim!);
-    await pubsub.subscribe(survivor!);
+    const seen = await watched(pubsub, kept, [victim!, survivor!]);
+    const { lost, messages } = seen;
 
     await cluster.killPrimaryForKey(victim!);
     await waitForMs(() => lost.length === 1, 'lost', 5_000);
     expect(lost[0]).toEqual([victim]);
     await cluster.waitForFailover(victim!);
-    await waitForMs(() => restored >= 1, 'restored after the failover', 15_000);
+    await waitForMs(() => seen.restored >= 1, 'restored after the failover', 15_000);
     // The kept channel listens on the new primary; the other shard never noticed.
     await waitForMs(() => pubsub.status === 'ready', 'ready', 5_000);
     await client.spublish(kept, 'after');
@@ -147,22 +151,14 @@ describe('ShardedPubSub (a real Redis Cluster)', () => {
     const stays = Array.from({ length: 200 }, (_, i) => `${prefix}{s${i}}:live`).find(
       (channel) => keySlot(channel) !== keySlot(moved!) && Math.floor(keySlot(channel) / 5462) === 0,
     )!;
-    const lost: string[][] = [];
-    const messages: string[] = [];
-    let restored = 0;
-    pubsub.keep([kept]);
-    pubsub.onLost((channels) => lost.push([...channels]));
-    pubsub.onRestored(() => restored++);
-    pubsub.onMessage((channel, message) => messages.push(`${channel}=${message}`));
-    await pubsub.connect();
-    await pubsub.subscribe(moved!);
-    await pubsub.subscribe(stays);
+    const seen = await watched(pubsub, kept, [moved!, stays]);
+    const { lost, messages } = seen;
 
     const migrated = await cluster.migrateSlotOf(moved!);
     expect(migrated.slot).toBe(keySlot(kept));
     await waitForMs(() => lost.length === 1, 'lost', 5_000);
     expect(lost[0]).toEqual([moved]);
-    await waitForMs(() => restored >= 1, 'restored on the new owner', 10_000);
+    await waitForMs(() => seen.restored >= 1, 'restored on the new owner', 10_000);
     await client.spublish(kept, 'after');
     await client.spublish(stays, 'still');
     await waitForMs(() => messages.length === 2, 'both', 5_000);

@@ -21,15 +21,19 @@ describe('RedisTaskWriter', () => {
   const writer = new RedisTaskWriter(connections, keyspace, LIMITS, leases, 1_000);
   const redis = connections.client;
 
-  async function createOwnedTask(taskId: string): Promise<void> {
+  /** Creates a task owned by this instance (its fencing token in `ownLeases`). */
+  async function createOwnedTask(
+    taskId: string,
+    on = { connections, leases, limits: LIMITS },
+  ): Promise<void> {
     const call = createCall(
       { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId: 'me' },
       10_000,
       keys,
-      LIMITS,
+      on.limits,
     );
-    const [, fence] = (await connections.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
-    leases.own(taskId, String(fence));
+    const [, fence] = (await on.connections.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
+    on.leases.own(taskId, String(fence));
   }
 
   /** The token of the last write this writer applied to the task (`<write>:<result>`, see REPLAYED_WRITE). */
@@ -153,14 +157,7 @@ describe('RedisTaskWriter', () => {
     };
     try {
       const taskId = 'noscript';
-      const call = createCall(
-        { taskId, keyHash: `h-${taskId}`, createdAt: Date.now(), ownerId: 'me' },
-        10_000,
-        keys,
-        limits,
-      );
-      const [, fence] = (await own.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
-      ownLeases.own(taskId, String(fence));
+      await createOwnedTask(taskId, { connections: own, leases: ownLeases, limits });
       // One acknowledged write first (until then one call at a time), then 4,000 appends in one
       // turn: sent at once as 8 calls of up to 512 in flight, the second of them corrupted.
       await ownWriter.append(taskId, 'progress', '"first"');
