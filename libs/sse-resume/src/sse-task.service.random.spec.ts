@@ -4,7 +4,8 @@ import { ResumePointAtEndError } from './errors';
 import type { FrameSink } from './interfaces/frame-sink.interface';
 import type { StartedTask } from './interfaces/task-context.interface';
 import type { SseTaskService } from './sse-task.service';
-import { type OpenMessage, SUBSCRIPTION_HANDLE } from './streams/task-subscription';
+import { type OpenMessage, SUBSCRIPTION_HANDLE } from './streams/open-message';
+import type { TaskSubscription } from './streams/task-subscription';
 import { nextTurn, turns, waitFor } from './testing/async';
 import { Random, SEED_ENV, seedFromEnv } from './testing/prng';
 import { createService, shutDown } from './testing/service';
@@ -74,7 +75,7 @@ class Subscriber {
           if (this.useSink && !this.sink) {
             // What SseResumeInterceptor does with the open message.
             this.sink = new RecordingSink(this.rng, refuseChance);
-            (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(this.sink);
+            (message as OpenMessage<TaskSubscription>)[SUBSCRIPTION_HANDLE].attachSink(this.sink);
             return;
           }
           this.messages.push(message);

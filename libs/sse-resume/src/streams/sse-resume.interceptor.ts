@@ -18,14 +18,11 @@ import { isClaimedSseRoute, type RouteResponse, sendThroughNestSse } from './nes
 import { writeSseHead } from './sse-head';
 import { StreamRelay } from './stream-relay';
 import { releaseRequestLeftovers } from './request-leftovers';
-import { type OpenMessage, SUBSCRIPTION_HANDLE } from './task-subscription';
+import { isOpenMessage, type OpenMessage, SUBSCRIPTION_HANDLE } from './open-message';
+import type { TaskSubscription } from './task-subscription';
 import { LOGGER_NAME } from '../sse-resume.messages';
 import { errorStack, errorText, type LogFields, logRecord } from '../log-record';
 import { NOOP_METRICS, SSE_RESUME_METRICS, type SseResumeMetrics } from '../metrics/sse-resume-metrics';
-
-function isOpenMessage(value: unknown): value is OpenMessage {
-  return typeof value === 'object' && value !== null && SUBSCRIPTION_HANDLE in value;
-}
 
 function rawResponse(response: unknown): ServerResponse | undefined {
   const raw = (response as { raw?: unknown } | undefined)?.raw ?? response;
@@ -80,7 +77,7 @@ export class SseResumeInterceptor implements NestInterceptor {
       const inner = handled.subscribe({
         next: (value) => {
           release();
-          if (!attached && isOpenMessage(value)) {
+          if (!attached && isOpenMessage<TaskSubscription>(value)) {
             attached = true;
             const subscription = value[SUBSCRIPTION_HANDLE];
             describe = () => ({ taskId: subscription.taskId, subscriberId: subscription.subscriberId });
@@ -183,7 +180,7 @@ export class SseResumeInterceptor implements NestInterceptor {
         next: (value) => {
           release();
           if (relay) return relay.next(value);
-          if (isOpenMessage(value)) {
+          if (isOpenMessage<TaskSubscription>(value)) {
             const taken = this.takeOver(value, rawRequest, response, res);
             if (taken === true) {
               stop(); // the subscription is detached from this chain: it stays open
@@ -217,7 +214,7 @@ export class SseResumeInterceptor implements NestInterceptor {
    * Nest's writer sends it, or releases it); the error when Node rejected a header value (nothing was sent).
    */
   private takeOver(
-    open: OpenMessage,
+    open: OpenMessage<TaskSubscription>,
     request: IncomingMessage,
     response: RouteResponse,
     res: ServerResponse,

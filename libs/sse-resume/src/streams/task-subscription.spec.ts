@@ -9,12 +9,8 @@ import { EventBatch, framesOf, HEARTBEAT_FRAME, openFrame } from './sse-frames';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { TaskEvent } from '../task-event';
 import { TaskHub } from './task-hub';
-import {
-  type OpenMessage,
-  type SubscriptionContext,
-  SUBSCRIPTION_HANDLE,
-  TaskSubscription,
-} from './task-subscription';
+import { type OpenMessage, SUBSCRIPTION_HANDLE } from './open-message';
+import { type SubscriptionContext, TaskSubscription } from './task-subscription';
 import { collect, type Collected, deferred, type Deferred, nextTurn, turns, waitFor } from '../testing/async';
 import { describeMessages } from '../testing/sse';
 import { StalledResponse } from '../testing/stalled-response';
@@ -121,7 +117,7 @@ describe('TaskSubscription', () => {
             next: (message) => {
               if (!attached && SUBSCRIPTION_HANDLE in message) {
                 attached = true;
-                (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(sink);
+                (message as OpenMessage<TaskSubscription>)[SUBSCRIPTION_HANDLE].attachSink(sink);
                 return;
               }
               rx.next(message);
@@ -231,7 +227,9 @@ describe('TaskSubscription', () => {
       const { collected, subscription } = open(context({}, 1));
       await waitFor(() => collected.values.length >= 2);
       expect(collected.values[0]).toMatchObject({ id: '1', retry: 1_500 });
-      expect((collected.values[0] as OpenMessage)[SUBSCRIPTION_HANDLE]).toBe(subscription());
+      expect((collected.values[0] as OpenMessage<TaskSubscription>)[SUBSCRIPTION_HANDLE]).toBe(
+        subscription(),
+      );
       expect(describeMessages(collected.values.slice(1))).toEqual(['progress:2:2']);
     });
   });
@@ -444,7 +442,7 @@ describe('TaskSubscription', () => {
         next: (message) => {
           if (
             SUBSCRIPTION_HANDLE in message &&
-            (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(sink, true)
+            (message as OpenMessage<TaskSubscription>)[SUBSCRIPTION_HANDLE].attachSink(sink, true)
           ) {
             queueMicrotask(() => subscription.unsubscribe()); // Nest's pipeline is over
             return;
@@ -505,7 +503,8 @@ describe('TaskSubscription', () => {
         void instance.start();
         return () => instance!.close();
       }).subscribe((message) => {
-        if (SUBSCRIPTION_HANDLE in message) (message as OpenMessage)[SUBSCRIPTION_HANDLE].attachSink(sink);
+        if (SUBSCRIPTION_HANDLE in message)
+          (message as OpenMessage<TaskSubscription>)[SUBSCRIPTION_HANDLE].attachSink(sink);
       });
       expect(instance!.options).toEqual({ resumeKey: 'k', lastEventId: 0 });
       await waitFor(() => sink.writes.length === 1);

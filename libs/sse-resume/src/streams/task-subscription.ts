@@ -7,6 +7,7 @@ import type { AuthorizedStream, StreamOptions } from '../interfaces/stream-optio
 import type { TaskStore } from '../interfaces/task-store.interface';
 import { readHistoryChunk, type ReplayChunk } from './history-reader';
 import { MessageOutput } from './message-output';
+import { type OpenMessage, SUBSCRIPTION_HANDLE } from './open-message';
 import { SinkOutput } from './sink-output';
 import { type EventBatch, openMessage } from './sse-frames';
 import type { SubscriberOutput } from './subscriber-output';
@@ -14,20 +15,6 @@ import { errorStack, errorText, logRecord } from '../log-record';
 import type { SseResumeMetrics } from '../metrics/sse-resume-metrics';
 
 function noop(): void {}
-
-/**
- * Marks the first message of a library stream; the interceptor uses it to take over writing.
- * Why a message: it is a real one (the resume point and `retry:`), so without the interceptor
- * Nest writes it as the stream's first frame, and with it the interceptor keeps it back and
- * attaches a sink (Nest writes only what an interceptor passes on: pinned in
- * sse-resume.interceptor.spec.ts). One path for both, and nothing looked up per request.
- */
-export const SUBSCRIPTION_HANDLE = Symbol('sse-resume.subscription');
-
-/** The first message of a stream, carrying the subscription for `SseResumeInterceptor`. */
-export interface OpenMessage extends MessageEvent {
-  [SUBSCRIPTION_HANDLE]: TaskSubscription;
-}
 
 /** What a subscription needs from the service. */
 export interface SubscriptionContext {
@@ -150,7 +137,7 @@ export class TaskSubscription {
       return;
     }
 
-    const open: OpenMessage = {
+    const open: OpenMessage<TaskSubscription> = {
       ...openMessage(resumePoint, this.context.retryMs),
       [SUBSCRIPTION_HANDLE]: this,
     };

@@ -7,7 +7,8 @@ import { isNoScript, type Script } from './redis-scripts';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
 import { LOGGER_NAME } from '../../sse-resume.messages';
 import { logRecord } from '../../log-record';
-import { closeConnection, ShardedPubSub, SingleNodePubSub, type RedisPubSub } from './redis-pubsub';
+import { closeConnection, SingleNodePubSub, type RedisPubSub } from './redis-pubsub';
+import { ShardedPubSub } from './redis-sharded-pubsub';
 
 type Pipeline = ReturnType<Redis['pipeline']>;
 

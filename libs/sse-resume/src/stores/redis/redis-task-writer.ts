@@ -9,12 +9,9 @@ import type { RedisLeases } from './redis-leases';
 import { parseLastApplied, placeByContents, placeWrites, type Placement } from './redis-append-recovery';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
 import type { ReplicaWait } from './redis-replica-wait';
+import { nextBatchSize } from './redis-write-batches';
 import { RedisWriteCalls } from './redis-write-calls';
 import type { EventToAppend, WriteToken } from './redis-write-scripts';
-
-/** Events sent in one APPEND call at most (more wait for the next call). */
-const MAX_BATCH_EVENTS = 512;
-const MAX_BATCH_CHARS = 4 * 1024 * 1024;
 
 interface PendingAppend extends EventToAppend {
   kind: 'append';
@@ -149,14 +146,7 @@ export class RedisTaskWriter {
         void this.runFinish(taskId, head).then(() => this.resume(taskId, queue));
         return;
       }
-      let count = 0;
-      let chars = 0;
-      while (count < queue.ops.length && count < MAX_BATCH_EVENTS && chars < MAX_BATCH_CHARS) {
-        const next = queue.ops[count]!;
-        if (next.kind !== 'append') break;
-        chars += next.data.length;
-        count++;
-      }
+      const count = nextBatchSize(queue.ops);
       queue.inFlight.push(this.send(taskId, queue, queue.ops.splice(0, count) as PendingAppend[]));
     }
     if (queue.ops.length === 0 && queue.inFlight.length === 0 && this.queues.get(taskId) === queue) {
