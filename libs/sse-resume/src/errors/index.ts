@@ -2,6 +2,7 @@ export * from './sse-resume.error';
 export * from './task-not-found.error';
 export * from './task-expired.error';
 export * from './task-not-running.error';
+export * from './task-fenced.error';
 export * from './resume-key-invalid.error';
 export * from './invalid-resume-point.error';
 export * from './resume-point-at-end.error';

@@ -1,3 +1,4 @@
+import type { DurableTasksOptions, QueueStreamsOptions } from './durable-options.interface';
 import type { RedisStoreSettings } from './redis-store-settings.interface';
 import type { SseResumeMetricsOptions } from './metrics.interface';
 import type { TaskInfo } from './task-info.interface';
@@ -105,6 +106,15 @@ export interface SseResumeOptions {
    * `{ meter }`: that meter; `false`: none.
    */
   metrics?: SseResumeMetricsOptions;
+  /**
+   * Durable tasks: handlers registered with `@TaskHandler(name)` and started with
+   * `start(name, input, { durable: true })` run as BullMQ jobs, so a task survives the death
+   * of the instance running it (see the README's Durable tasks section). Needs the Redis
+   * store and the `bullmq` package.
+   */
+  durable?: DurableTasksOptions;
+  /** Streams the jobs of existing BullMQ queues (needs a shared store and `bullmq`). */
+  queueStreams?: QueueStreamsOptions;
 }
 
 /** Options with every default filled in and checked. */
@@ -112,7 +122,14 @@ export interface ResolvedSseResumeOptions
   extends Required<
     Omit<
       SseResumeOptions,
-      'defaultTimeoutMs' | 'store' | 'redis' | 'authorize' | 'shutdownGraceMs' | 'metrics'
+      | 'defaultTimeoutMs'
+      | 'store'
+      | 'redis'
+      | 'authorize'
+      | 'shutdownGraceMs'
+      | 'metrics'
+      | 'durable'
+      | 'queueStreams'
     >
   > {
   defaultTimeoutMs: number | undefined;

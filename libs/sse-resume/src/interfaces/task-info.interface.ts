@@ -18,4 +18,6 @@ export interface TaskInfo {
   error?: string;
   /** What the application attached with `start(source, { metadata })`. */
   metadata?: Record<string, string>;
+  /** Durable tasks: the attempt running or last run (1 for the first; 0 while queued). */
+  attempt?: number;
 }

@@ -24,6 +24,10 @@ export interface TaskRecord {
   ownerId?: string;
   /** What the application attached at start (e.g. the user id), for its `authorize` hook. */
   metadata?: Record<string, string>;
+  /** Set for a durable task (run by queue workers) and for a task mirroring a queue's job. */
+  durable?: boolean;
+  /** Durable tasks: attempts claimed so far (0 while queued, 1 in the first attempt). */
+  attempt?: number;
 }
 
 export interface NewTaskRecord {
@@ -32,6 +36,29 @@ export interface NewTaskRecord {
   createdAt: number;
   ownerId?: string;
   metadata?: Record<string, string>;
+  /**
+   * A durable task, or a task mirroring a queue's job: created without an owner, and no
+   * orphan reaper ever fails it (the queue's own recovery hands its job to another worker;
+   * the queue's final failure ends it).
+   */
+  durable?: boolean;
+}
+
+/** What a worker gets when it claims a durable task for an attempt ({@link TaskStore.claim}). */
+export interface TaskClaim {
+  /** 1 for the first attempt, one more for each claim. */
+  attempt: number;
+  /** Newest event id at the claim (0 before the first). */
+  lastEventId: number;
+  /** The newest checkpoint: its JSON state and the id of the event stored with it. */
+  checkpoint?: { state: string; eventId: number };
+}
+
+/** An event of an outside source (a queue's job), for {@link TaskStore.appendOnce}. */
+export interface SourceEvent {
+  type: string;
+  /** JSON text. */
+  data: string;
 }
 
 /** A store's answer to "what is task X?". */
@@ -158,6 +185,26 @@ export interface TaskStore {
    * without it is probed with a `lookup()` of a task that does not exist.
    */
   health?(options: StoreHealthOptions): Promise<StoreHealth>;
+  /**
+   * Durable tasks: makes `ownerId` the owner of a running task for a new attempt. The task
+   * gets a new fencing token, so that from now on every write (append, checkpoint, finish)
+   * of an earlier owner fails with `TaskFencedError`, and its `attempt` grows by one.
+   * Rejects with `TaskNotRunningError` once the task has ended, `TaskNotFoundError` if missing.
+   */
+  claim?(taskId: string, ownerId: string): Promise<TaskClaim>;
+  /**
+   * Durable tasks: appends one event and stores `state` (JSON text) as the task's checkpoint
+   * with that event's id, atomically (both or neither), in order with the appends before it.
+   */
+  checkpoint?(taskId: string, type: string, data: string, state: string): Promise<TaskEvent>;
+  /**
+   * Mirrors events of an outside source (a BullMQ job's events) at most once: appends
+   * `events` only if `position` sorts after (string comparison: callers use fixed-width
+   * positions) the last position stored for `source` on this task, and stores `position`
+   * with them, atomically. Resolves to the events appended (`[]` when already applied), so
+   * that several instances may mirror the same source without repeating an event.
+   */
+  appendOnce?(taskId: string, source: string, position: string, events: SourceEvent[]): Promise<TaskEvent[]>;
   /** If set, the scheduled job runs at least this often (shared stores detect dead owners with it). */
   readonly maintenanceIntervalMs?: number;
   /** Events per history read during a replay (networked stores read more per round trip). Default 512. */

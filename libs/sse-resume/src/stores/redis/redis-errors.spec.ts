@@ -32,7 +32,7 @@ describe('translateRedisError', () => {
     expect((notRunning as Error).message).toContain('completed');
     const fenced = translate('SSE_FENCED');
     expect(fenced).toBeInstanceOf(TaskNotRunningError);
-    expect((fenced as Error).message).toContain('owned by another instance');
+    expect((fenced as Error).message).toContain('claimed by a newer attempt');
     const tooMany = translate('SSE_TOO_MANY 12');
     expect(tooMany).toBeInstanceOf(TooManyTasksError);
     expect(tooMany).toMatchObject({ retryAfterSeconds: 12 });

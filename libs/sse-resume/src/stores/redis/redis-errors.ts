@@ -3,6 +3,7 @@ import {
   StoreFullError,
   StoreUnavailableError,
   TaskExpiredError,
+  TaskFencedError,
   TaskNotFoundError,
   TaskNotRunningError,
   TooManyTasksError,
@@ -27,7 +28,7 @@ export function translateRedisError(err: unknown, taskId: string, limits: TaskSt
     case 'NOT_RUNNING':
       return new TaskNotRunningError(taskId, match[2] ?? 'ended');
     case 'FENCED':
-      return new TaskNotRunningError(taskId, 'owned by another instance');
+      return new TaskFencedError(taskId);
     case 'EXISTS':
       return new Error(`task ${taskId} exists already`);
     case 'TOO_MANY':

@@ -63,7 +63,7 @@ describe('appendArgs and finishArgs', () => {
           LIMITS,
         ),
       ),
-    ).rejects.toThrow('owned by another instance');
+    ).rejects.toThrow('claimed by a newer attempt');
     // The same token again is a retry of an applied write: its result, not a second event.
     expect(
       await call(
