@@ -198,6 +198,12 @@ export interface TaskStore {
    */
   checkpoint?(taskId: string, type: string, data: string, state: string): Promise<TaskEvent>;
   /**
+   * Durable tasks: this instance stops acting as the task's owner (an attempt ended without
+   * ending the task: it threw and will be retried, or its worker shuts down). The task stays
+   * running for the next claim.
+   */
+  releaseClaim?(taskId: string): void;
+  /**
    * Mirrors events of an outside source (a BullMQ job's events) at most once: appends
    * `events` only if `position` sorts after (string comparison: callers use fixed-width
    * positions) the last position stored for `source` on this task, and stores `position`
