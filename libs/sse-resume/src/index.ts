@@ -50,3 +50,16 @@ export type {
   TaskEndedListener,
   FrameSlice,
 } from './interfaces/task-store.interface';
+export { TaskHandler } from './durable/task-handler.decorator';
+export { RETRY_EVENT } from './durable/durable.constants';
+export type {
+  DurableTaskHandler,
+  DurableTaskContext,
+  DurableBackoff,
+  StartNamedTaskOptions,
+} from './interfaces/durable-task.interface';
+export type {
+  DurableTasksOptions,
+  QueueConnectionSettings,
+  QueueStreamsOptions,
+} from './interfaces/durable-options.interface';

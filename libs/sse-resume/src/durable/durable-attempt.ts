@@ -44,6 +44,8 @@ export class DurableAttempt {
   readonly whenOver: Promise<void> = new Promise((resolve) => (this.resolveOver = resolve));
   /** An error that made the attempt fail (an event that could not be stored). */
   failure: unknown;
+  /** The task's end being stored by the attempt's own timer (a timeout), awaited before the job fails. */
+  ending: Promise<void> | undefined;
   readonly context: DurableTaskContext;
 
   constructor(
