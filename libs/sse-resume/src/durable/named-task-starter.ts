@@ -100,14 +100,14 @@ export class NamedTaskStarter {
       signal: context.signal,
       attempt: 1,
       lastCheckpoint: undefined,
-      emit: context.emit,
+      emit: (data: unknown, options?: { event?: string }) => context.emit(data, options),
       checkpoint: (state: unknown, data: unknown, options?: { event?: string }) => {
         try {
           JSON.stringify(state);
         } catch (err) {
           return Promise.reject(err instanceof Error ? err : new Error(String(err)));
         }
-        return (context.emit as (d: unknown, o?: { event?: string }) => Promise<number>)(data, options);
+        return context.emit(data, options);
       },
     } as DurableTaskContext;
   }
@@ -129,6 +129,8 @@ function checkInput(input: unknown): void {
 function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    throw new RangeError(
+      `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? typeof value}`,
+    );
   }
 }

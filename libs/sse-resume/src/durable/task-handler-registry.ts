@@ -26,7 +26,8 @@ export class TaskHandlerRegistry implements OnModuleInit {
 
   onModuleInit(): void {
     for (const wrapper of this.discovery.getProviders()) {
-      const { metatype, instance } = wrapper;
+      const metatype: unknown = wrapper.metatype;
+      const instance: unknown = wrapper.instance;
       if (typeof metatype !== 'function' || !instance) continue;
       const name = this.reflector.get<string | undefined>(TASK_HANDLER_METADATA, metatype);
       if (name === undefined) continue;
