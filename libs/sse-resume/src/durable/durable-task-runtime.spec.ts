@@ -1,7 +1,8 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import {
   DurableTasksDisabledError,
@@ -16,6 +17,7 @@ import type { SseResumeOptions } from '../interfaces/sse-resume-options.interfac
 import type { TaskEndedListener, TaskStore, TaskTermination } from '../interfaces/task-store.interface';
 import { SseResumeModule } from '../sse-resume.module';
 import { DURABLE_NEEDS_SHARED_STORE } from '../sse-resume.messages';
+import { WORKER_LOST_REASON } from './durable.constants';
 import { SseTaskService } from '../sse-task.service';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { waitForMs } from '../testing/async';
@@ -276,6 +278,82 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
     console.log(`durable hand-over on shutdown: ${takeoverMs} ms`);
     expect(takeoverMs).toBeLessThan(1_000);
     expect(other.runtime.runningAttempts).toBe(0);
+  });
+
+  it('a claim by a lost worker: the next attempt marks retry "worker lost" and starts from its checkpoint', async () => {
+    const { tasks } = await boot();
+    const { taskId } = await tasks.start('steps', { steps: 2 }, { durable: true, delay: 300 });
+    // A worker that claimed the task, checkpointed, and died (its job went back to the queue).
+    await store.claim(taskId, 'dead-worker');
+    await store.checkpoint(taskId, 'progress', '{"step":1}', '{"step":1}');
+    const { events: list } = await ended(taskId);
+    expectContiguous(list);
+    expect(typesAndData(list)).toEqual([
+      ['progress', { step: 1 }],
+      ['retry', { attempt: 2, reason: WORKER_LOST_REASON }],
+      ['progress', { step: 2 }],
+      ['end', { status: 'completed', result: { done: 2 } }],
+    ]);
+    expect(seen.get(taskId)).toMatchObject({ attempts: [2], checkpoints: [{ step: 1 }] });
+  });
+
+  it('a lost job lock (lockRenewalFailed) fences the attempt at once; the recovered job runs attempt 2', async () => {
+    const { tasks, runtime } = await boot({ lockDurationMs: 1_000, stalledIntervalMs: 500 });
+    const { taskId } = await tasks.start('wait', null, { durable: true });
+    await waitForMs(() => runtime.runningAttempts === 1, 'the attempt');
+    const redis = new Redis(TEST_REDIS_URL);
+    await redis.del(`${prefix}:${queueName}:${taskId}:lock`); // as if the lock had lapsed
+    redis.disconnect();
+    await waitForMs(() => seen.get(taskId)!.aborts.length > 0, 'the fence', 3_000);
+    expect((seen.get(taskId)!.aborts[0]!.reason as TaskAbortedError).code).toBe('fenced');
+    await waitForMs(() => seen.get(taskId)!.attempts.length === 2, 'attempt 2', 5_000);
+    await tasks.cancel(taskId);
+    const { events: list } = await ended(taskId);
+    expectContiguous(list);
+    expect(typesAndData(list)).toEqual([
+      ['progress', { waiting: 1 }],
+      ['retry', { attempt: 2, reason: WORKER_LOST_REASON }],
+      ['progress', { waiting: 2 }],
+      ['end', { status: 'cancelled', error: 'Task cancelled' }],
+    ]);
+  });
+
+  it('a final failure BullMQ decides alone (stalled too often) ends the task failed with its reason', async () => {
+    const { tasks } = await boot({ workers: false });
+    const { taskId } = await tasks.start('wait', null, { durable: true });
+    const connection = { host: '127.0.0.1', port: Number(new URL(TEST_REDIS_URL).port || 6379) };
+    // A foreign worker takes the job and vanishes without giving it back...
+    let taken!: () => void;
+    const wasTaken = new Promise<void>((resolve) => (taken = resolve));
+    const vanishing = new Worker(
+      queueName,
+      async () => {
+        taken();
+        await new Promise(() => undefined);
+      },
+      { connection, prefix, lockDuration: 300, skipStalledCheck: true },
+    );
+    vanishing.on('error', () => undefined);
+    await wasTaken;
+    await vanishing.close(true);
+    // ...a worker that allows no stall finds it: BullMQ 6 marks the job's failure and puts it
+    // back in the queue, and the next worker that fetches it fails it without running it.
+    const checker = new Worker(queueName, null, {
+      connection,
+      prefix,
+      maxStalledCount: 0,
+      stalledInterval: 200,
+    });
+    checker.on('error', () => undefined);
+    void checker.startStalledCheckTimer();
+    try {
+      await boot({ maxStalledCount: 0 });
+      const { end } = await ended(taskId, 5_000);
+      expect(end).toEqual({ status: 'failed', error: 'job stalled more than allowable limit' });
+      expect(seen.get(taskId)).toBeUndefined(); // no handler ran
+    } finally {
+      await checker.close();
+    }
   });
 
   it('times out across attempts: the deadline counts from start', async () => {

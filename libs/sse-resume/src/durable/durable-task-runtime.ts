@@ -29,6 +29,9 @@ import { type LocalStart, NamedTaskStarter } from './named-task-starter';
 import { createQueueConnection, type QueueConnection } from './queue-connection';
 import { TaskHandlerRegistry } from './task-handler-registry';
 
+/** At most this many seconds pass before a handed-over job is taken (usually a few ms). */
+const HAND_OVER_BOUND_S = 1;
+
 /**
  * Durable tasks in this instance (with the `durable` option): the BullMQ queue their jobs
  * go to, a worker running them (unless `workers: false`), and a listener for the final
@@ -142,6 +145,9 @@ export class DurableTaskRuntime implements OnModuleInit, OnApplicationBootstrap,
    */
   async beforeApplicationShutdown(): Promise<void> {
     const closing = this.worker?.close(); // first: no job is fetched again once handed back
+    // Let the close drop this worker's blocking read before jobs go back: a read still
+    // waiting would take the queue's wake-up meant for the other workers.
+    await new Promise((resolve) => setTimeout(resolve, 10));
     this.processor?.shutDown();
     await this.settle(closing);
     this.stopListening?.();
