@@ -161,10 +161,10 @@ export class InMemoryTaskStore implements TaskStore {
     position: string,
     events: SourceEvent[],
   ): Promise<TaskEvent[]> {
+    if (events.length === 0) return []; // nothing to apply: not even looked up (as on Redis)
     const task = this.require(taskId);
     if (task.record.status !== 'running') throw new TaskNotRunningError(taskId, task.record.status);
-    const applied = task.positions?.get(source);
-    if (events.length === 0 || (applied !== undefined && position <= applied)) return [];
+    if (position <= (task.positions?.get(source) ?? '')) return []; // as the APPEND script compares
     (task.positions ??= new Map()).set(source, position);
     const now = Date.now();
     const appended = events.map((event) => this.push(task, event.type, event.data, now));
