@@ -109,6 +109,9 @@ export class DurableTaskRuntime implements OnModuleInit, OnApplicationBootstrap,
         lockDuration: durable.lockDurationMs,
         stalledInterval: durable.stalledIntervalMs,
         maxStalledCount: durable.maxStalledCount,
+        // Seconds an idle worker blocks before it looks again: bounds a hand-over whose wake-up
+        // the closing worker's own blocking read took (see beforeApplicationShutdown).
+        drainDelay: HAND_OVER_BOUND_S,
         ...(durable.limiter && { limiter: durable.limiter }),
       },
     );
