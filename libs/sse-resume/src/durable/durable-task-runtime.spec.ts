@@ -8,6 +8,7 @@ import {
   DurableTasksDisabledError,
   InvalidTaskInputError,
   TaskAbortedError,
+  TaskFencedError,
   TaskError,
   UnknownTaskHandlerError,
 } from '../errors';
@@ -22,7 +23,9 @@ import { SseTaskService } from '../sse-task.service';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
 import { waitForMs } from '../testing/async';
 import { testStoreLimits } from '../testing/limits';
-import { TEST_REDIS_URL } from '../testing/redis';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../testing/redis';
+import { RedisTaskStore } from '../stores/redis/redis-task-store';
+import { urlOptions } from './queue-connection';
 import type { TaskEvent } from '../task-event';
 import { DurableTaskRuntime } from './durable-task-runtime';
 import { TaskHandler } from './task-handler.decorator';
@@ -98,17 +101,47 @@ class WaitHandler implements DurableTaskHandler {
   }
 }
 
+/** Emits every 20 ms until its signal aborts; keeps what its emits were refused with. */
+@TaskHandler('ticker')
+@Injectable()
+class TickerHandler implements DurableTaskHandler {
+  static readonly refusals = new Map<string, unknown[]>();
+
+  async run(_input: unknown, ctx: DurableTaskContext): Promise<string> {
+    record(ctx);
+    const refusals: unknown[] = [];
+    TickerHandler.refusals.set(ctx.taskId, refusals);
+    for (let tick = 1; !ctx.signal.aborted; tick++) {
+      await ctx.emit({ tick }).catch((err: unknown) => refusals.push(err));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await ctx.emit({ after: 'abort' }).catch((err: unknown) => refusals.push(err));
+    return 'finished'; // never stored: the attempt is over
+  }
+}
+
 interface Instance {
   app: INestApplicationContext;
   tasks: SseTaskService;
   runtime: DurableTaskRuntime;
 }
 
-describe('durable tasks (real BullMQ, memory store shared by two instances in one process)', () => {
-  const queueName = `rt-${randomBytes(4).toString('hex')}`;
+/**
+ * Each Nest app is one "instance" (an HTTP instance, a worker, or both). `memory`: one memory
+ * store object that all apps share; `redis`: each app its own Redis store on one key prefix,
+ * as separate processes would have.
+ */
+describe.each(['memory', 'redis'] as const)('durable tasks over the %s store (real BullMQ)', (kind) => {
+  const queueName = `rt-${kind}-${randomBytes(4).toString('hex')}`;
   const prefix = 'rt-test';
-  let store: SharedMemoryStore;
+  const keyPrefix = uniquePrefix('rt');
+  /** The store as another instance sees it (reads, and claims of a would-be other worker). */
+  let store: TaskStore;
   const open: Instance[] = [];
+
+  function storeOption(): SseResumeOptions {
+    return kind === 'memory' ? { store } : { store: 'redis', redis: { url: TEST_REDIS_URL, keyPrefix } };
+  }
 
   async function boot(
     durable: DurableTasksOptions | null = {},
@@ -118,7 +151,7 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
       imports: [
         ScheduleModule.forRoot(),
         SseResumeModule.forRoot({
-          store,
+          ...storeOption(),
           ...(durable && {
             durable: {
               connection: { url: TEST_REDIS_URL },
@@ -133,7 +166,7 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
           ...options,
         }),
       ],
-      providers: [StepsHandler, WaitHandler],
+      providers: [StepsHandler, WaitHandler, TickerHandler],
     }).compile();
     moduleRef.useLogger(false);
     const app = await moduleRef.init();
@@ -169,18 +202,25 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
 
   const typesAndData = (list: TaskEvent[]) => list.map((e) => [e.type, JSON.parse(e.data)]);
 
-  beforeEach(() => {
-    store = new SharedMemoryStore(testStoreLimits());
+  beforeEach(async () => {
+    if (kind === 'memory') {
+      store = new SharedMemoryStore(testStoreLimits());
+    } else {
+      store = new RedisTaskStore(testStoreLimits(), { url: TEST_REDIS_URL, keyPrefix });
+      await store.init?.();
+    }
   });
 
   afterEach(async () => {
     for (const instance of [...open].reverse()) await close(instance);
+    await store.close();
   });
 
   afterAll(async () => {
-    const queue = new Queue(queueName, { connection: { url: TEST_REDIS_URL }, prefix });
+    const queue = new Queue(queueName, { connection: urlOptions(TEST_REDIS_URL), prefix });
     await queue.obliterate({ force: true });
     await queue.close();
+    await deleteKeys(keyPrefix);
   });
 
   it('runs a durable task through a worker: contiguous ids, checkpoints, one end, attempt in the info', async () => {
@@ -280,12 +320,43 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
     expect(other.runtime.runningAttempts).toBe(0);
   });
 
+  (kind === 'redis' ? it : it.skip)(
+    'a newer claim elsewhere fences the running attempt: its emit rejects with TaskFencedError, its signal aborts, it never ends the task',
+    async () => {
+      const { tasks, runtime } = await boot();
+      const { taskId } = await tasks.start('ticker', null, { durable: true });
+      await waitForMs(
+        () => TickerHandler.refusals.has(taskId) && runtime.runningAttempts === 1,
+        'the attempt',
+      );
+      // Another instance claims the task (as a worker that took the job over would).
+      const claim = await store.claim!(taskId, 'intruder');
+      expect(claim.attempt).toBe(2);
+      await waitForMs(() => seen.get(taskId)!.aborts.length > 0, 'the fence', 2_000);
+      expect((seen.get(taskId)!.aborts[0]!.reason as TaskAbortedError).code).toBe('fenced');
+      await waitForMs(() => runtime.runningAttempts === 0, 'the attempt to stop');
+      const refusals = TickerHandler.refusals.get(taskId)!;
+      expect(refusals.length).toBeGreaterThan(0);
+      for (const refusal of refusals) expect(refusal).toBeInstanceOf(TaskFencedError);
+      const before = await events(taskId);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await events(taskId)).toEqual(before); // not one event from the fenced attempt
+      expect(before.every((e) => e.type === 'progress')).toBe(true);
+      const lookup = await store.lookup(taskId);
+      expect(lookup.state === 'found' && lookup.task.status).toBe('running'); // the task is the new owner's
+      await store.append(taskId, 'progress', '{"by":"intruder"}');
+      await tasks.cancel(taskId);
+      const { events: list } = await ended(taskId);
+      expectContiguous(list);
+    },
+  );
+
   it('a claim by a lost worker: the next attempt marks retry "worker lost" and starts from its checkpoint', async () => {
     const { tasks } = await boot();
     const { taskId } = await tasks.start('steps', { steps: 2 }, { durable: true, delay: 300 });
     // A worker that claimed the task, checkpointed, and died (its job went back to the queue).
-    await store.claim(taskId, 'dead-worker');
-    await store.checkpoint(taskId, 'progress', '{"step":1}', '{"step":1}');
+    await store.claim!(taskId, 'dead-worker');
+    await store.checkpoint!(taskId, 'progress', '{"step":1}', '{"step":1}');
     const { events: list } = await ended(taskId);
     expectContiguous(list);
     expect(typesAndData(list)).toEqual([
@@ -321,7 +392,7 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
   it('a final failure BullMQ decides alone (stalled too often) ends the task failed with its reason', async () => {
     const { tasks } = await boot({ workers: false });
     const { taskId } = await tasks.start('wait', null, { durable: true });
-    const connection = { host: '127.0.0.1', port: Number(new URL(TEST_REDIS_URL).port || 6379) };
+    const connection = urlOptions(TEST_REDIS_URL);
     // A foreign worker takes the job and vanishes without giving it back...
     let taken!: () => void;
     const wasTaken = new Promise<void>((resolve) => (taken = resolve));
@@ -385,7 +456,7 @@ describe('durable tasks (real BullMQ, memory store shared by two instances in on
   it('refuses an unknown handler name, listing the known ones', async () => {
     const { tasks } = await boot();
     await expect(tasks.start('pdf', {}, { durable: true })).rejects.toThrow(UnknownTaskHandlerError);
-    await expect(tasks.start('pdf', {})).rejects.toThrow('(known: "steps", "wait")');
+    await expect(tasks.start('pdf', {})).rejects.toThrow('(known: "steps", "ticker", "wait")');
   });
 
   it('refuses durable: true without the durable option', async () => {

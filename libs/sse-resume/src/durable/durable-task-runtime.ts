@@ -147,12 +147,14 @@ export class DurableTaskRuntime implements OnModuleInit, OnApplicationBootstrap,
    * and another worker takes it at once. Then the queue connections close.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const closing = this.worker?.close(); // first: no job is fetched again once handed back
-    // Let the close drop this worker's blocking read before jobs go back: a read still
-    // waiting would take the queue's wake-up meant for the other workers.
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    this.processor?.shutDown();
-    await this.settle(closing);
+    if (this.worker) {
+      const closing = this.worker.close(); // first: no job is fetched again once handed back
+      // Let the close drop this worker's blocking read before jobs go back: a read still
+      // waiting would take the queue's wake-up meant for the other workers.
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      this.processor?.shutDown();
+      await this.settle(closing);
+    }
     this.stopListening?.();
     await this.settle(this.events?.close());
     await this.settle(this.queue?.close());
