@@ -17,7 +17,7 @@ import type { DurableTasksOptions } from '../interfaces/durable-options.interfac
 import type { SseResumeOptions } from '../interfaces/sse-resume-options.interface';
 import type { TaskEndedListener, TaskStore, TaskTermination } from '../interfaces/task-store.interface';
 import { SseResumeModule } from '../sse-resume.module';
-import { DURABLE_NEEDS_SHARED_STORE } from '../sse-resume.messages';
+import { DURABLE_NEEDS_SHARED_STORE, DURABLE_STORE_WITHOUT_CLAIMS } from '../sse-resume.messages';
 import { WORKER_LOST_REASON } from './durable.constants';
 import { SseTaskService } from '../sse-task.service';
 import { InMemoryTaskStore } from '../stores/in-memory/in-memory-task-store';
@@ -497,6 +497,19 @@ describe.each(['memory', 'redis'] as const)('durable tasks over the %s store (re
     }).compile();
     moduleRef.useLogger(false);
     await expect(moduleRef.init()).rejects.toThrow(DURABLE_NEEDS_SHARED_STORE);
+    await moduleRef.close();
+  });
+
+  it('fails the boot with durable and a shared store that cannot claim tasks', async () => {
+    const unclaiming = Object.assign(new SharedMemoryStore(testStoreLimits()), { claim: undefined });
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        SseResumeModule.forRoot({ store: unclaiming, durable: { queueName } }),
+      ],
+    }).compile();
+    moduleRef.useLogger(false);
+    await expect(moduleRef.init()).rejects.toThrow(DURABLE_STORE_WITHOUT_CLAIMS);
     await moduleRef.close();
   });
 });
