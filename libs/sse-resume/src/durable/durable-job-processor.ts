@@ -162,7 +162,12 @@ export class DurableJobProcessor {
       throw new this.bullmq.UnrecoverableError('task timed out');
     }
     if (over === 'shutdown') {
-      await this.appendRetry(taskId, attempt.attempt + 1, WORKER_SHUT_DOWN_REASON);
+      // Never counted as a failed attempt: whatever fails here, the job goes back (or its
+      // lock lapses and BullMQ's stalled-job recovery hands it over).
+      await this.appendRetry(taskId, attempt.attempt + 1, WORKER_SHUT_DOWN_REASON).catch((err: unknown) => {
+        const record = { taskId, error: errorText(err) };
+        this.logger.error(logRecord('the retry event of a handed-over task could not be stored', record));
+      });
       this.store.releaseClaim?.(taskId);
       return this.handBack(job, token);
     }
@@ -236,7 +241,14 @@ export class DurableJobProcessor {
 
   /** Gives the job back to the queue at once (`WaitingError`): another worker takes it. */
   private async handBack(job: Job<DurableJobData>, token: string | undefined): Promise<void> {
-    await job.moveToWait(token);
-    throw new this.bullmq.WaitingError();
+    try {
+      await job.moveToWait(token);
+    } catch (err) {
+      // Not ours any more, or Redis away: the lock lapses and stalled-job recovery moves it.
+      this.logger.error(
+        logRecord('a job could not be handed back', { taskId: job.data.taskId, error: errorText(err) }),
+      );
+    }
+    throw new this.bullmq.WaitingError(); // BullMQ then leaves the job alone
   }
 }
