@@ -59,6 +59,13 @@ describe('DurableAttempt', () => {
     expect((await store.read('t1', 0, 10)).events).toHaveLength(0);
   });
 
+  it('a settled handler keeps its signal, and later emits are refused', async () => {
+    const running = await attempt();
+    running.end('settled', undefined, 'completed');
+    expect(running.signal.aborted).toBe(false);
+    await expect(running.context.emit(1)).rejects.toThrow('(status: completed)');
+  });
+
   it('after the task ended, refuses emits with TaskNotRunningError (its status)', async () => {
     const running = await attempt();
     running.end('ended', new TaskAbortedError('cancelled', 'Task cancelled'), 'cancelled');

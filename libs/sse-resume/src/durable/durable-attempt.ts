@@ -81,13 +81,15 @@ export class DurableAttempt {
 
   /**
    * Ends the attempt (first call wins): later emits are refused, the signal aborts with
-   * `abortReason`. Returns false if it was over already.
+   * `abortReason` (unless the handler settled). Returns false if it was over already.
    */
   end(reason: AttemptOver, abortReason?: TaskAbortedError, endedAs?: TerminalStatus): boolean {
     if (this.overReason !== undefined) return false;
     this.overReason = reason;
     this.endedAs = endedAs;
-    this.controller.abort(abortReason ?? new TaskAbortedError('ended', 'Attempt over'));
+    // A settled handler's signal stays as it is (as for tasks run in this process).
+    if (reason !== 'settled')
+      this.controller.abort(abortReason ?? new TaskAbortedError('ended', 'Attempt over'));
     this.resolveOver();
     return true;
   }

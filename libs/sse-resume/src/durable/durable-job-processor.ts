@@ -172,11 +172,7 @@ export class DurableJobProcessor {
       return this.handBack(job, token);
     }
     const outcome: Settled = over === 'error' ? { ok: false, error: attempt.failure } : settled!;
-    attempt.end(
-      'settled',
-      new TaskAbortedError('ended', 'Attempt settled'),
-      outcome.ok ? 'completed' : 'failed',
-    );
+    attempt.end('settled', undefined, outcome.ok ? 'completed' : 'failed'); // later emits refused
     if (outcome.ok) {
       await this.finish(taskId, { status: 'completed', result: outcome.value });
       return;
