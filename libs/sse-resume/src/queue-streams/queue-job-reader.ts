@@ -1,0 +1,97 @@
+import type { QueueRedis } from './queue-connection';
+
+/** What a job is now, read from BullMQ's keys (hash, finished sets, logs). */
+export interface JobSnapshot {
+  /** JSON text of the progress, if the job ever reported one. */
+  progress: string | undefined;
+  /** Set once the job completed or failed for good. */
+  finished: { status: 'completed'; result: string | undefined } | { status: 'failed'; reason: string } | undefined;
+  /** Throws so far (BullMQ's `attemptsMade`). */
+  attemptsMade: number;
+  /** Times its worker was lost so far (BullMQ's `stalledCounter`). */
+  stalledCounter: number;
+  /** The last error message, kept by BullMQ across retries. */
+  failedReason: string | undefined;
+}
+
+/** One entry of a queue's events stream: its id and fields (`event`, `jobId`, ...). */
+export interface QueueStreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * Reads one BullMQ queue's keys with plain commands (no BullMQ connection): a job's state
+ * and logs, and the queue's events stream. Key names come from BullMQ's own `QueueKeys`.
+ */
+export class QueueJobReader {
+  constructor(
+    private readonly redis: QueueRedis,
+    /** `<prefix>:<queue>`, BullMQ's qualified name of the queue. */
+    private readonly queueKey: string,
+  ) {}
+
+  /** `<prefix>:<queue>:events` */
+  get eventsKey(): string {
+    return `${this.queueKey}:events`;
+  }
+
+  jobKey(jobId: string): string {
+    return `${this.queueKey}:${jobId}`;
+  }
+
+  /** The job now, or `undefined` if it does not exist (never added, or removed). */
+  async snapshot(jobId: string): Promise<JobSnapshot | undefined> {
+    const key = this.jobKey(jobId);
+    const [hash, completed, failed] = await Promise.all([
+      this.redis.hmget(key, 'progress', 'returnvalue', 'failedReason', 'atm', 'stc', 'timestamp'),
+      this.redis.zscore(`${this.queueKey}:completed`, jobId),
+      this.redis.zscore(`${this.queueKey}:failed`, jobId),
+    ]);
+    const [progress, returnvalue, failedReason, atm, stc, timestamp] = hash;
+    if (timestamp === null) return undefined; // every BullMQ job hash has one
+    let finished: JobSnapshot['finished'];
+    if (completed !== null) finished = { status: 'completed', result: returnvalue ?? undefined };
+    else if (failed !== null) finished = { status: 'failed', reason: failedReason ?? 'Job failed' };
+    return {
+      progress: progress ?? undefined,
+      finished,
+      attemptsMade: Number(atm ?? 0),
+      stalledCounter: Number(stc ?? 0),
+      failedReason: failedReason ?? undefined,
+    };
+  }
+
+  /** The job's log lines from index `from` on (BullMQ's `job.log()` list). */
+  logs(jobId: string, from: number): Promise<string[]> {
+    return this.redis.lrange(`${this.jobKey(jobId)}:logs`, from, -1);
+  }
+
+  /** Id of the newest entry of the events stream, `0-0` when it is empty or missing. */
+  async lastStreamId(): Promise<string> {
+    const newest = await this.redis.xrevrange(this.eventsKey, '+', '-', 'COUNT', 1);
+    return newest[0]?.[0] ?? '0-0';
+  }
+
+  /**
+   * Id of the newest entry trimmed away (MAXLEN), `0-0` if none: entries after a cursor
+   * older than it may have been lost.
+   */
+  async maxDeletedId(): Promise<string> {
+    const info = (await this.redis.call('XINFO', 'STREAM', this.eventsKey).catch((err: Error) => {
+      if (/no such key/i.test(err.message)) return [];
+      throw err;
+    })) as unknown[];
+    const at = info.indexOf('max-deleted-entry-id');
+    return at >= 0 ? String(info[at + 1]) : '0-0';
+  }
+}
+
+/** XREAD's reply for one stream as entries with field maps. */
+export function toEntries(raw: [string, string[]][]): QueueStreamEntry[] {
+  return raw.map(([id, list]) => {
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]] = list[i + 1];
+    return { id, fields };
+  });
+}
