@@ -9,6 +9,7 @@ import {
 import type { TaskStore, TaskStoreLimits } from '../interfaces/task-store.interface';
 import { hashResumeKey } from '../access/resume-key';
 import type { TaskEvent } from '../task-event';
+import { describeDurableStoreContract } from './durable-task-store-contract';
 
 /**
  * The test runner's functions the suite registers its cases with. Jest, Vitest, Mocha and
@@ -253,6 +254,8 @@ export function describeTaskStoreContract(name: string, options: TaskStoreContra
       );
     });
   });
+
+  describeDurableStoreContract(name, makeStore, limits, options);
 
   describe(`${name}: TaskStore contract, limits across tasks`, () => {
     const opened: TaskStore[] = [];
