@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { TaskNotFoundError, TaskNotRunningError } from '../errors';
 import type { SourceEvent, TaskStore, TaskTermination } from '../interfaces/task-store.interface';
-import { logRecord } from '../log-record';
+import { errorText, logRecord, type LogFields } from '../log-record';
 import type { JobSnapshot, QueueJobReader, QueueStreamEntry } from './queue-job-reader';
 import { logPosition, streamPosition } from './queue-stream-ids';
 
@@ -249,8 +249,8 @@ export class JobMirror {
     this.absent.set(jobId, now + ms);
   }
 
-  private context(job: MirroredJob, err: unknown): Record<string, unknown> {
-    return { queue: this.queue, jobId: job.jobId, taskId: job.taskId, error: String(err) };
+  private context(job: MirroredJob, err: unknown): LogFields {
+    return { queue: this.queue, jobId: job.jobId, taskId: job.taskId, error: errorText(err) };
   }
 }
 

@@ -91,7 +91,7 @@ export class QueueJobReader {
 export function toEntries(raw: [string, string[]][]): QueueStreamEntry[] {
   return raw.map(([id, list]) => {
     const fields: Record<string, string> = {};
-    for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]] = list[i + 1];
+    for (let i = 0; i + 1 < list.length; i += 2) fields[list[i] as string] = list[i + 1] as string;
     return { id, fields };
   });
 }

@@ -14,8 +14,8 @@ const STREAM_ID = /^(\d{1,15})-(\d{1,10})$/;
 export function taskIdOf(prefix: string, queue: string, jobId: string): string {
   const digest = createHash('sha256').update(`${prefix}\0${queue}\0${jobId}`, 'utf8').digest();
   // Version 8 (custom) and the RFC 9562 variant: a valid UUID that says it is not random.
-  digest[6] = (digest[6] & 0x0f) | 0x80;
-  digest[8] = (digest[8] & 0x3f) | 0x80;
+  digest.writeUInt8((digest.readUInt8(6) & 0x0f) | 0x80, 6);
+  digest.writeUInt8((digest.readUInt8(8) & 0x3f) | 0x80, 8);
   const hex = digest.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
@@ -30,9 +30,9 @@ export function resumeKeyOf(secret: string, taskId: string): string {
  * string order is stream order. Throws on anything else.
  */
 export function streamPosition(streamId: string): string {
-  const match = STREAM_ID.exec(streamId);
-  if (!match) throw new RangeError(`not a stream id: ${JSON.stringify(streamId)}`);
-  return `${match[1].padStart(MS_DIGITS, '0')}-${match[2].padStart(SEQ_DIGITS, '0')}`;
+  const [, ms, seq] = STREAM_ID.exec(streamId) ?? [];
+  if (ms === undefined || seq === undefined) throw new RangeError(`not a stream id: ${JSON.stringify(streamId)}`);
+  return `${ms.padStart(MS_DIGITS, '0')}-${seq.padStart(SEQ_DIGITS, '0')}`;
 }
 
 /** The position of a job's log line (0-based index in its logs list) for `appendOnce`. */
