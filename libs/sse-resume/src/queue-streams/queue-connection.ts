@@ -4,7 +4,7 @@ import type { QueueConnectionSettings } from '../interfaces/durable-options.inte
 /** Connections of a bridge: commands, and one per queue for its blocking XREAD. */
 export type QueueRedis = Redis | Cluster;
 
-export type IoredisModule = typeof import('ioredis');
+export type IoredisModule = Pick<typeof import('ioredis'), 'Redis' | 'Cluster'>;
 
 /**
  * A new ioredis connection (or cluster) from the `queueStreams.connection` settings; with
