@@ -40,8 +40,11 @@ export class JobMirror {
   private readonly live = new Map<string, MirroredJob>();
   /** jobId -> until when it is believed to have no running task. */
   private readonly absent = new Map<string, number>();
-  /** Set while the reader catches up after a trim: a task found then gets a resync first. */
-  resyncFoundTasks = false;
+  /**
+   * When events were last found trimmed before this instance read them (epoch ms, 0:
+   * never): a task made before then that this instance finds only now gets a resync first.
+   */
+  resyncCreatedBefore = 0;
 
   constructor(
     private readonly store: MirrorStore,
@@ -94,7 +97,7 @@ export class JobMirror {
         const found = await this.find(jobId);
         if (!found) return;
         await this.run(found.job, async (job) => {
-          if (found.fresh && this.resyncFoundTasks) {
+          if (found.fresh && found.createdAt < this.resyncCreatedBefore) {
             await this.seedNow(job, streamPosition(await this.reader.lastStreamId()));
           }
           await this.syncLogs(job);
@@ -137,9 +140,9 @@ export class JobMirror {
   }
 
   /** The job's mirror if its task is running; `fresh` when this instance just learned of it. */
-  private async find(jobId: string): Promise<{ job: MirroredJob; fresh: boolean } | undefined> {
+  private async find(jobId: string): Promise<{ job: MirroredJob; fresh: boolean; createdAt: number } | undefined> {
     const known = this.live.get(jobId);
-    if (known) return { job: known, fresh: false };
+    if (known) return { job: known, fresh: false, createdAt: 0 };
     const until = this.absent.get(jobId);
     if (until !== undefined && until > this.now()) return undefined;
     const lookup = await this.store.lookup(this.taskIdOf(jobId));
@@ -149,10 +152,10 @@ export class JobMirror {
     }
     // access() may have tracked it meanwhile.
     const raced = this.live.get(jobId);
-    if (raced) return { job: raced, fresh: false };
+    if (raced) return { job: raced, fresh: false, createdAt: 0 };
     const job = this.mirrored(jobId);
     this.live.set(jobId, job);
-    return { job, fresh: true };
+    return { job, fresh: true, createdAt: lookup.task.createdAt };
   }
 
   /** Runs `step` after the job's earlier steps; a task that ended (elsewhere too) stops its mirror. */

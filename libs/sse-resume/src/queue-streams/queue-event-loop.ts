@@ -3,7 +3,7 @@ import { errorText, logRecord } from '../log-record';
 import type { JobMirror } from './job-mirror';
 import type { QueueRedis } from './queue-connection';
 import { toEntries, type QueueJobReader } from './queue-job-reader';
-import { streamIdAfter, streamPosition } from './queue-stream-ids';
+import { streamPosition } from './queue-stream-ids';
 
 /** Timing of the loop; defaults suit production. */
 export interface QueueEventLoopTiming {
@@ -108,10 +108,7 @@ export class QueueEventLoop {
     )) as [string, [string, string[]][]][] | null;
     if (this.stopped) return;
     const raw = reply?.[0]?.[1] ?? [];
-    if (raw.length === 0) {
-      this.mirror.resyncFoundTasks = false; // caught up
-      return;
-    }
+    if (raw.length === 0) return;
     // A full batch: this instance is behind, and may be further behind than MAXLEN kept.
     if (raw.length >= this.batch) await this.checkTrimmed();
     const entries = toEntries(raw);
@@ -123,21 +120,19 @@ export class QueueEventLoop {
   /**
    * Entries after the cursor were trimmed (MAXLEN) before this instance read them: every
    * job mirrored here, and every job found before the loop catches up, is written as of
-   * now (its current progress, logs and end) instead of the lost events.
+   * now (its current progress, logs and end) instead of the lost events; so is every
+   * older task this instance finds later (after a restart it knows none yet).
    */
   private async checkTrimmed(): Promise<void> {
     if (this.cursor === '0-0') return;
-    const maxDeleted = await this.reader.maxDeletedId();
-    if (!streamIdAfter(maxDeleted, this.cursor)) return;
+    if (!(await this.reader.trimmedAfter(this.cursor))) return;
     this.logger.warn(
       logRecord('queue stream: events were trimmed before they were mirrored; resyncing jobs from their state', {
         stream: this.reader.eventsKey,
         cursor: this.cursor,
-        trimmedUpTo: maxDeleted,
       }),
     );
-    const now = await this.reader.lastStreamId();
-    this.mirror.resyncFoundTasks = true;
-    await this.mirror.resyncAll(streamPosition(now));
+    this.mirror.resyncCreatedBefore = Date.now();
+    await this.mirror.resyncAll(streamPosition(await this.reader.lastStreamId()));
   }
 }

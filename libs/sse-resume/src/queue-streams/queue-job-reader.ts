@@ -1,4 +1,5 @@
 import type { QueueRedis } from './queue-connection';
+import { streamIdAfter } from './queue-stream-ids';
 
 /** What a job is now, read from BullMQ's keys (hash, finished sets, logs). */
 export interface JobSnapshot {
@@ -74,16 +75,25 @@ export class QueueJobReader {
   }
 
   /**
-   * Id of the newest entry trimmed away (MAXLEN), `0-0` if none: entries after a cursor
-   * older than it may have been lost.
+   * Whether entries after `cursor` may have been trimmed (MAXLEN) before they were read:
+   * newer entries were added, and the oldest one kept is past the cursor. (Conservative:
+   * when only the cursor's own entry went, nothing was lost, but that cannot be told apart.)
    */
-  async maxDeletedId(): Promise<string> {
+  async trimmedAfter(cursor: string): Promise<boolean> {
     const info = (await this.redis.call('XINFO', 'STREAM', this.eventsKey).catch((err: Error) => {
       if (/no such key/i.test(err.message)) return [];
       throw err;
     })) as unknown[];
-    const at = info.indexOf('max-deleted-entry-id');
-    return at >= 0 ? String(info[at + 1]) : '0-0';
+    const field = (name: string): unknown => {
+      const at = info.indexOf(name);
+      return at >= 0 ? info[at + 1] : undefined;
+    };
+    if (field('entries-added') === field('length')) return false; // never trimmed
+    const lastGenerated = field('last-generated-id');
+    if (typeof lastGenerated !== 'string' || !streamIdAfter(lastGenerated, cursor)) return false;
+    const first = field('first-entry');
+    if (!Array.isArray(first) || typeof first[0] !== 'string') return true; // all of them gone
+    return streamIdAfter(first[0], cursor);
   }
 }
 
