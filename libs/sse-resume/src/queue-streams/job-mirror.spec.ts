@@ -129,22 +129,40 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
     });
   });
 
-  it('a resync writes the current state at a position that refuses the older entries', async () => {
+  it('a resync writes the current progress at its entry: refused if mirrored already, refusing older ones', async () => {
     const job = await q.queue.add('j', {});
     const jobId = job.id as string;
     const taskId = await createTask(jobId);
+    await job.updateProgress(41);
     await job.updateProgress(42);
+    const [older, newest] = (await redis.xrevrange(`${q.prefix}:${q.name}:events`, '+', '-', 'COUNT', 2)).reverse();
     const m = mirror();
     m.track(jobId);
-    await m.resyncAll('000000000000050-0000000000');
+    await m.resyncAll();
+    await m.resyncAll(); // once only
     await m.apply([
-      entry('40-0', { event: 'progress', jobId, data: '41' }),
-      entry('60-0', { event: 'progress', jobId, data: '43' }),
+      entry(older?.[0] as string, { event: 'progress', jobId, data: '41' }),
+      entry(newest?.[0] as string, { event: 'progress', jobId, data: '42' }),
     ]);
+    await job.updateProgress(43);
+    const [latest] = await redis.xrevrange(`${q.prefix}:${q.name}:events`, '+', '-', 'COUNT', 1);
+    await m.apply([entry(latest?.[0] as string, { event: 'progress', jobId, data: '43' })]);
     expect(await history(taskId)).toEqual([
       { id: 1, type: 'progress', data: 42 },
       { id: 2, type: 'progress', data: 43 },
     ]);
+  });
+
+  it('a seed after its progress entry was mirrored adds no second progress', async () => {
+    const job = await q.queue.add('j', {});
+    const jobId = job.id as string;
+    const taskId = await createTask(jobId);
+    await job.updateProgress('p');
+    const [newest] = await redis.xrevrange(`${q.prefix}:${q.name}:events`, '+', '-', 'COUNT', 1);
+    const m = mirror();
+    await m.apply([entry(newest?.[0] as string, { event: 'progress', jobId, data: '"p"' })]);
+    await mirror().seed(jobId); // another instance's access()
+    expect(await history(taskId)).toEqual([{ id: 1, type: 'progress', data: 'p' }]);
   });
 
   it('a task ended elsewhere (cancelled) stops its mirror without an error', async () => {

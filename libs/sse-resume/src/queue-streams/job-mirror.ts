@@ -67,19 +67,18 @@ export class JobMirror {
   }
 
   /**
-   * Writes the job's state as of stream position `position` (read before the state):
-   * its progress, its logs so far, its end if finished. Events up to `position` are then
-   * refused, later ones mirrored.
+   * Writes the job's state now: its progress, its logs so far, its end if finished (see
+   * `seedNow`). Later events are mirrored after it.
    */
-  seed(jobId: string, position: string): Promise<void> {
+  seed(jobId: string): Promise<void> {
     this.track(jobId);
     const job = this.live.get(jobId);
-    return job ? this.run(job, () => this.seedNow(job, position)) : Promise.resolve();
+    return job ? this.run(job, () => this.seedNow(job)) : Promise.resolve();
   }
 
   /** Resyncs every job this instance mirrors (events were trimmed before it read them). */
-  async resyncAll(position: string): Promise<void> {
-    await Promise.all([...this.live.values()].map((job) => this.run(job, () => this.seedNow(job, position))));
+  async resyncAll(): Promise<void> {
+    await Promise.all([...this.live.values()].map((job) => this.run(job, () => this.seedNow(job))));
   }
 
   /** Mirrors a batch of the events stream: jobs in parallel, each job's events in order. */
@@ -97,9 +96,7 @@ export class JobMirror {
         const found = await this.find(jobId);
         if (!found) return;
         await this.run(found.job, async (job) => {
-          if (found.fresh && found.createdAt < this.resyncCreatedBefore) {
-            await this.seedNow(job, streamPosition(await this.reader.lastStreamId()));
-          }
+          if (found.fresh && found.createdAt < this.resyncCreatedBefore) await this.seedNow(job);
           await this.syncLogs(job);
           for (const entry of jobEntries) {
             if (job.ended) return;
@@ -168,13 +165,21 @@ export class JobMirror {
     });
   }
 
-  private async seedNow(job: MirroredJob, position: string): Promise<void> {
+  /**
+   * The job's state as read at stream entry `at`: its progress is appended at the position
+   * of the job's newest `progress` entry (at `at` if that is too far back), so that it is
+   * refused if that entry was mirrored already (by this instance or another) and refuses
+   * it and every older entry otherwise. Never a progress twice, never one backward.
+   */
+  private async seedNow(job: MirroredJob): Promise<void> {
     const snapshot = await this.reader.snapshot(job.jobId);
     if (!snapshot) {
       return this.finish(job, failed(`Job ${job.jobId} is no longer in queue ${this.queue}`));
     }
     job.retriedAt = Math.max(job.retriedAt, snapshot.attemptsMade);
     if (snapshot.progress !== undefined && snapshot.progress !== '0') {
+      const newest = await this.reader.lastProgressId(job.jobId, snapshot.at);
+      const position = streamPosition(newest ?? snapshot.at);
       await this.appendEvent(job, position, { type: 'progress', data: snapshot.progress });
     }
     await this.syncLogs(job);

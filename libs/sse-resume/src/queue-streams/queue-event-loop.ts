@@ -3,7 +3,6 @@ import { errorText, logRecord } from '../log-record';
 import type { JobMirror } from './job-mirror';
 import type { QueueRedis } from './queue-connection';
 import { toEntries, type QueueJobReader } from './queue-job-reader';
-import { streamPosition } from './queue-stream-ids';
 
 /** Timing of the loop; defaults suit production. */
 export interface QueueEventLoopTiming {
@@ -133,6 +132,6 @@ export class QueueEventLoop {
       }),
     );
     this.mirror.resyncCreatedBefore = Date.now();
-    await this.mirror.resyncAll(streamPosition(await this.reader.lastStreamId()));
+    await this.mirror.resyncAll();
   }
 }

@@ -31,6 +31,7 @@ describe('QueueJobReader (real BullMQ)', () => {
       attemptsMade: 0,
       stalledCounter: 0,
       failedReason: undefined,
+      at: expect.stringMatching(/^\d+-\d+$/),
     });
     const done = deferred();
     let finished = 0;
@@ -71,6 +72,10 @@ describe('QueueJobReader (real BullMQ)', () => {
     expect(newest).toMatch(/^\d+-\d+$/);
     const raw = (await redis.xrange(reader.eventsKey, newest, newest)) as [string, string[]][];
     expect(toEntries(raw)).toEqual([{ id: newest, fields: { event: 'progress', jobId: job.id, data: '5' } }]);
+    expect((await reader.snapshot(job.id as string))?.at).toBe(newest);
+    expect(await reader.lastProgressId(job.id as string, newest)).toBe(newest);
+    expect(await reader.lastProgressId('other', newest)).toBeUndefined();
+    expect(await reader.lastProgressId(job.id as string, '0-0')).toBeUndefined();
     expect(await reader.trimmedAfter('0-0')).toBe(false); // never trimmed
     await job.updateProgress(6);
     expect(await reader.trimmedAfter(newest)).toBe(false);

@@ -13,6 +13,8 @@ export interface JobSnapshot {
   stalledCounter: number;
   /** The last error message, kept by BullMQ across retries. */
   failedReason: string | undefined;
+  /** Id of the events stream's newest entry when the job was read (`0-0`: none): the state is as of it. */
+  at: string;
 }
 
 /** One entry of a queue's events stream: its id and fields (`event`, `jobId`, ...). */
@@ -41,16 +43,26 @@ export class QueueJobReader {
     return `${this.queueKey}:${jobId}`;
   }
 
-  /** The job now, or `undefined` if it does not exist (never added, or removed). */
+  /**
+   * The job now, or `undefined` if it does not exist (never added, or removed), read in
+   * one MULTI with the events stream's newest id, so that the state is exactly "as of" it.
+   * (BullMQ keeps a queue's keys in one hash slot, so this works on a cluster too.)
+   */
   async snapshot(jobId: string): Promise<JobSnapshot | undefined> {
     const key = this.jobKey(jobId);
-    const [hash, completed, failed] = await Promise.all([
-      this.redis.hmget(key, 'progress', 'returnvalue', 'failedReason', 'atm', 'stc', 'timestamp'),
-      this.redis.zscore(`${this.queueKey}:completed`, jobId),
-      this.redis.zscore(`${this.queueKey}:failed`, jobId),
-    ]);
+    const replies = await this.redis
+      .multi()
+      .xrevrange(this.eventsKey, '+', '-', 'COUNT', 1)
+      .hmget(key, 'progress', 'returnvalue', 'failedReason', 'atm', 'stc', 'timestamp')
+      .zscore(`${this.queueKey}:completed`, jobId)
+      .zscore(`${this.queueKey}:failed`, jobId)
+      .exec();
+    const [newest, hash, completed, failed] = (replies ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as [[string, string[]][], (string | null)[], string | null, string | null];
     const [progress, returnvalue, failedReason, atm, stc, timestamp] = hash;
-    if (timestamp === null) return undefined; // every BullMQ job hash has one
+    if (timestamp === null || timestamp === undefined) return undefined; // every BullMQ job hash has one
     let finished: JobSnapshot['finished'];
     if (completed !== null) finished = { status: 'completed', result: returnvalue ?? undefined };
     else if (failed !== null) finished = { status: 'failed', reason: failedReason ?? 'Job failed' };
@@ -60,7 +72,18 @@ export class QueueJobReader {
       attemptsMade: Number(atm ?? 0),
       stalledCounter: Number(stc ?? 0),
       failedReason: failedReason ?? undefined,
+      at: newest[0]?.[0] ?? '0-0',
     };
+  }
+
+  /**
+   * Id of the job's newest `progress` entry at or before `at`, looking back `window`
+   * entries at most; `undefined` if none there.
+   */
+  async lastProgressId(jobId: string, at: string, window = 200): Promise<string | undefined> {
+    if (at === '0-0') return undefined;
+    const entries = (await this.redis.xrevrange(this.eventsKey, at, '-', 'COUNT', window)) as [string, string[]][];
+    return toEntries(entries).find((e) => e.fields.event === 'progress' && e.fields.jobId === jobId)?.id;
   }
 
   /** The job's log lines from index `from` on (BullMQ's `job.log()` list). */

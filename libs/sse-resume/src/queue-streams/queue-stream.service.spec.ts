@@ -2,7 +2,9 @@ import { NotFoundException } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { TaskNotFoundError } from '../errors';
 import { deferred } from '../testing/async';
-import { TEST_REDIS_URL } from '../testing/redis';
+import { deleteKeys, TEST_REDIS_URL } from '../testing/redis';
+import type { SseResumeOptions } from '../interfaces/sse-resume-options.interface';
+import { lastValueFrom, toArray } from 'rxjs';
 import { taskIdOf } from './queue-stream-ids';
 import {
   BRIDGE_SECRET,
@@ -14,13 +16,18 @@ import {
   type BridgeApp,
 } from './testing/bridge-harness';
 
-describe('QueueStreamService (memory store, real BullMQ)', () => {
+describe.each(['memory', 'redis'] as const)('QueueStreamService (%s store, real BullMQ)', (storeKind) => {
   let q: TestQueue;
   let bridge: BridgeApp;
+  let storePrefix: string;
 
   beforeEach(async () => {
     q = new TestQueue(bridgeName(), bridgeName());
+    storePrefix = `${bridgeName()}:`;
+    const store: SseResumeOptions =
+      storeKind === 'redis' ? { store: 'redis', redis: { url: TEST_REDIS_URL, keyPrefix: storePrefix } } : {};
     bridge = await startBridgeApp({
+      ...store,
       queueStreams: { queues: [q.name], prefix: q.prefix, secret: BRIDGE_SECRET, connection: { url: TEST_REDIS_URL } },
     });
   });
@@ -28,6 +35,22 @@ describe('QueueStreamService (memory store, real BullMQ)', () => {
   afterEach(async () => {
     await bridge.close();
     await q.cleanUp();
+    await deleteKeys(storePrefix);
+  });
+
+  it('stream() opens the job and streams it like the task routes', async () => {
+    const job = await q.queue.add('s', {});
+    q.worker(async (j: Job) => {
+      await j.updateProgress('half');
+      return 'whole';
+    });
+    const messages = await lastValueFrom(bridge.bridge.stream(q.name, job.id as string).pipe(toArray()));
+    expect(eventsOf(messages)).toEqual([
+      { type: 'progress', id: 1, data: 'half' },
+      { type: 'end', id: 2, data: { status: 'completed', result: 'whole' } },
+    ]);
+    const resumed = await lastValueFrom(bridge.bridge.stream(q.name, job.id as string, { lastEventId: 1 }).pipe(toArray()));
+    expect(eventsOf(resumed)).toEqual([{ type: 'end', id: 2, data: { status: 'completed', result: 'whole' } }]);
   });
 
   it('streams a worker that only calls updateProgress, then its result', async () => {
@@ -46,7 +69,8 @@ describe('QueueStreamService (memory store, real BullMQ)', () => {
   });
 
   it('mirrors job.log lines and a final failure after a retry', async () => {
-    const job = await q.queue.add('l', {}, { attempts: 2 });
+    // With a backoff, as in production: the bridge reads the job while it waits for its next attempt.
+    const job = await q.queue.add('l', {}, { attempts: 2, backoff: { type: 'fixed', delay: 50 } });
     const started = await bridge.bridge.access(q.name, job.id as string);
     q.worker(async (j: Job) => {
       await j.log(`try ${j.attemptsMade + 1}`);

@@ -20,7 +20,7 @@ import { JobMirror, type MirrorStore } from './job-mirror';
 import { createQueueRedis, type QueueRedis } from './queue-connection';
 import { QueueEventLoop, type QueueEventLoopTiming } from './queue-event-loop';
 import { QueueJobReader } from './queue-job-reader';
-import { resumeKeyOf, streamPosition, taskIdOf } from './queue-stream-ids';
+import { resumeKeyOf, taskIdOf } from './queue-stream-ids';
 import {
   QUEUE_STREAMS_OPTIONS,
   queueStreamsMessages,
@@ -93,8 +93,6 @@ export class QueueStreamService implements OnApplicationBootstrap, BeforeApplica
       if (lookup.task.status === 'running') streamed.mirror.track(jobId);
       return { taskId, resumeKey };
     }
-    // Read before the job's state: the seed stands for every event up to here.
-    const position = streamPosition(await streamed.reader.lastStreamId());
     if ((await streamed.reader.snapshot(jobId)) === undefined) throw new TaskNotFoundError(taskId);
     try {
       await this.store.create({
@@ -110,7 +108,7 @@ export class QueueStreamService implements OnApplicationBootstrap, BeforeApplica
       streamed.mirror.track(jobId);
       return { taskId, resumeKey };
     }
-    await streamed.mirror.seed(jobId, position);
+    await streamed.mirror.seed(jobId);
     return { taskId, resumeKey };
   }
 
