@@ -2,7 +2,14 @@ import { Controller, Get, Param, Post, Sse, type MessageEvent } from '@nestjs/co
 import type { Job } from 'bullmq';
 import type { Observable } from 'rxjs';
 import { performance } from 'node:perf_hooks';
-import { LastEventId, ResumeKey, SseResume, SseTaskService, TaskAccess, type TaskInfo } from '@app/sse-resume';
+import {
+  LastEventId,
+  ResumeKey,
+  SseResume,
+  SseTaskService,
+  TaskAccess,
+  type TaskInfo,
+} from '@app/sse-resume';
 import { QueueStreamService } from '@app/sse-resume/queue-streams/queue-stream.service';
 import {
   BRIDGE_SECRET,
@@ -76,7 +83,12 @@ function expectExact(frames: readonly SseFrame[]): void {
 function bridgeOptions(q: TestQueue, store: Partial<SseResumeOptions> = {}): SseResumeOptions {
   return {
     ...store,
-    queueStreams: { queues: [q.name], prefix: q.prefix, secret: BRIDGE_SECRET, connection: { url: TEST_REDIS_URL } },
+    queueStreams: {
+      queues: [q.name],
+      prefix: q.prefix,
+      secret: BRIDGE_SECRET,
+      connection: { url: TEST_REDIS_URL },
+    },
   };
 }
 
@@ -172,9 +184,13 @@ describe('queue streams over HTTP (real BullMQ, plain workers)', () => {
     });
     // Read half on a, then resume on b from the last id a delivered.
     const first = openStream(a.url, opened.streamUrl);
-    await waitUntil(() => parseFrames(first.chunks.map((c) => c.bytes.toString()).join('')).frames.length >= 20);
+    await waitUntil(
+      () => parseFrames(first.chunks.map((c) => c.bytes.toString()).join('')).frames.length >= 20,
+    );
     first.socket.destroy();
-    const firstFrames = parseFrames(first.chunks.map((c) => c.bytes.toString()).join('')).frames.filter((f) => f.event);
+    const firstFrames = parseFrames(first.chunks.map((c) => c.bytes.toString()).join('')).frames.filter(
+      (f) => f.event,
+    );
     gate.resolve();
     const lastId = firstFrames[firstFrames.length - 1]?.id as string;
     const rest = await followWithResume(b.url, `${opened.streamUrl}&lastEventId=${lastId}`);
@@ -278,7 +294,8 @@ describe('queue streams over HTTP (real BullMQ, plain workers)', () => {
     const delays = frames
       .map((f, i) => (arrivals[i] as number) - dataOf<{ t: number }>(f).t)
       .sort((x, y) => x - y);
-    const at = (p: number): number => delays[Math.min(delays.length - 1, Math.floor(p * delays.length))] as number;
+    const at = (p: number): number =>
+      delays[Math.min(delays.length - 1, Math.floor(p * delays.length))] as number;
     const line = `queue stream latency updateProgress -> SSE frame over ${count} events (Redis store): p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms, max ${at(1).toFixed(2)} ms`;
     process.stdout.write(`${line}\n`);
     expect(at(0.5)).toBeLessThan(100);

@@ -10,10 +10,14 @@ describe('loadBullmq', () => {
     expect(typeof bullmq.QueueKeys).toBe('function');
   });
 
-  it.each(['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND'])('turns %s of bullmq into a clear message', async (code) => {
-    const load = (): Promise<BullmqModule> => Promise.reject(moduleError(code, "Cannot find module 'bullmq'"));
-    await expect(loadBullmq(load)).rejects.toThrow(MISSING_BULLMQ);
-  });
+  it.each(['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND'])(
+    'turns %s of bullmq into a clear message',
+    async (code) => {
+      const load = (): Promise<BullmqModule> =>
+        Promise.reject(moduleError(code, "Cannot find module 'bullmq'"));
+      await expect(loadBullmq(load)).rejects.toThrow(MISSING_BULLMQ);
+    },
+  );
 
   it('passes other errors through', async () => {
     const other = moduleError('MODULE_NOT_FOUND', "Cannot find module 'msgpackr'");

@@ -11,13 +11,16 @@ export const MISSING_BULLMQ =
 export type BullmqModule = typeof import('bullmq');
 
 /** `import('bullmq')`, with a missing package turned into an Error with {@link MISSING_BULLMQ}. */
-export async function loadBullmq(load: () => Promise<BullmqModule> = () => import('bullmq')): Promise<BullmqModule> {
+export async function loadBullmq(
+  load: () => Promise<BullmqModule> = () => import('bullmq'),
+): Promise<BullmqModule> {
   try {
     return await load();
   } catch (err) {
     // ERR_MODULE_NOT_FOUND from the published ES modules, MODULE_NOT_FOUND when compiled to CommonJS.
     const { code } = err as NodeJS.ErrnoException;
-    const missing = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /bullmq/.test(String(err));
+    const missing =
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /bullmq/.test(String(err));
     if (missing) throw new Error(MISSING_BULLMQ);
     throw err;
   }

@@ -46,7 +46,7 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
         const value = target[name];
         return typeof value === 'function' ? value.bind(target) : value;
       },
-    }) as MirrorStore;
+    });
   });
 
   afterEach(async () => {
@@ -57,7 +57,9 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
   it('mirrors each stream entry once, however often and by however many mirrors it is applied', async () => {
     const job = await q.queue.add('j', {});
     const taskId = await createTask(job.id as string);
-    const batch = [1, 2, 3].map((n) => entry(`100-${n}`, { event: 'progress', jobId: job.id as string, data: String(n) }));
+    const batch = [1, 2, 3].map((n) =>
+      entry(`100-${n}`, { event: 'progress', jobId: job.id as string, data: String(n) }),
+    );
     const [a, b] = [mirror(), mirror()];
     await Promise.all([a.apply(batch), b.apply(batch), a.apply(batch.slice(1))]);
     await b.apply(batch);
@@ -70,7 +72,9 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
   it('skips jobs without a task with one lookup per batch, remembered for a second', async () => {
     const job = await q.queue.add('j', {});
     const m = mirror();
-    await m.apply([1, 2, 3].map((n) => entry(`5-${n}`, { event: 'progress', jobId: job.id as string, data: '1' })));
+    await m.apply(
+      [1, 2, 3].map((n) => entry(`5-${n}`, { event: 'progress', jobId: job.id as string, data: '1' })),
+    );
     await m.apply([entry('6-0', { event: 'progress', jobId: job.id as string, data: '1' })]);
     expect(lookups).toBe(1);
     expect(m.size).toBe(0);
@@ -82,7 +86,10 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
     const taskId = await createTask(jobId);
     const m = mirror();
     await redis.hincrby(`${q.prefix}:${q.name}:${jobId}`, 'stc', 1);
-    await m.apply([entry('7-0', { event: 'waiting', jobId, prev: 'active' }), entry('7-1', { event: 'stalled', jobId })]);
+    await m.apply([
+      entry('7-0', { event: 'waiting', jobId, prev: 'active' }),
+      entry('7-1', { event: 'stalled', jobId }),
+    ]);
     await redis.hset(`${q.prefix}:${q.name}:${jobId}`, 'atm', 1, 'failedReason', 'bad input');
     await m.apply([entry('8-0', { event: 'delayed', jobId, delay: '100' })]);
     // A requeue without a new throw (rate limit, moved back) adds nothing.
@@ -121,7 +128,11 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
       entry('13-0', { event: 'failed', jobId: one.id as string, failedReason: 'no disk', prev: 'active' }),
       entry('13-1', { event: 'removed', jobId: two.id as string, prev: 'wait' }),
     ]);
-    expect((await history(t1)).pop()).toEqual({ id: 1, type: 'end', data: { status: 'failed', error: 'no disk' } });
+    expect((await history(t1)).pop()).toEqual({
+      id: 1,
+      type: 'end',
+      data: { status: 'failed', error: 'no disk' },
+    });
     expect((await history(t2)).pop()).toEqual({
       id: 1,
       type: 'end',
@@ -135,7 +146,9 @@ describe('JobMirror (memory store, real BullMQ keys)', () => {
     const taskId = await createTask(jobId);
     await job.updateProgress(41);
     await job.updateProgress(42);
-    const [older, newest] = (await redis.xrevrange(`${q.prefix}:${q.name}:events`, '+', '-', 'COUNT', 2)).reverse();
+    const [older, newest] = (
+      await redis.xrevrange(`${q.prefix}:${q.name}:events`, '+', '-', 'COUNT', 2)
+    ).reverse();
     const m = mirror();
     m.track(jobId);
     await m.resyncAll();

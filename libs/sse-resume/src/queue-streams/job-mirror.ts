@@ -137,7 +137,9 @@ export class JobMirror {
   }
 
   /** The job's mirror if its task is running; `fresh` when this instance just learned of it. */
-  private async find(jobId: string): Promise<{ job: MirroredJob; fresh: boolean; createdAt: number } | undefined> {
+  private async find(
+    jobId: string,
+  ): Promise<{ job: MirroredJob; fresh: boolean; createdAt: number } | undefined> {
     const known = this.live.get(jobId);
     if (known) return { job: known, fresh: false, createdAt: 0 };
     const until = this.absent.get(jobId);
@@ -183,7 +185,8 @@ export class JobMirror {
       await this.appendEvent(job, position, { type: 'progress', data: snapshot.progress });
     }
     await this.syncLogs(job);
-    if (snapshot.finished?.status === 'completed') await this.finish(job, completed(snapshot.finished.result));
+    if (snapshot.finished?.status === 'completed')
+      await this.finish(job, completed(snapshot.finished.result));
     else if (snapshot.finished) await this.finish(job, failed(snapshot.finished.reason));
   }
 

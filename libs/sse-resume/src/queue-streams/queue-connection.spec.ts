@@ -14,7 +14,11 @@ describe('createQueueRedis', () => {
   });
 
   it('a blocking connection has no per-command retry limit', () => {
-    const redis = createQueueRedis(ioredis, { url: TEST_REDIS_URL, options: { lazyConnect: true } }, { blocking: true });
+    const redis = createQueueRedis(
+      ioredis,
+      { url: TEST_REDIS_URL, options: { lazyConnect: true } },
+      { blocking: true },
+    );
     expect((redis as ioredis.Redis).options.maxRetriesPerRequest).toBeNull();
     redis.disconnect();
   });

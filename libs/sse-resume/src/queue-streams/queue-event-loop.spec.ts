@@ -62,7 +62,8 @@ describe('QueueEventLoop (real BullMQ, memory store)', () => {
   async function eventsReach(taskId: string, count: number, what: string): Promise<void> {
     const deadline = Date.now() + 5_000;
     while ((await store.read(taskId, 0, 1)).lastEventId < count) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await progressOf(taskId))}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await progressOf(taskId))}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -149,4 +150,3 @@ describe('QueueEventLoop (real BullMQ, memory store)', () => {
     expect(Date.now() - at).toBeLessThan(1_000);
   });
 });
-

@@ -96,7 +96,7 @@ export class QueueEventLoop {
   }
 
   private async round(): Promise<void> {
-    const reply = (await this.blocking.xread(
+    const reply = await this.blocking.xread(
       'COUNT',
       this.batch,
       'BLOCK',
@@ -104,7 +104,7 @@ export class QueueEventLoop {
       'STREAMS',
       this.reader.eventsKey,
       this.cursor,
-    )) as [string, [string, string[]][]][] | null;
+    );
     if (this.stopped) return;
     const raw = reply?.[0]?.[1] ?? [];
     if (raw.length === 0) return;
@@ -126,10 +126,13 @@ export class QueueEventLoop {
     if (this.cursor === '0-0') return;
     if (!(await this.reader.trimmedAfter(this.cursor))) return;
     this.logger.warn(
-      logRecord('queue stream: events were trimmed before they were mirrored; resyncing jobs from their state', {
-        stream: this.reader.eventsKey,
-        cursor: this.cursor,
-      }),
+      logRecord(
+        'queue stream: events were trimmed before they were mirrored; resyncing jobs from their state',
+        {
+          stream: this.reader.eventsKey,
+          cursor: this.cursor,
+        },
+      ),
     );
     this.mirror.resyncCreatedBefore = Date.now();
     await this.mirror.resyncAll();

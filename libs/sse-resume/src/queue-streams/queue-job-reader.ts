@@ -6,7 +6,10 @@ export interface JobSnapshot {
   /** JSON text of the progress, if the job ever reported one. */
   progress: string | undefined;
   /** Set once the job completed or failed for good. */
-  finished: { status: 'completed'; result: string | undefined } | { status: 'failed'; reason: string } | undefined;
+  finished:
+    | { status: 'completed'; result: string | undefined }
+    | { status: 'failed'; reason: string }
+    | undefined;
   /** Throws so far (BullMQ's `attemptsMade`). */
   attemptsMade: number;
   /** Times its worker was lost so far (BullMQ's `stalledCounter`). */
@@ -82,7 +85,10 @@ export class QueueJobReader {
    */
   async lastProgressId(jobId: string, at: string, window = 200): Promise<string | undefined> {
     if (at === '0-0') return undefined;
-    const entries = (await this.redis.xrevrange(this.eventsKey, at, '-', 'COUNT', window)) as [string, string[]][];
+    const entries = (await this.redis.xrevrange(this.eventsKey, at, '-', 'COUNT', window)) as [
+      string,
+      string[],
+    ][];
     return toEntries(entries).find((e) => e.fields.event === 'progress' && e.fields.jobId === jobId)?.id;
   }
 

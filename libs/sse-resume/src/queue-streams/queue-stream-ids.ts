@@ -31,7 +31,8 @@ export function resumeKeyOf(secret: string, taskId: string): string {
  */
 export function streamPosition(streamId: string): string {
   const [, ms, seq] = STREAM_ID.exec(streamId) ?? [];
-  if (ms === undefined || seq === undefined) throw new RangeError(`not a stream id: ${JSON.stringify(streamId)}`);
+  if (ms === undefined || seq === undefined)
+    throw new RangeError(`not a stream id: ${JSON.stringify(streamId)}`);
   return `${ms.padStart(MS_DIGITS, '0')}-${seq.padStart(SEQ_DIGITS, '0')}`;
 }
 

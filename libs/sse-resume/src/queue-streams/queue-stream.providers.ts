@@ -13,7 +13,8 @@ export function queueStreamProviders(): Provider[] {
   return [
     {
       provide: QUEUE_STREAMS_OPTIONS,
-      useFactory: (given: SseResumeOptions) => resolveQueueStreamsOptions(given.queueStreams, given.redis) ?? null,
+      useFactory: (given: SseResumeOptions) =>
+        resolveQueueStreamsOptions(given.queueStreams, given.redis) ?? null,
       inject: [SSE_RESUME_GIVEN_OPTIONS],
     },
     QueueStreamService,

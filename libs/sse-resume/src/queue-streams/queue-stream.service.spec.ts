@@ -28,7 +28,12 @@ describe.each(['memory', 'redis'] as const)('QueueStreamService (%s store, real 
       storeKind === 'redis' ? { store: 'redis', redis: { url: TEST_REDIS_URL, keyPrefix: storePrefix } } : {};
     bridge = await startBridgeApp({
       ...store,
-      queueStreams: { queues: [q.name], prefix: q.prefix, secret: BRIDGE_SECRET, connection: { url: TEST_REDIS_URL } },
+      queueStreams: {
+        queues: [q.name],
+        prefix: q.prefix,
+        secret: BRIDGE_SECRET,
+        connection: { url: TEST_REDIS_URL },
+      },
     });
   });
 
@@ -49,8 +54,12 @@ describe.each(['memory', 'redis'] as const)('QueueStreamService (%s store, real 
       { type: 'progress', id: 1, data: 'half' },
       { type: 'end', id: 2, data: { status: 'completed', result: 'whole' } },
     ]);
-    const resumed = await lastValueFrom(bridge.bridge.stream(q.name, job.id as string, { lastEventId: 1 }).pipe(toArray()));
-    expect(eventsOf(resumed)).toEqual([{ type: 'end', id: 2, data: { status: 'completed', result: 'whole' } }]);
+    const resumed = await lastValueFrom(
+      bridge.bridge.stream(q.name, job.id as string, { lastEventId: 1 }).pipe(toArray()),
+    );
+    expect(eventsOf(resumed)).toEqual([
+      { type: 'end', id: 2, data: { status: 'completed', result: 'whole' } },
+    ]);
   });
 
   it('streams a worker that only calls updateProgress, then its result', async () => {
@@ -138,7 +147,11 @@ describe.each(['memory', 'redis'] as const)('QueueStreamService (%s store, real 
     await job.remove();
     const events = eventsOf(await readAll(bridge.tasks, started.taskId, started.resumeKey));
     expect(events).toEqual([
-      { type: 'end', id: 1, data: { status: 'failed', error: `Job ${job.id} was removed from queue ${q.name}` } },
+      {
+        type: 'end',
+        id: 1,
+        data: { status: 'failed', error: `Job ${job.id} was removed from queue ${q.name}` },
+      },
     ]);
   });
 

@@ -62,7 +62,9 @@ export class QueueStreamService implements OnApplicationBootstrap, BeforeApplica
   constructor(
     @Inject(TaskStore) private readonly store: TaskStore,
     private readonly tasks: SseTaskService,
-    @Optional() @Inject(QUEUE_STREAMS_OPTIONS) private readonly options: ResolvedQueueStreamsOptions | null = null,
+    @Optional()
+    @Inject(QUEUE_STREAMS_OPTIONS)
+    private readonly options: ResolvedQueueStreamsOptions | null = null,
     @Optional() @Inject(QUEUE_STREAMS_TIMING) private readonly timing: QueueEventLoopTiming = {},
   ) {}
 
@@ -181,7 +183,9 @@ export class QueueStreamService implements OnApplicationBootstrap, BeforeApplica
   private requireQueue(queue: string): ResolvedQueueStreamsOptions {
     const options = this.requireOptions();
     if (!options.queues.includes(queue)) {
-      throw new NotFoundException(`queue ${String(queue).slice(0, 64)} is not streamed (queueStreams.queues)`);
+      throw new NotFoundException(
+        `queue ${String(queue).slice(0, 64)} is not streamed (queueStreams.queues)`,
+      );
     }
     return options;
   }

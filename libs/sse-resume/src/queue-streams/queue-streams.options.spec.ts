@@ -25,10 +25,18 @@ describe('resolveQueueStreamsOptions', () => {
 
   it('keeps a given connection and prefix', () => {
     const resolved = resolveQueueStreamsOptions(
-      { queues: ['a', 'b'], secret, prefix: '{jobs}', connection: { url: 'redis://q:3', options: { db: 1 } } },
+      {
+        queues: ['a', 'b'],
+        secret,
+        prefix: '{jobs}',
+        connection: { url: 'redis://q:3', options: { db: 1 } },
+      },
       { url: 'redis://h:1' },
     );
-    expect(resolved).toMatchObject({ prefix: '{jobs}', connection: { url: 'redis://q:3', options: { db: 1 } } });
+    expect(resolved).toMatchObject({
+      prefix: '{jobs}',
+      connection: { url: 'redis://q:3', options: { db: 1 } },
+    });
   });
 
   it.each([
@@ -43,7 +51,11 @@ describe('resolveQueueStreamsOptions', () => {
     ['an empty prefix', { queues: ['a'], secret, prefix: '' }, queueStreamsMessages.prefix],
     ['a bad url', { queues: ['a'], secret, connection: { url: 1 } }, queueStreamsMessages.connection],
     ['bad nodes', { queues: ['a'], secret, connection: { nodes: [1] } }, queueStreamsMessages.connection],
-    ['url and nodes', { queues: ['a'], secret, connection: { url: 'u', nodes: ['h:1'] } }, queueStreamsMessages.connection],
+    [
+      'url and nodes',
+      { queues: ['a'], secret, connection: { url: 'u', nodes: ['h:1'] } },
+      queueStreamsMessages.connection,
+    ],
     ['a null connection', { queues: ['a'], secret, connection: null }, queueStreamsMessages.connection],
   ])('rejects %s', (_name, given, message) => {
     expect(() => resolveQueueStreamsOptions(given as unknown as QueueStreamsOptions)).toThrow(message);

@@ -48,7 +48,8 @@ export function resolveQueueStreamsOptions(
   ) {
     throw new Error(queueStreamsMessages.queues);
   }
-  if (typeof secret !== 'string' || secret.length < MIN_SECRET_CHARS) throw new Error(queueStreamsMessages.secret);
+  if (typeof secret !== 'string' || secret.length < MIN_SECRET_CHARS)
+    throw new Error(queueStreamsMessages.secret);
   if (typeof prefix !== 'string' || prefix.length === 0) throw new Error(queueStreamsMessages.prefix);
   return {
     queues: [...queues],
@@ -62,7 +63,8 @@ function checkConnection(connection: unknown): QueueConnectionSettings {
   if (typeof connection !== 'object' || connection === null) throw new Error(queueStreamsMessages.connection);
   const { url, nodes, options } = connection as QueueConnectionSettings;
   const badUrl = url !== undefined && typeof url !== 'string';
-  const badNodes = nodes !== undefined && (!Array.isArray(nodes) || !nodes.every((n) => typeof n === 'string'));
+  const badNodes =
+    nodes !== undefined && (!Array.isArray(nodes) || !nodes.every((n) => typeof n === 'string'));
   const badOptions = options !== undefined && (typeof options !== 'object' || options === null);
   if (badUrl || badNodes || badOptions || (url !== undefined && nodes !== undefined)) {
     throw new Error(queueStreamsMessages.connection);

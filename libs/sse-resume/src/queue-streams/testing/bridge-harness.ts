@@ -38,7 +38,11 @@ export interface BridgeApp {
  */
 export async function startBridgeApp(
   options: SseResumeOptions,
-  { controllers = [], listen = false, timing = FAST_TIMING }: { controllers?: Type[]; listen?: boolean; timing?: QueueEventLoopTiming } = {},
+  {
+    controllers = [],
+    listen = false,
+    timing = FAST_TIMING,
+  }: { controllers?: Type[]; listen?: boolean; timing?: QueueEventLoopTiming } = {},
 ): Promise<BridgeApp> {
   const moduleRef = await Test.createTestingModule({
     imports: [ScheduleModule.forRoot(), SseResumeModule.forRoot(options)],
@@ -56,7 +60,7 @@ export async function startBridgeApp(
   if (listen) {
     const listening = await listenOnLoopback(app);
     url = listening.url;
-    destroySockets = listening.destroySockets;
+    destroySockets = () => listening.destroySockets();
   } else {
     await app.init();
   }
@@ -105,7 +109,12 @@ export class TestQueue {
 }
 
 /** Every message of a task's stream until its end (the task must end). */
-export function readAll(tasks: SseTaskService, taskId: string, resumeKey: string, lastEventId?: number): Promise<MessageEvent[]> {
+export function readAll(
+  tasks: SseTaskService,
+  taskId: string,
+  resumeKey: string,
+  lastEventId?: number,
+): Promise<MessageEvent[]> {
   return lastValueFrom(tasks.stream(taskId, { resumeKey, lastEventId }).pipe(toArray()));
 }
 
@@ -113,5 +122,9 @@ export function readAll(tasks: SseTaskService, taskId: string, resumeKey: string
 export function eventsOf(messages: readonly MessageEvent[]): { type: string; id: number; data: unknown }[] {
   return messages
     .filter((m) => m.type !== undefined && m.id !== undefined)
-    .map((m) => ({ type: m.type as string, id: Number(m.id), data: typeof m.data === 'string' ? JSON.parse(m.data) : m.data }));
+    .map((m) => ({
+      type: m.type as string,
+      id: Number(m.id),
+      data: typeof m.data === 'string' ? (JSON.parse(m.data) as unknown) : m.data,
+    }));
 }
