@@ -1,4 +1,4 @@
 /** Public API of queue streams (re-exported by the library's index). */
 export { QueueStreamService, type QueueJobStreamOptions } from './queue-stream.service';
-export { QueueJobStream, QueueJobStreamInterceptor } from './queue-job-stream.decorator';
+export { QueueJobStream, QueueJobStreamGuard, QueueJobStreamInterceptor } from './queue-job-stream.decorator';
 export { queueStreamProviders } from './queue-stream.providers';

@@ -84,8 +84,13 @@ describe('@QueueJobStream()', () => {
     ).toEqual(['3']);
   });
 
-  it('answers 404 for a job not in the queue, 500 for a route without the parameter', async () => {
-    expect((await rawRequest(`${app.url}/jobs/none/events`)).status).toBe(404);
+  it('answers 404 for a job not in the queue, 204 at the end, 500 for a route without the parameter', async () => {
+    for (let i = 0; i < 5; i++) expect((await rawRequest(`${app.url}/jobs/none/events`)).status).toBe(404);
+    const job = await q.queue.add('e', {});
+    q.worker(() => Promise.resolve('x'));
+    await rawRequest(`${app.url}/jobs/${job.id}/events`);
+    const atEnd = await rawRequest(`${app.url}/jobs/${job.id}/events`, { headers: { 'Last-Event-ID': '1' } });
+    expect(atEnd.status).toBe(204);
     expect((await rawRequest(`${app.url}/missing/events`)).status).toBe(500);
   });
 });

@@ -1,11 +1,13 @@
 import {
   applyDecorators,
   type CallHandler,
+  type CanActivate,
   type ExecutionContext,
   Injectable,
   type MessageEvent,
   type NestInterceptor,
   SetMetadata,
+  UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -25,11 +27,15 @@ export const QUEUE_JOB_STREAM_ROUTE = Symbol('QUEUE_JOB_STREAM_ROUTE');
 /** Reads route metadata only: needs no injection. */
 const reflector = new Reflector();
 
+/** What the guard opened, for the interceptor of the same request. */
+const openedStreams = new WeakMap<object, Observable<MessageEvent>>();
+
 /**
  * Streams the job of `queue` named by the route's `:jobId` (or `jobIdParam`) on an `@Sse()`
  * handler, whose own body is not called: the task is made on first request, and the
- * stream resumes after `Last-Event-ID` (or `?lastEventId=`). There is no resume key to
- * present: guard the route as the job's data deserves.
+ * stream resumes after `Last-Event-ID` (or `?lastEventId=`). Refusals (404, 410, 400, 204)
+ * are answered by a guard, before the head. There is no resume key to present: guard the
+ * route as the job's data deserves.
  *
  * ```ts
  * @Sse('mail-jobs/:jobId/events')
@@ -40,22 +46,22 @@ const reflector = new Reflector();
 export function QueueJobStream(queue: string, options: { jobIdParam?: string } = {}): MethodDecorator {
   return applyDecorators(
     SetMetadata(QUEUE_JOB_STREAM_ROUTE, { queue, ...options } satisfies QueueJobStreamRoute),
+    UseGuards(QueueJobStreamGuard),
     UseInterceptors(QueueJobStreamInterceptor),
   );
 }
 
-/** Replaces the handler of a `@QueueJobStream()` route with the job's stream. */
+/** Opens the job's stream (access and checks) before the response head. */
 @Injectable()
-export class QueueJobStreamInterceptor implements NestInterceptor {
+export class QueueJobStreamGuard implements CanActivate {
   constructor(private readonly bridge: QueueStreamService) {}
 
-  intercept(context: ExecutionContext, _next: CallHandler): Observable<MessageEvent> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const route = reflector.get<QueueJobStreamRoute | undefined>(
       QUEUE_JOB_STREAM_ROUTE,
       context.getHandler(),
     );
-    if (route === undefined)
-      throw new Error('QueueJobStreamInterceptor: use it through @QueueJobStream(queue)');
+    if (route === undefined) throw new Error('QueueJobStreamGuard: use it through @QueueJobStream(queue)');
     const request = context.switchToHttp().getRequest<ResumeRequest>();
     const param = route.jobIdParam ?? 'jobId';
     const jobId = request.params?.[param];
@@ -64,6 +70,19 @@ export class QueueJobStreamInterceptor implements NestInterceptor {
         `@QueueJobStream(): the route has no parameter ${param}; set jobIdParam to the one holding the job id`,
       );
     }
-    return this.bridge.stream(route.queue, jobId, { lastEventId: readLastEventId(request) });
+    const stream = await this.bridge.stream(route.queue, jobId, { lastEventId: readLastEventId(request) });
+    openedStreams.set(request, stream);
+    return true;
+  }
+}
+
+/** Replaces the handler of a `@QueueJobStream()` route with the stream its guard opened. */
+@Injectable()
+export class QueueJobStreamInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, _next: CallHandler): Observable<MessageEvent> {
+    const stream = openedStreams.get(context.switchToHttp().getRequest<object>());
+    if (stream === undefined)
+      throw new Error('QueueJobStreamInterceptor: use it through @QueueJobStream(queue)');
+    return stream;
   }
 }

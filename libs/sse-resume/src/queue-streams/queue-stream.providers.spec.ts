@@ -18,7 +18,12 @@ async function boot(options: SseResumeOptions) {
   }).compile();
   moduleRef.useLogger(false);
   const app = moduleRef.createNestApplication({ logger: false });
-  await app.init();
+  try {
+    await app.init();
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   return app;
 }
 

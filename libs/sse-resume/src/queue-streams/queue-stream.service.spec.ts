@@ -1,6 +1,6 @@
 import { NotFoundException } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { TaskNotFoundError } from '../errors';
+import { ResumePointAtEndError, TaskNotFoundError } from '../errors';
 import { deferred } from '../testing/async';
 import { deleteKeys, TEST_REDIS_URL } from '../testing/redis';
 import type { SseResumeOptions } from '../interfaces/sse-resume-options.interface';
@@ -49,14 +49,20 @@ describe.each(['memory', 'redis'] as const)('QueueStreamService (%s store, real 
       await j.updateProgress('half');
       return 'whole';
     });
-    const messages = await lastValueFrom(bridge.bridge.stream(q.name, job.id as string).pipe(toArray()));
+    const messages = await lastValueFrom(
+      (await bridge.bridge.stream(q.name, job.id as string)).pipe(toArray()),
+    );
     expect(eventsOf(messages)).toEqual([
       { type: 'progress', id: 1, data: 'half' },
       { type: 'end', id: 2, data: { status: 'completed', result: 'whole' } },
     ]);
     const resumed = await lastValueFrom(
-      bridge.bridge.stream(q.name, job.id as string, { lastEventId: 1 }).pipe(toArray()),
+      (await bridge.bridge.stream(q.name, job.id as string, { lastEventId: 1 })).pipe(toArray()),
     );
+    await expect(bridge.bridge.stream(q.name, job.id as string, { lastEventId: 2 })).rejects.toThrow(
+      ResumePointAtEndError,
+    );
+    await expect(bridge.bridge.stream(q.name, 'none')).rejects.toThrow(TaskNotFoundError);
     expect(eventsOf(resumed)).toEqual([
       { type: 'end', id: 2, data: { status: 'completed', result: 'whole' } },
     ]);

@@ -8,7 +8,7 @@ import {
   Optional,
   type MessageEvent,
 } from '@nestjs/common';
-import { defer, from, switchMap, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { hashResumeKey } from '../access/resume-key';
 import { TaskExpiredError, TaskNotFoundError } from '../errors';
 import type { StartedTask } from '../interfaces/task-context.interface';
@@ -114,11 +114,20 @@ export class QueueStreamService implements OnApplicationBootstrap, BeforeApplica
     return { taskId, resumeKey };
   }
 
-  /** `access()` then the task's stream: for an `@Sse()` handler that takes a queue and job id. */
-  stream(queue: string, jobId: string, options: QueueJobStreamOptions = {}): Observable<MessageEvent> {
-    return defer(() => from(this.access(queue, jobId))).pipe(
-      switchMap(({ taskId, resumeKey }) => this.tasks.stream(taskId, { resumeKey, ...options })),
-    );
+  /**
+   * `access()`, the stream's checks, then the task's stream, for an `@Sse()` handler that
+   * takes a queue and a job id (`return this.bridge.stream(queue, jobId, { lastEventId })`):
+   * every refusal (404, 410, 400, 204) is thrown before the response head is sent.
+   */
+  async stream(
+    queue: string,
+    jobId: string,
+    options: QueueJobStreamOptions = {},
+  ): Promise<Observable<MessageEvent>> {
+    const { taskId, resumeKey } = await this.access(queue, jobId);
+    const streamOptions = { resumeKey, ...options };
+    await this.tasks.authorizeStream(taskId, streamOptions);
+    return this.tasks.stream(taskId, streamOptions);
   }
 
   /** Jobs mirrored by this instance now, per queue (for metrics and tests). */
