@@ -51,6 +51,10 @@ describe('public API (@app/sse-resume)', () => {
       'UnknownTaskHandlerError',
       'DurableTasksDisabledError',
       'InvalidTaskInputError',
+      'QueueStreamService',
+      'QueueJobStream',
+      'QueueJobStreamGuard',
+      'QueueJobStreamInterceptor',
     ];
     const exported = library as Record<string, unknown>;
     for (const name of expected)
@@ -77,12 +81,13 @@ describe('public API (@app/sse-resume)', () => {
       'DurableTaskRuntime',
       'TaskHandlerRegistry',
       'loadBullmq',
+      'queueStreamProviders',
     ];
     const exported = library as Record<string, unknown>;
     for (const name of internals)
       expect({ name, exported: name in exported }).toEqual({ name, exported: false });
     // Every runtime export is a documented one (the list above) or a typed error.
-    expect(Object.keys(exported)).toHaveLength(47);
+    expect(Object.keys(exported)).toHaveLength(51);
   });
 
   it('uses one symbol as both the TaskStore interface name and its injection token', () => {

@@ -49,8 +49,11 @@ export type {
   TaskEventListener,
   TaskEndedListener,
   FrameSlice,
+  TaskClaim,
+  SourceEvent,
 } from './interfaces/task-store.interface';
 export { TaskHandler } from './durable/task-handler.decorator';
+export * from './queue-streams';
 export { RETRY_EVENT } from './durable/durable.constants';
 export type {
   DurableTaskHandler,

@@ -23,6 +23,8 @@ import { claimPendingSseRoutes } from './streams/nest-sse-route';
 import { DURABLE_TASKS_OPTIONS } from './durable/durable-runtime-options';
 import { TaskHandlerRegistry } from './durable/task-handler-registry';
 import { DurableTaskRuntime } from './durable/durable-task-runtime';
+import { queueStreamProviders } from './queue-streams/queue-stream.providers';
+import { QueueStreamService } from './queue-streams/queue-stream.service';
 
 async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore> {
   const { store } = options;
@@ -82,6 +84,7 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
     },
     TaskHandlerRegistry,
     DurableTaskRuntime,
+    ...queueStreamProviders(),
     SseTaskService,
     TaskEvictionService,
     SseResumeGuard,
@@ -96,6 +99,7 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
     TaskAccessGuard,
     SseResumeInterceptor,
     TaskEvictionService,
+    QueueStreamService,
   ],
 })
 export class SseResumeModule extends SseResumeConfigurableModule {

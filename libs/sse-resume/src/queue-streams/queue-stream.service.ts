@@ -15,7 +15,7 @@ import type { StartedTask } from '../interfaces/task-context.interface';
 import { TaskStore } from '../interfaces/task-store.interface';
 import { LOGGER_NAME } from '../sse-resume.messages';
 import { SseTaskService } from '../sse-task.service';
-import { loadBullmq } from './bullmq-loader';
+import { loadBullmq } from '../durable/bullmq-loader';
 import { JobMirror, type MirrorStore } from './job-mirror';
 import { createQueueRedis, type QueueRedis } from './queue-connection';
 import { QueueEventLoop, type QueueEventLoopTiming } from './queue-event-loop';

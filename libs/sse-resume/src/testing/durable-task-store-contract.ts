@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { TaskNotFoundError, TaskNotRunningError } from '../errors';
 import type { TaskStore } from '../interfaces/task-store.interface';
 import { hashResumeKey } from '../access/resume-key';
-import type { TestRunnerFunctions } from './task-store-contract';
 
 /** A store with the optional methods of durable tasks and queue streams. */
 type DurableStore = TaskStore &
@@ -22,7 +21,10 @@ const END = { status: 'completed' as const, data: '{"status":"completed"}' };
  * (it supports neither feature). Fencing between instances needs two instances of a shared
  * store: left to that store's own spec.
  */
-export function durableStoreContractCases(storeOf: () => TaskStore, it: TestRunnerFunctions['it']): void {
+export function durableStoreContractCases(
+  storeOf: () => TaskStore,
+  it: (name: string, body: () => Promise<void>) => unknown,
+): void {
   let counter = 0;
 
   /** Runs `body` with the store if it supports durable tasks. */
