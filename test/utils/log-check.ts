@@ -23,6 +23,7 @@ const NOT_ABOUT_A_TASK = [
   /^an SSE stream failed after its response head/,
   // BullMQ's worker `error` event names no job (a lost lock's job id is only in its text).
   /^durable task worker error$/,
+  /^durable task worker lost a job lock/,
 ];
 
 export interface LogCheckOptions {

@@ -29,6 +29,8 @@ import { type LocalStart, NamedTaskStarter } from './named-task-starter';
 import { createQueueConnection, type QueueConnection } from './queue-connection';
 import { TaskHandlerRegistry } from './task-handler-registry';
 
+/** BullMQ's errors for a job whose lock this worker no longer holds. */
+const LOCK_LOST = /lock mismatch|missing lock|could not renew lock/i;
 /** At most this many seconds pass before a handed-over job is taken (usually a few ms). */
 const HAND_OVER_BOUND_S = 1;
 
@@ -116,7 +118,17 @@ export class DurableTaskRuntime implements OnModuleInit, OnApplicationBootstrap,
       },
     );
     this.worker.on('lockRenewalFailed', (jobIds: string[]) => processor.locksLost(jobIds));
-    this.worker.on('error', (err) => this.logError('durable task worker error', err));
+    this.worker.on('error', (err) => {
+      // A paused worker that wakes after its job was taken over (its attempt is fenced):
+      // BullMQ refuses to finish, delay or renew the job for it. Expected, so not an error.
+      if (LOCK_LOST.test(errorText(err))) {
+        this.logger.warn(
+          logRecord('durable task worker lost a job lock (taken over)', { error: errorText(err) }),
+        );
+      } else {
+        this.logError('durable task worker error', err);
+      }
+    });
     await this.events.waitUntilReady();
     await this.worker.waitUntilReady();
   }
