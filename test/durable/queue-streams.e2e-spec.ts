@@ -1,15 +1,6 @@
-import { Controller, Get, Param, Post, Sse, type MessageEvent } from '@nestjs/common';
+import { Controller, Param, Post } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import type { Observable } from 'rxjs';
 import { performance } from 'node:perf_hooks';
-import {
-  LastEventId,
-  ResumeKey,
-  SseResume,
-  SseTaskService,
-  TaskAccess,
-  type TaskInfo,
-} from '@app/sse-resume';
 import { QueueStreamService } from '@app/sse-resume/queue-streams/queue-stream.service';
 import {
   BRIDGE_SECRET,
@@ -19,6 +10,7 @@ import {
   type BridgeApp,
 } from '@app/sse-resume/queue-streams/testing/bridge-harness';
 import { deferred } from '@app/sse-resume/testing/async';
+import { TaskStreamController } from '@app/sse-resume/testing/stream-controller';
 import { deleteKeys, TEST_REDIS_URL } from '@app/sse-resume/testing/redis';
 import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import type { SseResumeOptions } from '@app/sse-resume/interfaces/sse-resume-options.interface';
@@ -26,34 +18,15 @@ import { openStream, requestJson } from '../utils/api';
 import { startCuttingProxy } from '../utils/cutting-proxy';
 import { followWithResume } from '../utils/resuming-client';
 
-/** The example app's task routes (src/tasks/tasks.controller.ts), plus one that opens a job's stream. */
+/** Opens a job's stream; its events go through the library's test route (`TaskStreamController`). */
 @Controller()
 class BridgeController {
-  constructor(
-    private readonly tasks: SseTaskService,
-    private readonly bridge: QueueStreamService,
-  ) {}
+  constructor(private readonly bridge: QueueStreamService) {}
 
   @Post('queues/:queue/jobs/:jobId/stream')
   async open(@Param('queue') queue: string, @Param('jobId') jobId: string) {
     const { taskId, resumeKey } = await this.bridge.access(queue, jobId);
     return { taskId, resumeKey, streamUrl: `/tasks/${taskId}/events?key=${resumeKey}` };
-  }
-
-  @Sse('tasks/:taskId/events')
-  @SseResume()
-  events(
-    @Param('taskId') taskId: string,
-    @ResumeKey() resumeKey: string | undefined,
-    @LastEventId() lastEventId: number | undefined,
-  ): Observable<MessageEvent> {
-    return this.tasks.stream(taskId, { resumeKey, lastEventId });
-  }
-
-  @Get('tasks/:taskId')
-  @TaskAccess()
-  info(@Param('taskId') taskId: string, @ResumeKey() resumeKey: string | undefined): Promise<TaskInfo> {
-    return this.tasks.getTaskInfo(taskId, { resumeKey });
   }
 }
 
@@ -104,7 +77,10 @@ describe('queue streams over HTTP (real BullMQ, plain workers)', () => {
   }
 
   async function start(options: SseResumeOptions): Promise<BridgeApp> {
-    const app = await startBridgeApp(options, { controllers: [BridgeController], listen: true });
+    const app = await startBridgeApp(options, {
+      controllers: [BridgeController, TaskStreamController],
+      listen: true,
+    });
     apps.push(app);
     return app;
   }

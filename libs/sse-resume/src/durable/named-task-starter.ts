@@ -1,4 +1,3 @@
-import type { Queue } from 'bullmq';
 import { DurableTasksDisabledError, InvalidTaskInputError, StoreUnavailableError } from '../errors';
 import type { DurableTaskContext, StartNamedTaskOptions } from '../interfaces/durable-task.interface';
 import type { ResolvedSseResumeOptions } from '../interfaces/sse-resume-options.interface';
@@ -12,7 +11,7 @@ import type { TaskStore } from '../interfaces/task-store.interface';
 import { generateResumeKey, generateTaskId, hashResumeKey } from '../access/resume-key';
 import { checkBackoff } from '../sse-resume.options';
 import { checkMetadata, type TaskSerializer } from '../tasks/task-serializer';
-import type { DurableJobData } from './durable-job-data';
+import type { DurableJobData, DurableJobQueue } from './durable-job-data';
 import type { ResolvedDurableTasksOptions } from './durable-runtime-options';
 import { NOT_QUEUED_ERROR } from './durable.constants';
 import type { TaskHandlerRegistry } from './task-handler-registry';
@@ -35,7 +34,7 @@ export class NamedTaskStarter {
     private readonly durable: ResolvedDurableTasksOptions | undefined,
     private readonly registry: TaskHandlerRegistry,
     private readonly serializer: TaskSerializer,
-    private readonly queue: () => Queue<DurableJobData> | undefined,
+    private readonly queue: () => DurableJobQueue | undefined,
   ) {}
 
   async start(

@@ -3,18 +3,9 @@ import { errorText, logRecord } from '../log-record';
 import type { JobMirror } from './job-mirror';
 import type { QueueRedis } from './queue-connection';
 import { toEntries, type QueueJobReader } from './queue-job-reader';
+import type { QueueEventLoopTiming } from './queue-event-loop-timing';
 
-/** Timing of the loop; defaults suit production. */
-export interface QueueEventLoopTiming {
-  /** Entries per XREAD. Default 500. */
-  batch?: number;
-  /** Longest XREAD block, ms (the loop notices `stop()` at once anyway). Default 5 000. */
-  blockMs?: number;
-  /** How often the logs of mirrored jobs are checked, ms. Default 1 000. */
-  logPollMs?: number;
-  /** Wait after a failed round before the next, ms. Default 1 000. */
-  retryMs?: number;
-}
+export type { QueueEventLoopTiming } from './queue-event-loop-timing';
 
 /** How long a stored cursor outlives the last bridge that moved it. */
 const CURSOR_TTL_SECONDS = 7 * 24 * 3600;

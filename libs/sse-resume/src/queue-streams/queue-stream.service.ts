@@ -18,7 +18,8 @@ import { SseTaskService } from '../sse-task.service';
 import { loadBullmq } from '../durable/bullmq-loader';
 import { JobMirror, type MirrorStore } from './job-mirror';
 import { createQueueRedis, type QueueRedis } from './queue-connection';
-import { QueueEventLoop, type QueueEventLoopTiming } from './queue-event-loop';
+import { QueueEventLoop } from './queue-event-loop';
+import type { QueueEventLoopTiming } from './queue-event-loop-timing';
 import { QueueJobReader } from './queue-job-reader';
 import { resumeKeyOf, taskIdOf } from './queue-stream-ids';
 import {
