@@ -50,6 +50,8 @@ interface RunResult {
   workerPeakRssMb: number;
   /** CPU of all the contender's processes over the run (go → all done), ms per task. */
   cpuMsPerTask: number;
+  /** Redis's CPU (INFO cpu) over the run, ms per task: the shared server, so other work is in it too. */
+  redisCpuMsPerTask: number;
   exact: number;
   problems: string[];
 }
@@ -87,6 +89,14 @@ function parseArgs(argv: string[]): Args {
     only,
     out: value('out'),
   };
+}
+
+/** Redis's user + system CPU so far, ms (`INFO cpu`). */
+async function redisCpuMs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
 }
 
 /** Deletes every key under `pattern` (SCAN + UNLINK). */
@@ -138,6 +148,7 @@ async function runOne(
     await Promise.all(all.map((child) => child.next('ready', READY_TIMEOUT_MS)));
 
     const cpuBefore = all.reduce((sum, child) => sum + cpuMs(child.process.pid), 0);
+    const redisBefore = await redisCpuMs(redis);
     const shares = starters.map(
       (_, k) => Math.floor(args.tasks / starters.length) + (k < args.tasks % starters.length ? 1 : 0),
     );
@@ -151,6 +162,7 @@ async function runOne(
       }),
     );
     const cpuAfter = all.reduce((sum, child) => sum + cpuMs(child.process.pid), 0);
+    const redisAfter = await redisCpuMs(redis);
     const peakRss = Math.max(...workers.map((child) => procStatusBytes(child.process.pid!, 'VmHWM')));
 
     const records = done.flatMap((message) => message.records);
@@ -176,6 +188,7 @@ async function runOne(
       ),
       workerPeakRssMb: peakRss / 1024 / 1024,
       cpuMsPerTask: (cpuAfter - cpuBefore) / records.length,
+      redisCpuMsPerTask: (redisAfter - redisBefore) / records.length,
       exact: records.length - problems.length,
       problems: problems.slice(0, 5),
     };
@@ -204,16 +217,17 @@ function table(args: Args, results: RunResult[]): string {
       endP99: m((r) => r.endP99),
       rss: m((r) => r.workerPeakRssMb),
       cpu: m((r) => r.cpuMsPerTask),
+      redisCpu: m((r) => r.redisCpuMsPerTask),
       exact: `${exact} / ${runs.length * args.tasks}`,
       spread: runs.map((r) => fixed(r.tasksPerSecond, 0)).join(', '),
     };
   });
   const lines = [
-    `| contender | tasks/s | (each run) | p50 start→first event (ms) | p99 start→first event (ms) | p99 start→end (ms) | worker peak RSS (MB) | CPU ms / task | exact streams |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+    `| contender | tasks/s | (each run) | p50 start→first event (ms) | p99 start→first event (ms) | p99 start→end (ms) | worker peak RSS (MB) | CPU ms / task | Redis CPU ms / task | exact streams |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
     ...rows.map(
       (row) =>
-        `| ${row.contender} | ${fixed(row.tasksPerSecond, 0)} | ${row.spread} | ${fixed(row.firstP50)} | ${fixed(row.firstP99)} | ${fixed(row.endP99)} | ${fixed(row.rss, 0)} | ${fixed(row.cpu, 2)} | ${row.exact} |`,
+        `| ${row.contender} | ${fixed(row.tasksPerSecond, 0)} | ${row.spread} | ${fixed(row.firstP50)} | ${fixed(row.firstP99)} | ${fixed(row.endP99)} | ${fixed(row.rss, 0)} | ${fixed(row.cpu, 2)} | ${fixed(row.redisCpu, 2)} | ${row.exact} |`,
     ),
   ];
   const byName = new Map(rows.map((row) => [row.contender, row]));
@@ -223,7 +237,7 @@ function table(args: Args, results: RunResult[]): string {
     if (!x || !y) return undefined;
     return (
       `| ${a} / ${b} | ${fixed(x.tasksPerSecond / y.tasksPerSecond, 2)}x | ${fixed(x.firstP99 / y.firstP99, 2)}x | ` +
-      `${fixed(x.firstP50 / y.firstP50, 2)}x | ${fixed(x.cpu / y.cpu, 2)}x |`
+      `${fixed(x.firstP50 / y.firstP50, 2)}x | ${fixed(x.cpu / y.cpu, 2)}x | ${fixed(x.redisCpu / y.redisCpu, 2)}x |`
     );
   };
   const ratios = [
@@ -235,8 +249,8 @@ function table(args: Args, results: RunResult[]): string {
   if (ratios.length > 0) {
     lines.push(
       '',
-      '| ratio (medians) | tasks/s | p99 start→first event | p50 start→first event | CPU ms / task |',
-      '| --- | ---: | ---: | ---: | ---: |',
+      '| ratio (medians) | tasks/s | p99 start→first event | p50 start→first event | CPU ms / task | Redis CPU ms / task |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
       ...ratios,
     );
   }
