@@ -63,8 +63,7 @@ async function main(): Promise<void> {
   const go = await waitForGo();
   const checkpoint = process.env.BENCH_CHECKPOINT === '1';
   tell(await runWindowed(go.tasks, go.window, () => runTask(tasks, go, role === 'producer', checkpoint)));
-  await app.close();
-  process.exit(0);
+  // Stays up until the harness read its CPU time and peak RSS and sends SIGTERM (shutdown hooks).
 }
 
 main().catch(fail);

@@ -72,9 +72,11 @@ async function main(): Promise<void> {
     else if (watch.other.length > 0) record.problem = watch.other.join(',');
   }
   tell(done);
-  await events.close();
-  await queue.close();
-  process.exit(0);
+  // Stays up until the harness read its CPU time and sends SIGTERM.
+  process.once(
+    'SIGTERM',
+    () => void Promise.all([events.close(), queue.close()]).finally(() => process.exit(0)),
+  );
 }
 
 main().catch(fail);
