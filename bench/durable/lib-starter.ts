@@ -33,6 +33,7 @@ async function runTask(
 ): Promise<TaskRecord> {
   const startedAt = performance.now();
   const { taskId, resumeKey } = await tasks.start('bench', { steps: go.steps, checkpoint }, { durable });
+  const startCallMs = performance.now() - startedAt;
   const received: Received[] = [];
   let firstAt: number | undefined;
   await new Promise<void>((resolve, reject) => {
@@ -48,6 +49,7 @@ async function runTask(
     });
   });
   return {
+    startCallMs,
     firstEventMs: (firstAt ?? NaN) - startedAt,
     endMs: performance.now() - startedAt,
     problem: libStreamProblem(received, go.steps),

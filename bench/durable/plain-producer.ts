@@ -51,10 +51,13 @@ async function main(): Promise<void> {
     const watch: JobWatch = { startedAt: performance.now(), steps: [], completed: 0, other: [] };
     watches.set(jobId, watch);
     const ended = new Promise<void>((resolve) => (watch.done = resolve));
+    let startCallMs = NaN;
     return queue
       .add('bench', { steps: go.steps }, { jobId })
+      .then(() => (startCallMs = performance.now() - watch.startedAt))
       .then(() => ended)
       .then(() => ({
+        startCallMs,
         firstEventMs: (watch.firstAt ?? NaN) - watch.startedAt,
         endMs: performance.now() - watch.startedAt,
       }));

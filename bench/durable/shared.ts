@@ -39,6 +39,8 @@ export type ChildMessage = ReadyMessage | DoneMessage | FailedMessage;
 
 /** What one task looked like from the process that started and read it. */
 export interface TaskRecord {
+  /** ms the start call (`tasks.start` / `queue.add`) took to resolve. */
+  startCallMs: number;
   /** ms from the start call (`tasks.start` / `queue.add`) to the first progress event seen. */
   firstEventMs: number;
   /** ms from the start call to the end (`end` event / `completed`). */
