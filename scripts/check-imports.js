@@ -7,8 +7,9 @@
  * Layering rules:
  * - `interfaces/` imports nothing from `stores/` (the main entry's types must not reach a
  *   store's dependencies);
- * - only `stores/redis/`, the `redis` entry and the test kit (`testing/`, not shipped but for
- *   the contract suite) import `ioredis`, an optional peer;
+ * - only `stores/redis/`, the `redis` entry, the test kit (`testing/`, not shipped but for
+ *   the contract suite) and the BullMQ bridges (`durable/`, `queue-streams/`: bullmq, their
+ *   optional peer, brings ioredis; they load both lazily) import `ioredis`, an optional peer;
  * - only `health/*.health-indicator.ts` and the `terminus` entry import `@nestjs/terminus`, an
  *   optional peer; no library file imports `@nestjs/swagger` (the decorators only set the
  *   metadata it reads);
@@ -64,16 +65,21 @@ for (const file of DIRS.flatMap(sources)) {
   const inLib = relative(LIB, file);
   if (inLib.startsWith('interfaces/')) {
     for (const target of targets) {
-      if (relative(LIB, target).startsWith('stores/')) layering.push(`${inLib} imports ${relative(LIB, target)}`);
+      if (relative(LIB, target).startsWith('stores/'))
+        layering.push(`${inLib} imports ${relative(LIB, target)}`);
     }
   }
   const ioredis = importedFiles.some((imported) => imported.fileName === 'ioredis');
-  if (ioredis && !/^(stores\/redis|testing)\//.test(inLib) && inLib !== 'redis.ts') {
-    layering.push(`${inLib} imports ioredis (only stores/redis/ and the redis entry may)`);
+  if (ioredis && !/^(stores\/redis|testing|durable|queue-streams)\//.test(inLib) && inLib !== 'redis.ts') {
+    layering.push(
+      `${inLib} imports ioredis (only stores/redis/, durable/, queue-streams/ and the redis entry may)`,
+    );
   }
   const terminus = importedFiles.some((imported) => imported.fileName === '@nestjs/terminus');
   if (terminus && !/^health\/[^/]+\.health-indicator\.ts$/.test(inLib) && inLib !== 'terminus.ts') {
-    layering.push(`${inLib} imports @nestjs/terminus (only health/*.health-indicator.ts and the terminus entry may)`);
+    layering.push(
+      `${inLib} imports @nestjs/terminus (only health/*.health-indicator.ts and the terminus entry may)`,
+    );
   }
   if (importedFiles.some((imported) => imported.fileName.startsWith('@nestjs/swagger'))) {
     layering.push(`${inLib} imports @nestjs/swagger (the library only sets the metadata it reads)`);
@@ -105,6 +111,7 @@ for (const file of graph.keys()) if (!state.has(file)) visit(file);
 if (cycles.size > 0) {
   console.error(`import cycles (${cycles.size}):\n${[...cycles].map((c) => `  ${c}`).join('\n')}`);
 }
-if (layering.length > 0) console.error(`layering (${layering.length}):\n${layering.map((l) => `  ${l}`).join('\n')}`);
+if (layering.length > 0)
+  console.error(`layering (${layering.length}):\n${layering.map((l) => `  ${l}`).join('\n')}`);
 if (cycles.size > 0 || layering.length > 0) process.exit(1);
 console.log(`no import cycles in ${graph.size} files; layering kept`);

@@ -45,6 +45,16 @@ describe('public API (@app/sse-resume)', () => {
       'StoreFullError',
       'TaskOverloadedError',
       'TaskAbortedError',
+      'TaskFencedError',
+      'TaskHandler',
+      'RETRY_EVENT',
+      'UnknownTaskHandlerError',
+      'DurableTasksDisabledError',
+      'InvalidTaskInputError',
+      'QueueStreamService',
+      'QueueJobStream',
+      'QueueJobStreamGuard',
+      'QueueJobStreamInterceptor',
     ];
     const exported = library as Record<string, unknown>;
     for (const name of expected)
@@ -68,12 +78,16 @@ describe('public API (@app/sse-resume)', () => {
       'ResumeCookieInterceptor',
       'RESUME_COOKIE_PREFIX',
       'readCookie',
+      'DurableTaskRuntime',
+      'TaskHandlerRegistry',
+      'loadBullmq',
+      'queueStreamProviders',
     ];
     const exported = library as Record<string, unknown>;
     for (const name of internals)
       expect({ name, exported: name in exported }).toEqual({ name, exported: false });
     // Every runtime export is a documented one (the list above) or a typed error.
-    expect(Object.keys(exported)).toHaveLength(41);
+    expect(Object.keys(exported)).toHaveLength(51);
   });
 
   it('uses one symbol as both the TaskStore interface name and its injection token', () => {

@@ -49,4 +49,20 @@ export type {
   TaskEventListener,
   TaskEndedListener,
   FrameSlice,
+  TaskClaim,
+  SourceEvent,
 } from './interfaces/task-store.interface';
+export { TaskHandler } from './durable/task-handler.decorator';
+export * from './queue-streams';
+export { RETRY_EVENT } from './durable/durable.constants';
+export type {
+  DurableTaskHandler,
+  DurableTaskContext,
+  DurableBackoff,
+  StartNamedTaskOptions,
+} from './interfaces/durable-task.interface';
+export type {
+  DurableTasksOptions,
+  QueueConnectionSettings,
+  QueueStreamsOptions,
+} from './interfaces/durable-options.interface';

@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import {
   SSE_RESUME_GIVEN_OPTIONS,
   SSE_RESUME_RESOLVED_OPTIONS,
@@ -8,7 +9,7 @@ import {
 } from './sse-resume.module-definition';
 import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
 import { TaskStore } from './interfaces/task-store.interface';
-import { resolveOptions, storeLimits } from './sse-resume.options';
+import { resolveDurableOptions, resolveOptions, storeLimits } from './sse-resume.options';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
 import type { RedisTaskStoreOptions } from './stores/redis/redis-task-store.options';
 import { MISSING_IOREDIS } from './sse-resume.messages';
@@ -19,6 +20,11 @@ import { TaskEvictionService } from './task-eviction.service';
 import { SSE_RESUME_METRICS } from './metrics/sse-resume-metrics';
 import { createSseResumeMetrics } from './metrics/metrics-factory';
 import { claimPendingSseRoutes } from './streams/nest-sse-route';
+import { DURABLE_TASKS_OPTIONS } from './durable/durable-runtime-options';
+import { TaskHandlerRegistry } from './durable/task-handler-registry';
+import { DurableTaskRuntime } from './durable/durable-task-runtime';
+import { queueStreamProviders } from './queue-streams/queue-stream.providers';
+import { QueueStreamService } from './queue-streams/queue-stream.service';
 
 async function createStore(options: ResolvedSseResumeOptions): Promise<TaskStore> {
   const { store } = options;
@@ -57,6 +63,8 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
  * once; this module registers its eviction job there.
  */
 @Module({
+  // DiscoveryService finds the application's @TaskHandler providers.
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: SSE_RESUME_RESOLVED_OPTIONS,
@@ -69,6 +77,14 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
       useFactory: (options: SseResumeOptions) => createSseResumeMetrics(options.metrics),
       inject: [SSE_RESUME_GIVEN_OPTIONS],
     },
+    {
+      provide: DURABLE_TASKS_OPTIONS,
+      useFactory: (options: SseResumeOptions) => resolveDurableOptions(options.durable),
+      inject: [SSE_RESUME_GIVEN_OPTIONS],
+    },
+    TaskHandlerRegistry,
+    DurableTaskRuntime,
+    ...queueStreamProviders(),
     SseTaskService,
     TaskEvictionService,
     SseResumeGuard,
@@ -83,6 +99,7 @@ async function loadRedisStore(): Promise<typeof import('./stores/redis/redis-tas
     TaskAccessGuard,
     SseResumeInterceptor,
     TaskEvictionService,
+    QueueStreamService,
   ],
 })
 export class SseResumeModule extends SseResumeConfigurableModule {

@@ -13,7 +13,7 @@ import {
 } from './sse-resume.constants';
 import type { SseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type { TaskStore } from './interfaces/task-store.interface';
-import { resolveOptions, storeLimits } from './sse-resume.options';
+import { checkBackoff, resolveDurableOptions, resolveOptions, storeLimits } from './sse-resume.options';
 import { InMemoryTaskStore } from './stores/in-memory/in-memory-task-store';
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -199,5 +199,80 @@ describe('storeLimits', () => {
       historyBudgetBytes: 40_000,
       maxTasks: 5,
     });
+  });
+});
+
+describe('resolveDurableOptions', () => {
+  it('is undefined without the option', () => {
+    expect(resolveDurableOptions(undefined)).toBeUndefined();
+    expect(resolveOptions({})).not.toHaveProperty('durable');
+  });
+
+  it('fills in the documented defaults', () => {
+    expect(resolveDurableOptions({})).toEqual({
+      connection: undefined,
+      queueName: 'sse-resume-tasks',
+      prefix: 'bull',
+      workers: true,
+      concurrency: 10,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      maxStalledCount: 3,
+      limiter: undefined,
+      attempts: 3,
+      backoff: { type: 'fixed', delay: 1_000 },
+    });
+  });
+
+  it('keeps every value given', () => {
+    const given = {
+      connection: { url: 'redis://h:1' },
+      queueName: 'q',
+      prefix: '{jobs}',
+      workers: false,
+      concurrency: 2,
+      lockDurationMs: 1_000,
+      stalledIntervalMs: 500,
+      maxStalledCount: 0,
+      limiter: { max: 5, duration: 1_000 },
+      attempts: 1,
+      backoff: { type: 'exponential' as const, delay: 10 },
+    };
+    expect(resolveDurableOptions(given)).toEqual(given);
+    expect(resolveDurableOptions({ backoff: 250 })?.backoff).toBe(250);
+  });
+
+  it.each([
+    [{ concurrency: 0 }, 'option durable.concurrency must be an integer from 1 to 10000, got 0'],
+    [{ attempts: 1.5 }, 'option durable.attempts must be an integer from 1 to 1000, got 1.5'],
+    [{ lockDurationMs: '30s' }, 'option durable.lockDurationMs must be an integer from 100'],
+    [{ maxStalledCount: -1 }, 'option durable.maxStalledCount must be an integer from 0 to 1000, got -1'],
+    [
+      { queueName: 'a:b' },
+      'option durable.queueName must be a non-empty string (a queue name without \':\'), got "a:b"',
+    ],
+    [{ prefix: '' }, 'option durable.prefix must be a non-empty string'],
+    [{ workers: 'yes' }, 'option durable.workers must be true or false, got "yes"'],
+    [
+      { limiter: { max: 0, duration: 1 } },
+      'option durable.limiter must be { max, duration } with positive integers',
+    ],
+    [
+      { backoff: { type: 'linear', delay: 1 } },
+      "option durable.backoff must be a delay in ms or { type: 'fixed' | 'exponential', delay }",
+    ],
+    [{ connection: 'redis://x' }, 'option durable.connection must be an object'],
+  ])('refuses %j at boot, naming the option', (durable, message) => {
+    expect(() => resolveOptions({ durable: durable as never })).toThrow(message);
+  });
+
+  it('refuses a durable option that is not an object', () => {
+    expect(() => resolveDurableOptions(true as never)).toThrow('option durable must be an object');
+  });
+
+  it('checks a backoff given to start', () => {
+    expect(checkBackoff('backoff', undefined)).toBeUndefined();
+    expect(checkBackoff('backoff', 0)).toBe(0);
+    expect(() => checkBackoff('backoff', -1)).toThrow('option backoff must be a delay in ms');
   });
 });

@@ -17,7 +17,20 @@ import {
   DEFAULT_TTL_MS,
 } from './sse-resume.constants';
 import { getHeapStatistics } from 'node:v8';
-import { optionMessages } from './sse-resume.messages';
+import { durableOptionMessages, optionMessages } from './sse-resume.messages';
+import {
+  DEFAULT_DURABLE_ATTEMPTS,
+  DEFAULT_DURABLE_BACKOFF,
+  DEFAULT_DURABLE_CONCURRENCY,
+  DEFAULT_DURABLE_LOCK_DURATION_MS,
+  DEFAULT_DURABLE_MAX_STALLED_COUNT,
+  DEFAULT_DURABLE_PREFIX,
+  DEFAULT_DURABLE_QUEUE_NAME,
+  DEFAULT_DURABLE_STALLED_INTERVAL_MS,
+} from './durable/durable.constants';
+import type { ResolvedDurableTasksOptions } from './durable/durable-runtime-options';
+import type { DurableTasksOptions } from './interfaces/durable-options.interface';
+import type { DurableBackoff } from './interfaces/durable-task.interface';
 import type { ResolvedSseResumeOptions, SseResumeOptions } from './interfaces/sse-resume-options.interface';
 import type { TaskStoreLimits } from './interfaces/task-store.interface';
 
@@ -105,7 +118,79 @@ export function resolveOptions(options: SseResumeOptions = {}): ResolvedSseResum
   if (resolved.maxEventBytes > resolved.historyBytes) {
     throw new Error(optionMessages.eventAboveHistory(resolved.maxEventBytes, resolved.historyBytes));
   }
+  resolveDurableOptions(options.durable); // a bad value fails the boot here, naming the option
   return resolved;
+}
+
+/**
+ * The `durable` option with its defaults (see durable-options.interface.ts), or `undefined`
+ * when durable tasks are off. Throws naming the option for impossible values.
+ */
+export function resolveDurableOptions(
+  durable: DurableTasksOptions | undefined,
+): ResolvedDurableTasksOptions | undefined {
+  if (durable === undefined) return undefined;
+  if (typeof durable !== 'object' || durable === null || Array.isArray(durable)) {
+    throw new Error(durableOptionMessages.notAnObject);
+  }
+  const int = (name: keyof DurableTasksOptions, fallback: number, min = 1, max = MAX_TIMER_MS): number => {
+    const value = durable[name];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new Error(durableOptionMessages.notAnInteger(name, min, max, value));
+    }
+    return value;
+  };
+  const text = (name: 'queueName' | 'prefix', fallback: string): string => {
+    const value = durable[name];
+    if (value === undefined) return fallback;
+    // BullMQ refuses ':' in queue names (it separates the parts of its keys).
+    if (typeof value !== 'string' || value.length === 0 || (name === 'queueName' && value.includes(':'))) {
+      throw new Error(durableOptionMessages.notAString(name, value));
+    }
+    return value;
+  };
+  if (durable.workers !== undefined && typeof durable.workers !== 'boolean') {
+    throw new Error(durableOptionMessages.notABoolean('workers', durable.workers));
+  }
+  const { connection, limiter } = durable;
+  if (connection !== undefined && (typeof connection !== 'object' || connection === null)) {
+    throw new Error(durableOptionMessages.badConnection);
+  }
+  if (
+    limiter !== undefined &&
+    (typeof limiter !== 'object' ||
+      limiter === null ||
+      ![limiter.max, limiter.duration].every((n) => Number.isInteger(n) && n > 0))
+  ) {
+    throw new Error(durableOptionMessages.badLimiter(limiter));
+  }
+  return {
+    connection,
+    queueName: text('queueName', DEFAULT_DURABLE_QUEUE_NAME),
+    prefix: text('prefix', DEFAULT_DURABLE_PREFIX),
+    workers: durable.workers ?? true,
+    concurrency: int('concurrency', DEFAULT_DURABLE_CONCURRENCY, 1, 10_000),
+    lockDurationMs: int('lockDurationMs', DEFAULT_DURABLE_LOCK_DURATION_MS, 100),
+    stalledIntervalMs: int('stalledIntervalMs', DEFAULT_DURABLE_STALLED_INTERVAL_MS, 100),
+    maxStalledCount: int('maxStalledCount', DEFAULT_DURABLE_MAX_STALLED_COUNT, 0, 1_000),
+    limiter: limiter && { max: limiter.max, duration: limiter.duration },
+    attempts: int('attempts', DEFAULT_DURABLE_ATTEMPTS, 1, 1_000),
+    backoff: checkBackoff('durable.backoff', durable.backoff) ?? DEFAULT_DURABLE_BACKOFF,
+  };
+}
+
+/** A backoff (`ms` or `{ type, delay }`) if valid; `undefined` when not given; throws otherwise. */
+export function checkBackoff(name: string, backoff: unknown): DurableBackoff | undefined {
+  if (backoff === undefined) return undefined;
+  const validDelay = (n: unknown): n is number =>
+    typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_TIMER_MS;
+  if (validDelay(backoff)) return backoff;
+  if (typeof backoff === 'object' && backoff !== null) {
+    const { type, delay } = backoff as { type?: unknown; delay?: unknown };
+    if ((type === 'fixed' || type === 'exponential') && validDelay(delay)) return { type, delay };
+  }
+  throw new Error(durableOptionMessages.badBackoff(name, backoff));
 }
 
 export function storeLimits(options: ResolvedSseResumeOptions): TaskStoreLimits {

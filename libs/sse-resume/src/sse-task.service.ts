@@ -36,6 +36,8 @@ import { TaskRunner } from './tasks/task-runner';
 import { GENERIC_FAILURE } from './tasks/task-serializer';
 import { NOOP_METRICS, SSE_RESUME_METRICS, type SseResumeMetrics } from './metrics/sse-resume-metrics';
 import { measureStore } from './metrics/measured-task-store';
+import type { StartNamedTaskOptions } from './interfaces/durable-task.interface';
+import { DurableTaskRuntime } from './durable/durable-task-runtime';
 
 /** Shutdown grace of shared stores (see the `shutdownGraceMs` option). */
 const DEFAULT_SHARED_SHUTDOWN_GRACE_MS = 5_000;
@@ -75,6 +77,7 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
     @Inject(TaskStore) store: TaskStore,
     @Inject(SSE_RESUME_RESOLVED_OPTIONS) private readonly options: ResolvedSseResumeOptions,
     @Optional() @Inject(SSE_RESUME_METRICS) private readonly metrics: SseResumeMetrics = NOOP_METRICS,
+    @Optional() private readonly durable?: DurableTaskRuntime,
   ) {
     this.store = measureStore(store, metrics);
     const hub = new TaskHub(
@@ -108,6 +111,14 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   }
 
   /**
+   * Starts the task type `name` (a `@TaskHandler(name)` provider) with a JSON `input`: in
+   * this process, or with `{ durable: true }` as a BullMQ job that any worker instance runs
+   * and that survives the death of its worker (needs the `durable` module option). The
+   * answer and the stream are the same either way. Throws `UnknownTaskHandlerError` (500)
+   * for an unknown name, `InvalidTaskInputError` (400) for an input that is not JSON.
+   */
+  start<I = unknown>(name: string, input: I, options?: StartNamedTaskOptions): Promise<StartedTask>;
+  /**
    * Starts a task and returns at once with its id and resume key; the task runs on,
    * detached from the caller. A function gets a `TaskContext`; an Observable or
    * AsyncIterable has each value emitted as a `progress` event.
@@ -118,9 +129,21 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
    */
   start<E extends TaskEventMap = DefaultTaskEvents, R = unknown>(
     source: TaskSource<R, E>,
-    options: StartTaskOptions = {},
+    options?: StartTaskOptions,
+  ): Promise<StartedTask>;
+  // (last: Parameters<SseTaskService['start']> reads the last overload)
+  start(
+    sourceOrName: TaskSource | string,
+    inputOrOptions?: unknown,
+    options: StartNamedTaskOptions = {},
   ): Promise<StartedTask> {
-    return this.runner.start(source as TaskSource, options);
+    if (typeof sourceOrName === 'string') {
+      if (!this.durable) throw new Error('SseTaskService: named tasks need SseResumeModule');
+      return this.durable.start(sourceOrName, inputOrOptions, options, (source, local) =>
+        this.runner.start(source, local),
+      );
+    }
+    return this.runner.start(sourceOrName, (inputOrOptions as StartTaskOptions | undefined) ?? {});
   }
 
   /**
@@ -200,22 +223,24 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
   }
 
   /** Ends a running task as `completed`; `result` goes into the `end` event. Aborts its signal. */
-  complete(taskId: string, result?: unknown): Promise<void> {
-    return this.runner.end(
+  async complete(taskId: string, result?: unknown): Promise<void> {
+    await this.runner.end(
       taskId,
       { status: 'completed', result },
       new TaskAbortedError('ended', 'Task completed'),
     );
+    this.durable?.taskEnded(taskId, 'completed');
   }
 
   /** Ends a running task as `failed` with a public error message. Aborts its signal. */
-  fail(taskId: string, error: string | Error): Promise<void> {
+  async fail(taskId: string, error: string | Error): Promise<void> {
     const message = typeof error === 'string' ? error : error.message;
-    return this.runner.end(
+    await this.runner.end(
       taskId,
       { status: 'failed', error: message },
       new TaskAbortedError('ended', message),
     );
+    this.durable?.taskEnded(taskId, 'failed');
   }
 
   /**
@@ -230,6 +255,8 @@ export class SseTaskService implements OnModuleInit, BeforeApplicationShutdown, 
       { status: 'cancelled', error: message },
       new TaskAbortedError('cancelled', message),
     );
+    // A durable task's attempt in this process stops now (other instances hear it from the store).
+    this.durable?.taskEnded(taskId, 'cancelled');
   }
 
   /** `CompleteTask(taskID, status)` of the Go library. */

@@ -149,4 +149,12 @@ describe('TaskAccessChecker', () => {
     const info = checker.toInfo(await checker.requireTask('t1'));
     expect(info).toMatchObject({ subscribers: 1, subscriberIds: ['s1'], status: 'running', expiresAt: null });
   });
+
+  it('reports the attempt of a durable task (0 while queued), and none for other tasks', async () => {
+    expect(checker.toInfo(await checker.requireTask('t1'))).not.toHaveProperty('attempt');
+    await store.create({ taskId: 'd1', keyHash: hashResumeKey('k2'), createdAt: 1, durable: true });
+    expect(checker.toInfo(await checker.requireTask('d1'))).toMatchObject({ attempt: 0 });
+    await store.claim('d1', 'worker');
+    expect(checker.toInfo(await checker.requireTask('d1'))).toMatchObject({ attempt: 1 });
+  });
 });

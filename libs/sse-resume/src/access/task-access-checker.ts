@@ -125,6 +125,7 @@ export class TaskAccessChecker {
       subscriberIds: subscribers.map((s) => s.subscriberId),
       ...(task.error !== undefined && { error: task.error }),
       ...(task.metadata !== undefined && { metadata: { ...task.metadata } }),
+      ...(task.durable === true && { attempt: task.attempt ?? 0 }),
     };
   }
 

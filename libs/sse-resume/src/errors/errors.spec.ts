@@ -16,6 +16,10 @@ import {
   TooManyTasksError,
   StoreFullError,
   TaskOverloadedError,
+  UnknownTaskHandlerError,
+  DurableTasksDisabledError,
+  InvalidTaskInputError,
+  TaskFencedError,
 } from './index';
 
 describe('typed errors', () => {
@@ -94,6 +98,28 @@ describe('typed errors', () => {
       'task store unavailable: redis down',
     ],
     [new TaskAccessDeniedError('t1'), 403, 'Forbidden', 'ACCESS_DENIED', 'access to task t1 denied'],
+    [
+      new UnknownTaskHandlerError('pdf', ['export']),
+      500,
+      'Internal Server Error',
+      'UNKNOWN_TASK_HANDLER',
+      `no task handler named "pdf" (known: "export"); decorate a provider with @TaskHandler('pdf')`,
+    ],
+    [
+      new DurableTasksDisabledError('export'),
+      500,
+      'Internal Server Error',
+      'DURABLE_TASKS_DISABLED',
+      'task "export" was started with durable: true, but SseResumeModule has no durable option ' +
+        "(add durable: {...} to forRoot, with store 'redis')",
+    ],
+    [
+      new InvalidTaskInputError('not JSON'),
+      400,
+      'Bad Request',
+      'INVALID_TASK_INPUT',
+      'invalid task input: not JSON',
+    ],
   ];
 
   it.each(cases)(
@@ -109,6 +135,16 @@ describe('typed errors', () => {
       expect(error.name).toBe(error.constructor.name);
     },
   );
+
+  it('says when an unknown handler name has no known names at all', () => {
+    expect(new UnknownTaskHandlerError('x', []).message).toContain('(known: none)');
+  });
+
+  it('makes TaskFencedError a 409 TaskNotRunningError', () => {
+    const fenced = new TaskFencedError('t1');
+    expect(fenced).toBeInstanceOf(TaskNotRunningError);
+    expect(fenced.getStatus()).toBe(409);
+  });
 
   it('covers every error code once', () => {
     expect(new Set(cases.map(([error]) => error.code)).size).toBe(cases.length);

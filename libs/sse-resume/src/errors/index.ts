@@ -16,3 +16,6 @@ export * from './task-error';
 export * from './store-full.error';
 export * from './task-overloaded.error';
 export * from './task-aborted.error';
+export * from './unknown-task-handler.error';
+export * from './durable-tasks-disabled.error';
+export * from './invalid-task-input.error';

@@ -16,7 +16,10 @@ export type SseResumeErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'ACCESS_DENIED'
   | 'STORE_FULL'
-  | 'TASK_OVERLOADED';
+  | 'TASK_OVERLOADED'
+  | 'UNKNOWN_TASK_HANDLER'
+  | 'DURABLE_TASKS_DISABLED'
+  | 'INVALID_TASK_INPUT';
 
 /** The JSON body Nest sends for every {@link SseResumeError}. */
 export interface SseResumeErrorBody {

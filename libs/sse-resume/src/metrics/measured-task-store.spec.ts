@@ -117,12 +117,34 @@ describe('MeasuredTaskStore', () => {
       50,
     ]);
     expect(bare.readFrames).toBeUndefined();
+    expect([bare.claim, bare.checkpoint, bare.releaseClaim, bare.appendOnce]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
     expect(store.init).toBeUndefined();
     expect(store.onTaskEnded).toBeUndefined();
     await bare.init!();
     bare.onTaskEnded!(listener);
     await bare.close();
     expect(calls).toEqual(['init', listener, 'close']);
+  });
+
+  it('passes the durable methods through, timing checkpoint and appendOnce as appends', async () => {
+    await store.create({ ...task('d'), durable: true });
+    expect(await store.claim!('d', 'worker')).toEqual({ attempt: 1, lastEventId: 0 });
+    expect((await store.checkpoint!('d', 'progress', '1', '{"s":1}')).seq).toBe(1);
+    store.releaseClaim!('d');
+    const once = await store.appendOnce!('d', 'events', '01', [{ type: 'progress', data: '2' }]);
+    expect(once.map((event) => event.seq)).toEqual([2]);
+    expect(await store.claim!('d', 'worker')).toEqual({
+      attempt: 2,
+      lastEventId: 2,
+      checkpoint: { state: '{"s":1}', eventId: 1 },
+    });
+    const snapshot = await test.collect();
+    expect(snapshot.histogram(INSTRUMENTS.storeDuration, op('append'))?.count).toBe(2);
   });
 
   it('measureStore wraps only when metrics are on', () => {

@@ -4,6 +4,7 @@ import type {
   FrameSlice,
   HistorySlice,
   NewTaskRecord,
+  SourceEvent,
   TaskEndedListener,
   TaskEventListener,
   TaskLookup,
@@ -35,6 +36,10 @@ export class MeasuredTaskStore implements TaskStore {
   readonly readFrames?: TaskStore['readFrames'];
   readonly init?: TaskStore['init'];
   readonly onTaskEnded?: TaskStore['onTaskEnded'];
+  readonly claim?: TaskStore['claim'];
+  readonly checkpoint?: TaskStore['checkpoint'];
+  readonly releaseClaim?: TaskStore['releaseClaim'];
+  readonly appendOnce?: TaskStore['appendOnce'];
 
   constructor(
     readonly inner: TaskStore,
@@ -54,6 +59,22 @@ export class MeasuredTaskStore implements TaskStore {
         this.measure('readFrames', performance.now(), inner.readFrames!(taskId, afterId, limit, maxChars));
     }
     if (inner.init) this.init = () => inner.init!();
+    // Durable tasks and queue streams: their writes count as appends; a claim is not timed.
+    if (inner.claim) this.claim = (taskId: string, ownerId: string) => inner.claim!(taskId, ownerId);
+    if (inner.checkpoint) {
+      this.checkpoint = (taskId: string, type: string, data: string, state: string): Promise<TaskEvent> =>
+        this.measure('append', performance.now(), inner.checkpoint!(taskId, type, data, state));
+    }
+    if (inner.releaseClaim) this.releaseClaim = (taskId: string) => inner.releaseClaim!(taskId);
+    if (inner.appendOnce) {
+      this.appendOnce = (
+        taskId: string,
+        source: string,
+        position: string,
+        events: SourceEvent[],
+      ): Promise<TaskEvent[]> =>
+        this.measure('append', performance.now(), inner.appendOnce!(taskId, source, position, events));
+    }
     if (inner.onTaskEnded) this.onTaskEnded = (listener: TaskEndedListener) => inner.onTaskEnded!(listener);
   }
 

@@ -43,7 +43,23 @@ export class ObservedTaskStore implements TaskStore {
   /** When set, watch() registers with the inner store only once this resolves. */
   watchGate: Promise<void> | undefined;
 
-  constructor(readonly inner: TaskStore) {}
+  readonly claim?: TaskStore['claim'];
+  readonly checkpoint?: TaskStore['checkpoint'];
+  readonly releaseClaim?: TaskStore['releaseClaim'];
+  readonly appendOnce?: TaskStore['appendOnce'];
+
+  constructor(readonly inner: TaskStore) {
+    // The optional methods of durable tasks and queue streams pass through (absent if the store lacks them).
+    if (inner.claim) this.claim = (taskId, ownerId) => inner.claim!(taskId, ownerId);
+    if (inner.checkpoint) {
+      this.checkpoint = (taskId, type, data, state) => inner.checkpoint!(taskId, type, data, state);
+    }
+    if (inner.releaseClaim) this.releaseClaim = (taskId) => inner.releaseClaim!(taskId);
+    if (inner.appendOnce) {
+      this.appendOnce = (taskId, source, position, events) =>
+        inner.appendOnce!(taskId, source, position, events);
+    }
+  }
 
   get shared(): boolean {
     return this.inner.shared;

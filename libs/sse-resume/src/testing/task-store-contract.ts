@@ -9,6 +9,7 @@ import {
 import type { TaskStore, TaskStoreLimits } from '../interfaces/task-store.interface';
 import { hashResumeKey } from '../access/resume-key';
 import type { TaskEvent } from '../task-event';
+import { durableStoreContractCases } from './durable-task-store-contract';
 
 /**
  * The test runner's functions the suite registers its cases with. Jest, Vitest, Mocha and
@@ -252,6 +253,8 @@ export function describeTaskStoreContract(name: string, options: TaskStoreContra
         `expected TaskNotFoundError or TaskExpiredError, got ${String(error)}`,
       );
     });
+
+    durableStoreContractCases(() => store, it);
   });
 
   describe(`${name}: TaskStore contract, limits across tasks`, () => {

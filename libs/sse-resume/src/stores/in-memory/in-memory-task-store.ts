@@ -12,6 +12,8 @@ import {
 import type {
   HistorySlice,
   NewTaskRecord,
+  SourceEvent,
+  TaskClaim,
   TaskEventListener,
   TaskLookup,
   TaskRecord,
@@ -28,6 +30,10 @@ interface MemoryTask {
   readonly events: EventRing;
   bytes: number;
   watchers: Set<TaskEventListener>;
+  /** Durable tasks: the newest checkpoint (state JSON, id of its event). */
+  checkpoint?: { state: string; eventId: number };
+  /** {@link InMemoryTaskStore.appendOnce}: the last position applied, per source. */
+  positions?: Map<string, string>;
 }
 
 interface Tombstone {
@@ -83,6 +89,10 @@ export class InMemoryTaskStore implements TaskStore {
       endEventId: null,
       ownerId: init.ownerId,
     };
+    if (init.durable === true) {
+      record.durable = true;
+      record.attempt = 0;
+    }
     if (init.metadata !== undefined) record.metadata = { ...init.metadata };
     this.tasks.set(init.taskId, { record, events: new EventRing(), bytes: 0, watchers: new Set() });
     this.taskIdByKeyHash.set(init.keyHash, init.taskId);
@@ -121,6 +131,45 @@ export class InMemoryTaskStore implements TaskStore {
     const event = this.push(task, type, data, Date.now());
     this.enforceBudget(task);
     return event;
+  }
+
+  /** A new attempt (`TaskStore.claim`); one process holds every writer, so the runtime fences earlier ones. */
+  async claim(taskId: string, ownerId: string): Promise<TaskClaim> {
+    const task = this.require(taskId);
+    const record = task.record;
+    if (record.status !== 'running') throw new TaskNotRunningError(taskId, record.status);
+    record.attempt = (record.attempt ?? 0) + 1;
+    record.ownerId = ownerId;
+    const claim: TaskClaim = { attempt: record.attempt, lastEventId: record.lastEventId };
+    return task.checkpoint ? { ...claim, checkpoint: { ...task.checkpoint } } : claim;
+  }
+
+  /** Appends the event and stores `state` with its id, in the same synchronous step. */
+  async checkpoint(taskId: string, type: string, data: string, state: string): Promise<TaskEvent> {
+    const event = this.appendNow(taskId, type, data);
+    this.require(taskId).checkpoint = { state, eventId: event.seq };
+    return event;
+  }
+
+  /** Nothing to give up here: no lease is renewed for a task in memory. */
+  releaseClaim(): void {}
+
+  /** Appends `events` if `position` sorts after `source`'s last one (string order) and records it; else `[]`. */
+  async appendOnce(
+    taskId: string,
+    source: string,
+    position: string,
+    events: SourceEvent[],
+  ): Promise<TaskEvent[]> {
+    if (events.length === 0) return []; // nothing to apply: not even looked up (as on Redis)
+    const task = this.require(taskId);
+    if (task.record.status !== 'running') throw new TaskNotRunningError(taskId, task.record.status);
+    if (position <= (task.positions?.get(source) ?? '')) return []; // as the APPEND script compares
+    (task.positions ??= new Map()).set(source, position);
+    const now = Date.now();
+    const appended = events.map((event) => this.push(task, event.type, event.data, now));
+    this.enforceBudget(task);
+    return appended;
   }
 
   async finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined> {

@@ -8,9 +8,11 @@ import { globals, NOW, REPAIR_REWIND } from './redis-lua-parts';
 /**
  * CREATE. KEYS: task (1-3), globals (4-8), KEYS[9] fence counter, KEYS[10] resume-key
  * index. ARGV: taskId, keyHash, owner, leaseMs, createdAt, metadata JSON ('' = none),
- * maxTasks, historyBudgetBytes, prefix, retryAfterSeconds when full: see {@link createCall}.
- * Counts and admits in one step (so concurrent creates cannot overshoot maxTasks): tasks
- * held = running + finished within their TTL. Returns {leaseUntil, fence}.
+ * maxTasks, historyBudgetBytes, prefix, retryAfterSeconds when full, durable ('1' or ''):
+ * see {@link createCall}. Counts and admits in one step (so concurrent creates cannot
+ * overshoot maxTasks): tasks held = running + finished within their TTL. A durable task has
+ * no lease (`leaseUntil` unset, `running` score +inf: no reaper fails it), `durable` = 1
+ * and `attempt` = 0. Returns {leaseUntil (0 for a durable task), fence}.
  */
 export const CREATE_SCRIPT = `
 local meta, events, gone = KEYS[1], KEYS[2], KEYS[3]
@@ -34,11 +36,18 @@ redis.call('SET', totalKey, total)
 if total >= budget then return redis.error_reply('SSE_STORE_FULL ' .. ARGV[10]) end
 local fence = redis.call('INCR', KEYS[9])
 local leaseUntil = now + tonumber(ARGV[4])
-redis.call('HSET', meta, 'taskId', ARGV[1], 'keyHash', ARGV[2], 'status', 'running', 'createdAt', ARGV[5],
-  'updatedAt', ARGV[5], 'lastEventId', 0, 'firstEventId', 1, 'bytes', 0, 'owner', ARGV[3], 'fence', fence,
-  'leaseUntil', leaseUntil)
+local fields = {'taskId', ARGV[1], 'keyHash', ARGV[2], 'status', 'running', 'createdAt', ARGV[5],
+  'updatedAt', ARGV[5], 'lastEventId', 0, 'firstEventId', 1, 'bytes', 0, 'owner', ARGV[3], 'fence', fence}
+local score = leaseUntil
+if ARGV[11] == '1' then
+  leaseUntil, score = 0, '+inf'
+  fields[#fields + 1], fields[#fields + 2], fields[#fields + 3], fields[#fields + 4] = 'durable', 1, 'attempt', 0
+else
+  fields[#fields + 1], fields[#fields + 2] = 'leaseUntil', leaseUntil
+end
+redis.call('HSET', meta, unpack(fields))
 if ARGV[6] ~= '' then redis.call('HSET', meta, 'metadata', ARGV[6]) end
-redis.call('ZADD', runningKey, leaseUntil, ARGV[1])
+redis.call('ZADD', runningKey, score, ARGV[1])
 redis.call('SET', KEYS[10], ARGV[1])
 return {leaseUntil, fence}
 `;
@@ -62,10 +71,11 @@ return count
 
 /**
  * RENEW. KEYS: meta, events, the bucket's running zset and bytes counter. ARGV: fence,
- * leaseMs, taskId, known (the last id the owner was given). Extends the owner's lease (and
- * its deadline in the reaper's list) and repairs a rewind (REPAIR_REWIND): after a
- * failover, within one renewal, a client resuming from an id it was given finds it again.
- * Returns the new deadline, or 0 if no longer owned.
+ * leaseMs, taskId, known (the last id the owner was given), durable ('1': the task has no
+ * lease, only the rest is done). Extends the owner's lease (and its deadline in the reaper's
+ * list) and repairs a rewind (REPAIR_REWIND): after a failover, within one renewal, a
+ * client resuming from an id it was given finds it again. Returns the new deadline (1 for a
+ * durable task), or 0 if no longer owned.
  */
 export const RENEW_SCRIPT = `
 local meta, events, runningKey, totalKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -73,6 +83,7 @@ if redis.call('HGET', meta, 'status') ~= 'running' or redis.call('HGET', meta, '
   return 0
 end
 ${REPAIR_REWIND.replace(/KNOWN/g, '4')}
+if ARGV[5] == '1' then return 1 end
 ${NOW}
 local leaseUntil = now + tonumber(ARGV[2])
 redis.call('HSET', meta, 'leaseUntil', leaseUntil)
@@ -82,7 +93,7 @@ return leaseUntil
 
 /** KEYS and ARGV of {@link RENEW_SCRIPT}. */
 export function renewCall(
-  call: { taskId: string; fence: string; known: number },
+  call: { taskId: string; fence: string; known: number; durable?: boolean },
   leaseMs: number,
   keys: RedisKeys,
 ): { keys: string[]; args: (string | number)[] } {
@@ -93,7 +104,7 @@ export function renewCall(
       keys.key('running'),
       keys.key('bytes'),
     ],
-    args: [call.fence, leaseMs, call.taskId, call.known || ''],
+    args: [call.fence, leaseMs, call.taskId, call.known || '', call.durable ? '1' : ''],
   };
 }
 
@@ -139,6 +150,7 @@ export function createCall(
       limits.historyBudgetBytes,
       keys.prefix,
       STORE_FULL_RETRY_SECONDS,
+      task.durable ? '1' : '',
     ],
   };
 }

@@ -37,7 +37,8 @@ export class RedisAdmission {
     const call = createCall(task, this.leaseMs, keys, this.limits);
     const [, fence] = (await this.connections.eval(SCRIPTS.create, call.keys, call.args)) as [number, number];
     if (this.keyspace.sharded) await this.admitAcrossBuckets(task);
-    if (task.ownerId !== undefined) this.leases.own(task.taskId, String(fence));
+    // A durable task has no owner until a worker claims it (RedisTaskStore.claim).
+    if (task.ownerId !== undefined && task.durable !== true) this.leases.own(task.taskId, String(fence));
   }
 
   private async admitAcrossBuckets(task: NewTaskRecord): Promise<void> {

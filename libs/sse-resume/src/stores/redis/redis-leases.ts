@@ -16,7 +16,7 @@ export class RedisLeases {
    * The running tasks this instance owns: the fencing token every write of the owner
    * carries, and the last event id Redis gave it (a failover that lost it is repaired).
    */
-  private readonly owned = new Map<string, { fence: string; known: number }>();
+  private readonly owned = new Map<string, { fence: string; known: number; durable: boolean }>();
   private readonly endedListeners = new Set<TaskEndedListener>();
   private renewTimer: NodeJS.Timeout | undefined;
   private failedRounds = 0;
@@ -41,8 +41,9 @@ export class RedisLeases {
     this.endedListeners.clear();
   }
 
-  own(taskId: string, fence: string): void {
-    this.owned.set(taskId, { fence, known: 0 });
+  /** `durable`: the task has no lease to extend (renewals only check that it is still ours). */
+  own(taskId: string, fence: string, durable = false): void {
+    this.owned.set(taskId, { fence, known: 0, durable });
   }
 
   /** The fencing token of an owned task, or '' (a write from a non-owner: cancel from anywhere). */
@@ -118,7 +119,11 @@ export class RedisLeases {
     const { client } = this.connections;
     const calls = taskIds.map((taskId) => {
       const lease = this.owned.get(taskId);
-      return renewCall({ taskId, fence: lease?.fence ?? '', known: lease?.known ?? 0 }, this.leaseMs, keys);
+      return renewCall(
+        { taskId, fence: lease?.fence ?? '', known: lease?.known ?? 0, durable: lease?.durable },
+        this.leaseMs,
+        keys,
+      );
     });
     const renewals = () =>
       client

@@ -6,6 +6,7 @@ import {
   RENEW_SCRIPT,
   UNDO_CREATE_SCRIPT,
 } from './redis-admission-scripts';
+import { CLAIM_SCRIPT } from './redis-claim-script';
 import { READ_FRAMES_SCRIPT } from './redis-read-scripts';
 import { APPEND_SCRIPT, FINISH_SCRIPT } from './redis-write-scripts';
 
@@ -29,6 +30,7 @@ export const SCRIPTS = {
   expireFinished: script(EXPIRE_FINISHED_SCRIPT),
   countHeld: script(COUNT_HELD_SCRIPT),
   undoCreate: script(UNDO_CREATE_SCRIPT),
+  claim: script(CLAIM_SCRIPT),
 };
 
 /** Redis does not have the script (restarted, failed over, or `SCRIPT FLUSH`): send its text. */

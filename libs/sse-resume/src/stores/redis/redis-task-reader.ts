@@ -150,6 +150,10 @@ function toRecord(meta: Record<string, string>): TaskRecord {
   };
   if (meta.error !== undefined) record.error = meta.error;
   if (meta.owner) record.ownerId = meta.owner;
+  if (meta.durable === '1') {
+    record.durable = true;
+    record.attempt = num('attempt');
+  }
   if (meta.metadata) record.metadata = JSON.parse(meta.metadata) as Record<string, string>;
   return record;
 }

@@ -3,6 +3,8 @@ import type {
   FrameSlice,
   HistorySlice,
   NewTaskRecord,
+  SourceEvent,
+  TaskClaim,
   TaskEndedListener,
   TaskEventListener,
   TaskLookup,
@@ -12,6 +14,7 @@ import type {
 } from '../../interfaces/task-store.interface';
 import type { StoreHealth, StoreHealthOptions } from '../../interfaces/store-health.interface';
 import { RedisAdmission } from './redis-admission';
+import { claimCall, parseClaim } from './redis-claim-script';
 import { RedisConnections } from './redis-connections';
 import { RedisHealth } from './redis-health';
 import { RedisHistoryBudget } from './redis-history-budget';
@@ -25,6 +28,7 @@ import type { ReplicaWait } from './redis-replica-wait';
 import type { RedisTaskStoreOptions } from './redis-task-store.options';
 import { RedisTaskReader } from './redis-task-reader';
 import { RedisTaskWriter } from './redis-task-writer';
+import { SCRIPTS } from './redis-scripts';
 
 /**
  * The `TaskStore` on Redis, shared by every instance that uses the same Redis and prefix;
@@ -159,6 +163,43 @@ export class RedisTaskStore implements TaskStore {
 
   finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined> {
     return this.writer.finish(taskId, termination);
+  }
+
+  /**
+   * A new attempt: CLAIM takes a new fencing token (an earlier owner's writes now fail with
+   * `TaskFencedError`) and this instance owns the task from now on: its writes carry the
+   * token, and it renews (a durable task has no lease: renewals only check it is still ours).
+   */
+  async claim(taskId: string, ownerId: string): Promise<TaskClaim> {
+    const call = claimCall(taskId, ownerId, this.keys.of(taskId));
+    const reply = await this.connections.call(
+      () => this.connections.eval(SCRIPTS.claim, call.keys, call.args),
+      taskId,
+    );
+    const { claim, fence, durable } = parseClaim(reply);
+    // The copy of history kept here (if any) may lack what other owners wrote meanwhile.
+    this.recent.drop(taskId);
+    this.leases.own(taskId, fence, durable);
+    return claim;
+  }
+
+  /** An append that also stores `state` with the event's id, in the same APPEND call (its last event). */
+  checkpoint(taskId: string, type: string, data: string, state: string): Promise<TaskEvent> {
+    return this.writer.checkpoint(taskId, type, data, state);
+  }
+
+  /**
+   * This instance stops owning the task (no renewals; later writes from here carry no
+   * fencing token, like a cancel from any instance). The task stays running.
+   */
+  releaseClaim(taskId: string): void {
+    this.leases.release(taskId);
+    this.recent.drop(taskId);
+  }
+
+  /** In order with this instance's other writes of the task, one APPEND call of its own (see APPEND's 'o'). */
+  appendOnce(taskId: string, source: string, position: string, events: SourceEvent[]): Promise<TaskEvent[]> {
+    return this.writer.appendOnce(taskId, source, position, events);
   }
 
   readFrames(taskId: string, afterId: number, limit: number, maxChars: number): Promise<FrameSlice> {

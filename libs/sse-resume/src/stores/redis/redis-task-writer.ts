@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { StoreUnavailableError } from '../../errors';
-import type { TaskStoreLimits, TaskTermination } from '../../interfaces/task-store.interface';
+import type { SourceEvent, TaskStoreLimits, TaskTermination } from '../../interfaces/task-store.interface';
 import { END_EVENT } from '../../sse-resume.constants';
 import { TaskEvent } from '../../task-event';
 import type { RedisConnections } from './redis-connections';
@@ -9,22 +9,17 @@ import type { RedisLeases } from './redis-leases';
 import { parseLastApplied, placeByContents, placeWrites, type Placement } from './redis-append-recovery';
 import { retryWrite, type WriteRetryContext } from './redis-write-retry';
 import type { ReplicaWait } from './redis-replica-wait';
-import { nextBatchSize } from './redis-write-batches';
+import { nextBatchSize, onceBatch } from './redis-write-batches';
 import { RedisWriteCalls } from './redis-write-calls';
-import type { EventToAppend, WriteToken } from './redis-write-scripts';
-
-interface PendingAppend extends EventToAppend {
-  kind: 'append';
-  resolve: (event: TaskEvent) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingFinish {
-  kind: 'finish';
-  termination: TaskTermination;
-  resolve: (event: TaskEvent | undefined) => void;
-  reject: (err: unknown) => void;
-}
+import type { WriteToken } from './redis-write-scripts';
+import type {
+  PendingAppend,
+  PendingFinish,
+  PendingOnce,
+  PendingWrite,
+  SentCall,
+  WriteQueue,
+} from './redis-write-queue';
 
 /** Told what this instance's writes stored (the owner's copy of history, local watches). */
 export interface WriteObserver {
@@ -35,28 +30,6 @@ export interface WriteObserver {
   stored(taskId: string, events: readonly TaskEvent[], sizes: readonly number[], owned: boolean): void;
   /** The task ended by this instance's write, or a write failed: what is known of it here may be stale. */
   invalidated(taskId: string): void;
-}
-
-/** An APPEND call sent and not settled yet; `outcome` is set when its reply (or failure) came. */
-interface SentCall {
-  readonly batch: PendingAppend[];
-  readonly token: WriteToken;
-  readonly fence: string;
-  readonly owned: boolean;
-  settled: Promise<void>;
-  outcome?: { first: number } | { err: unknown };
-}
-
-/** Writes of one task from this instance, in call order. */
-interface WriteQueue {
-  ops: (PendingAppend | PendingFinish)[];
-  /** APPEND calls in flight, in send order (Redis applies them in that order: one connection). */
-  inFlight: SentCall[];
-  /** Last id an APPEND of this queue was acknowledged; until known, one call at a time. */
-  lastAcked: number | undefined;
-  pumpScheduled: boolean;
-  /** A FINISH, or the recovery from a lost connection, runs: nothing else is sent meanwhile. */
-  exclusive: boolean;
 }
 
 /** APPEND calls of one task in flight at once: sending the next while Redis runs one keeps up with fast emitters. */
@@ -105,13 +78,29 @@ export class RedisTaskWriter {
     });
   }
 
+  /** An append whose event carries a checkpoint's state: stored with it, and last in its APPEND call. */
+  checkpoint(taskId: string, type: string, data: string, state: string): Promise<TaskEvent> {
+    return new Promise((resolve, reject) => {
+      const size = Buffer.byteLength(data) + type.length;
+      this.enqueue(taskId, { kind: 'append', type, data, size, checkpoint: state, resolve, reject });
+    });
+  }
+
+  /** Events appended in one call of their own only if `position` is new for `source` (in order with the others). */
+  appendOnce(taskId: string, source: string, position: string, events: SourceEvent[]): Promise<TaskEvent[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.enqueue(taskId, { kind: 'once', source, position, events, resolve, reject });
+    });
+  }
+
   finish(taskId: string, termination: TaskTermination): Promise<TaskEvent | undefined> {
     return new Promise((resolve, reject) => {
       this.enqueue(taskId, { kind: 'finish', termination, resolve, reject });
     });
   }
 
-  private enqueue(taskId: string, op: PendingAppend | PendingFinish): void {
+  private enqueue(taskId: string, op: PendingWrite): void {
     let queue = this.queues.get(taskId);
     if (!queue) {
       queue = { ops: [], inFlight: [], lastAcked: undefined, pumpScheduled: false, exclusive: false };
@@ -139,11 +128,12 @@ export class RedisTaskWriter {
       // Many in flight: Redis is busy, so a reply comes soon; fuller calls cost it less per event.
       if (queue.inFlight.length >= FILL_IN_FLIGHT && queue.ops.length < FILL_EVENTS) return;
       const head = queue.ops[0]!;
-      if (head.kind === 'finish') {
+      if (head.kind !== 'append') {
         if (queue.inFlight.length > 0) return;
         queue.ops.shift();
         queue.exclusive = true;
-        void this.runFinish(taskId, head).then(() => this.resume(taskId, queue));
+        const run = head.kind === 'finish' ? this.runFinish(taskId, head) : this.runOnce(taskId, queue, head);
+        void run.then(() => this.resume(taskId, queue));
         return;
       }
       const count = nextBatchSize(queue.ops);
@@ -326,6 +316,24 @@ export class RedisTaskWriter {
       this.observer?.invalidated(taskId);
       // Unreachable past writeRetryMs: still ours (task-runner.ts tries the end again), keep renewing.
       if (!(err instanceof StoreUnavailableError)) this.leases.release(taskId);
+      op.reject(err);
+    }
+  }
+
+  /** An appendOnce: one APPEND call alone, retried with its token (applied once); reply 0 = nothing new. */
+  private async runOnce(taskId: string, queue: WriteQueue, op: PendingOnce): Promise<void> {
+    const appended: TaskEvent[] = [];
+    const batch = onceBatch(op.events, (stored) => appended.push(stored));
+    const fence = this.leases.fenceOf(taskId);
+    const token = this.nextToken();
+    const once = { source: op.source, position: op.position };
+    try {
+      const args = this.calls.appendArgs(taskId, batch, token, fence, undefined, once);
+      const first = Number(await this.retried(taskId, () => this.calls.append(taskId, args, true)));
+      if (first > 0) this.stored(taskId, queue, { batch, owned: fence !== '' }, first);
+      op.resolve(appended);
+    } catch (err) {
+      this.observer?.invalidated(taskId);
       op.reject(err);
     }
   }

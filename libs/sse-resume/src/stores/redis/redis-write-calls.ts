@@ -39,7 +39,8 @@ export class RedisWriteCalls {
 
   /**
    * ARGV of APPEND; built again for a resend (the last id the owner was given may have
-   * moved). `after`: the write this call follows while both are in flight (see IN_ORDER).
+   * moved). `after`: the write this call follows while both are in flight (see IN_ORDER);
+   * `once`: an appendOnce's source and position. A checkpoint rides on the last event.
    */
   appendArgs(
     taskId: string,
@@ -47,10 +48,11 @@ export class RedisWriteCalls {
     token: WriteToken,
     fence: string,
     after?: number,
+    once?: { source: string; position: string },
   ): (string | number)[] {
     const known = fence === '' ? 0 : this.leases.knownOf(taskId);
     return appendArgs(
-      { taskId, fence, events, token, known, publish: this.publish, after },
+      { taskId, fence, events, token, known, publish: this.publish, after, once },
       this.keys.of(taskId),
       this.limits,
     );

@@ -102,4 +102,77 @@ describe('appendArgs and finishArgs', () => {
     expect(within(await redis.pttl(keys.keyIndex('h-ended')), retained)).toBe(true);
     expect(await call('ended', SCRIPTS.finish, end)).toBeNull(); // ended already
   });
+
+  it('appendOnce (trailing o, source, position): applies a position once; a skipped call keeps the order', async () => {
+    await createTask('once');
+    const events = [{ type: 'log', data: '"a"', size: 6 }];
+    const once = (write: number, position: string, after?: number) =>
+      call(
+        'once',
+        SCRIPTS.append,
+        appendArgs(
+          {
+            taskId: 'once',
+            fence: '',
+            events,
+            token: { writer: 'w1', write },
+            known: 0,
+            publish: 'PUBLISH',
+            after,
+            once: { source: 'logs', position },
+          },
+          keys,
+          LIMITS,
+        ),
+      );
+    expect(await once(1, '0002')).toBe(1);
+    expect(await once(1, '0002')).toBe(1); // a retry of the applied write: its result
+    expect(await once(2, '0002')).toBe(0);
+    expect(await once(2, '0002')).toBe(0); // a retry of the skipped one: still nothing
+    expect(await once(3, '0001', 2)).toBe(0); // follows the skipped write: IN_ORDER lets it
+    expect(await once(4, '0010', 3)).toBe(2);
+    expect(await redis.xlen(keys.taskKey('once', 'events'))).toBe(2);
+    expect(await redis.hget(keys.taskKey('once', 'meta'), 'once:logs')).toBe('0010');
+  });
+
+  it('a checkpoint (trailing c, state) is stored with the id of the last event of its call', async () => {
+    const fence = await createTask('checkpoint');
+    const events = [
+      { type: 'progress', data: '1', size: 9 },
+      { type: 'progress', data: '2', size: 9, checkpoint: '{"step":2}' },
+    ];
+    const args = appendArgs(
+      { taskId: 'checkpoint', fence, events, token: { writer: 'w1', write: 9 }, known: 0, publish: '' },
+      keys,
+      LIMITS,
+    );
+    expect(args.slice(-2)).toEqual(['c', '{"step":2}']);
+    expect(await call('checkpoint', SCRIPTS.append, args)).toBe(1);
+    expect(await redis.hmget(keys.taskKey('checkpoint', 'meta'), 'checkpoint', 'checkpointId')).toEqual([
+      '{"step":2}',
+      '2',
+    ]);
+  });
+
+  it("never ends a durable task on the reaper's behalf (it has no lease)", async () => {
+    const create = createCall(
+      { taskId: 'durable', keyHash: 'h-durable', createdAt: Date.now(), durable: true },
+      10_000,
+      keys,
+      LIMITS,
+    );
+    expect(await connections.eval(SCRIPTS.create, create.keys, create.args)).toEqual([0, expect.any(Number)]);
+    const reaperEnd = finishArgs(
+      { taskId: 'durable', termination: DONE, fence: '', onlyIfLeaseLapsed: true, publish: 'PUBLISH' },
+      keys,
+      LIMITS,
+    );
+    expect(await call('durable', SCRIPTS.finish, reaperEnd)).toBeNull();
+    const cancel = finishArgs(
+      { taskId: 'durable', termination: DONE, fence: '', onlyIfLeaseLapsed: false, publish: 'PUBLISH' },
+      keys,
+      LIMITS,
+    );
+    expect(await call('durable', SCRIPTS.finish, cancel)).toBe(1);
+  });
 });

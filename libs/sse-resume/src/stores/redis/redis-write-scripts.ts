@@ -21,10 +21,13 @@ import {
  * APPEND. KEYS: task (1-3), globals (4-8). ARGV: fence, historyLimit, historyBytes,
  * liveChannel, prefix, historyBudgetBytes, writer, write, known (last id the owner was
  * given), publish command, after (the write this call follows, see IN_ORDER), n, then
- * n x (type, data, size): build them with {@link appendArgs}. Refuses a call that would
- * overtake an unapplied one (IN_ORDER), repairs a rewind (see REPAIR_REWIND), assigns ids last+1 .. last+n, stores, trims (own
- * limits, then the budget: see `globals`), publishes all n in one message
- * ("seq\\ntype\\ndata" lines) and returns the first id.
+ * n x (type, data, size), then optionally 'c', state (a checkpoint: stored with the last
+ * event's id) or 'o', source, position (appended only if position sorts after the source's
+ * last one, which it becomes; else returns 0): build them with {@link appendArgs}. Refuses
+ * a call that would overtake an unapplied one (IN_ORDER), repairs a rewind (see
+ * REPAIR_REWIND), assigns ids last+1 .. last+n, stores, trims (own limits, then the budget:
+ * see `globals`), publishes all n in one message ("seq\\ntype\\ndata" lines) and returns
+ * the first id.
  */
 export const APPEND_SCRIPT = `${REQUIRE_RUNNING}
 ${REPLAYED_WRITE.replace(/WRITER/g, '7')}
@@ -32,6 +35,12 @@ ${IN_ORDER.replace(/AFTER/g, '11')}
 if status ~= 'running' then return redis.error_reply('SSE_NOT_RUNNING ' .. status) end
 ${FENCE_CHECK}
 local limit, maxBytes, channel, n = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[12])
+local extra = 13 + n * 3
+if ARGV[extra] == 'o' and ARGV[extra + 2] <= (redis.call('HGET', meta, 'once:' .. ARGV[extra + 1]) or '') then
+  -- Applied already (this position or a later one of the source): nothing, still in order.
+  if ARGV[7] ~= '' then redis.call('HSET', meta, writerField, ARGV[8] .. ':0') end
+  return 0
+end
 local prefix, budget = ARGV[5], tonumber(ARGV[6])
 ${globals(4)}
 ${REPAIR_REWIND.replace(/KNOWN/g, '9')}
@@ -70,6 +79,11 @@ ${NOW}
 local firstId = last - n + 1
 redis.call('HSET', meta, 'lastEventId', last, 'firstEventId', first, 'bytes', bytes, 'updatedAt', now)
 if ARGV[7] ~= '' then redis.call('HSET', meta, writerField, ARGV[8] .. ':' .. firstId) end
+if ARGV[extra] == 'c' then
+  redis.call('HSET', meta, 'checkpoint', ARGV[extra + 1], 'checkpointId', last)
+elseif ARGV[extra] == 'o' then
+  redis.call('HSET', meta, 'once:' .. ARGV[extra + 1], ARGV[extra + 2])
+end
 publish(channel, table.concat(lines, '\\n'))
 return firstId
 `;
@@ -90,7 +104,11 @@ ${FENCE_CHECK}
 local clock = redis.call('TIME')
 local nowMicros = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local now = math.floor(nowMicros / 1000)
-if ARGV[12] == '1' and tonumber(redis.call('HGET', meta, 'leaseUntil')) > now then return false end
+if ARGV[12] == '1' then
+  -- A durable task has no lease (no leaseUntil): the queue, not a reaper, ends it.
+  local leaseUntil = redis.call('HGET', meta, 'leaseUntil')
+  if not leaseUntil or tonumber(leaseUntil) > now then return false end
+end
 local prefix, budget = ARGV[13], tonumber(ARGV[14])
 ${globals(4)}
 ${REPAIR_REWIND.replace(/KNOWN/g, '17')}
@@ -142,6 +160,8 @@ export interface EventToAppend {
   readonly type: string;
   readonly data: string;
   readonly size: number;
+  /** A checkpoint's state (JSON), stored with this event's id; only on the last event of a call. */
+  readonly checkpoint?: string;
 }
 
 /** How a script publishes live events: classic, sharded (Cluster), or not at all (the writer does, after `WAIT`). */
@@ -159,6 +179,8 @@ export function appendArgs(
     publish: PublishCommand;
     /** The write (its number) this call follows while both are in flight; none when it is sent alone. */
     after?: number;
+    /** Append only if `position` sorts after the last one applied for `source` (appendOnce). */
+    once?: { source: string; position: string };
   },
   keys: RedisKeys,
   limits: TaskStoreLimits,
@@ -178,6 +200,9 @@ export function appendArgs(
     call.events.length,
   ];
   for (const event of call.events) args.push(event.type, event.data, event.size);
+  const checkpoint = call.events.at(-1)?.checkpoint;
+  if (call.once) args.push('o', call.once.source, call.once.position);
+  else if (checkpoint !== undefined) args.push('c', checkpoint);
   return args;
 }
 
