@@ -1,3 +1,6 @@
+/** Injection token of the app's {@link AppConfig}. */
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
 /** The example app's configuration, read from the environment and checked at boot. */
 export interface AppConfig {
   port: number;
@@ -35,6 +38,24 @@ export interface AppConfig {
   logJson: boolean;
   /** `METRICS=on` (default): OpenTelemetry metrics, served at `GET /metrics`; `off`: none. */
   metrics: boolean;
+  /** Durable tasks (BullMQ): set when Redis is configured, `undefined` in memory mode. */
+  durable: DurableConfig | undefined;
+}
+
+/** Durable tasks' settings; unset numbers leave the library's defaults. */
+export interface DurableConfig {
+  /** `TASK_WORKERS=0`: this instance starts and streams durable tasks but runs none (default 1: it runs a worker). */
+  workers: boolean;
+  /** `DURABLE_QUEUE`: the BullMQ queue (unset: the library's, `sse-resume-tasks`). */
+  queueName: string | undefined;
+  /** `DURABLE_LOCK_MS`: BullMQ's job lock; a worker silent this long loses its task to another. */
+  lockDurationMs: number | undefined;
+  /** `DURABLE_STALLED_INTERVAL_MS`: how often workers look for tasks whose lock lapsed. */
+  stalledIntervalMs: number | undefined;
+  /** `DURABLE_CONCURRENCY`: tasks one worker runs at once. */
+  concurrency: number | undefined;
+  /** `DURABLE_ATTEMPTS`: attempts of a durable task in all, after throws. */
+  attempts: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +101,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       break;
     }
   }
+  const queueName = env.DURABLE_QUEUE || undefined;
+  if (queueName !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(queueName)) {
+    problems.push(`DURABLE_QUEUE must be 1 to 100 letters, digits, "_", "." or "-", got "${queueName}"`);
+  }
+  const optionalInt = (name: string, min: number, max: number): number | undefined =>
+    env[name] ? int(name, min, min, max) : undefined;
+  const durable: DurableConfig = {
+    workers: int('TASK_WORKERS', 1, 0, 1) === 1,
+    queueName,
+    lockDurationMs: optionalInt('DURABLE_LOCK_MS', 100, 3_600_000),
+    stalledIntervalMs: optionalInt('DURABLE_STALLED_INTERVAL_MS', 100, 3_600_000),
+    concurrency: optionalInt('DURABLE_CONCURRENCY', 1, 1_000),
+    attempts: optionalInt('DURABLE_ATTEMPTS', 1, 100),
+  };
   const config: AppConfig = {
     port: int('PORT', 3000, 0, 65535),
     adapter: adapter === 'fastify' ? 'fastify' : 'express',
@@ -103,6 +138,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ? int('SHUTDOWN_GRACE_MS', 0, 0, 8_000) : undefined,
     logJson: logJson === '1' || logJson === 'true',
     metrics: metrics !== 'off',
+    // Durable tasks run as BullMQ jobs, which live in Redis: none in memory mode.
+    durable: clusterNodes.length > 0 || redisUrl !== undefined ? durable : undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -25,8 +25,12 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.port, HOST);
   // The address bound, not app.getUrl(), which names 127.0.0.1 for a server on every interface.
   const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
+  const store = config.redisClusterNodes ? 'Redis Cluster' : config.redisUrl ? 'Redis' : 'in-memory';
+  const durable = config.durable
+    ? `, durable tasks ${config.durable.workers ? 'with' : 'without'} a worker`
+    : '';
   logger.log(
-    `listening on http://${HOST}:${port}, every interface (${config.adapter}, ${config.redisClusterNodes ? 'Redis Cluster' : config.redisUrl ? 'Redis' : 'in-memory'} store)`,
+    `listening on http://${HOST}:${port}, every interface (${config.adapter}, ${store} store${durable})`,
   );
 }
 

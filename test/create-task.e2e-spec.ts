@@ -81,6 +81,7 @@ describe.each(ADAPTERS)('POST /tasks (%s)', (adapter: Adapter) => {
     ['intervalMs as a string', '{"intervalMs":"10"}'],
     ['payloadBytes as a string', '{"payloadBytes":"1"}'],
     ['failAt as a string', '{"failAt":"3"}'],
+    ['durable as a string', '{"durable":"true"}'],
     ['steps not an integer', '{"steps":1.5}'],
     ['failAt not an integer', '{"failAt":2.5}'],
     ['steps 1e400 (Infinity)', '{"steps":1e400}'],

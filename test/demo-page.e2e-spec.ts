@@ -37,6 +37,8 @@ describe.each(ADAPTERS)('GET / and /sse-resume-client.js (%s)', (adapter: Adapte
       'id="status"',
       'id="steps"',
       'id="interval"',
+      'id="durable"',
+      'id="attempt"',
       'id="log"',
     ]) {
       expect(html).toContain(element);

@@ -119,7 +119,13 @@ describe.each(ADAPTERS)('OpenAPI: GET /docs and /docs-json (%s)', (adapter) => {
   it('documents POST /tasks: its body, and a 201 of { taskId, resumeKey, streamUrl } that sets the cookie', () => {
     const start = document.paths['/tasks']!.post!;
     const body = resolve(start.requestBody!.content['application/json']!.schema);
-    expect(Object.keys(body.properties!)).toEqual(['steps', 'intervalMs', 'payloadBytes', 'failAt']);
+    expect(Object.keys(body.properties!)).toEqual([
+      'steps',
+      'intervalMs',
+      'payloadBytes',
+      'failAt',
+      'durable',
+    ]);
     const created = start.responses['201']!;
     const answer = resolve(created.content!['application/json']!.schema);
     expect(answer).toMatchObject({

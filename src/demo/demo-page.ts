@@ -14,6 +14,10 @@
  * asking the server again. `window.__demoEvents` lists every event shown for the task
  * (`{ id, type }`, across reloads), for the browser tests.
  *
+ * "durable" starts a durable task (needs Redis): a BullMQ job that a worker runs; kill that
+ * worker and another one takes over from the last step, the log showing the `retry` event
+ * between the attempts and the attempt number.
+ *
  * The script is plain JavaScript inside this template: no backticks, no dollar-brace.
  */
 export const DEMO_PAGE = /* html */ `<!doctype html>
@@ -33,7 +37,7 @@ export const DEMO_PAGE = /* html */ `<!doctype html>
   input { width: 6rem; }
   #log { font: 13px/1.4 ui-monospace, monospace; max-height: 16rem; overflow-y: auto; margin: 0;
     padding: .5rem .5rem .5rem 3.5rem; background: #f6f6f6; border-radius: 4px; }
-  #log .gap, #log .reconnect { color: #9a5b00; }
+  #log .gap, #log .reconnect, #log .retry { color: #9a5b00; }
   #log .error { color: #b00020; }
   #log .end { color: #006b2d; font-weight: bold; }
   #log .info, #log .open { color: #555; }
@@ -46,6 +50,7 @@ the server: the bar continues where it was, every event once.</p>
 <p>
   <label>steps <input id="steps" type="number" min="1" max="100000" value="20"></label>
   <label>interval (ms) <input id="interval" type="number" min="0" max="60000" value="300"></label>
+  <label title="a BullMQ job that survives the death of the worker running it (needs Redis)"><input id="durable" type="checkbox" style="width: auto"> durable</label>
 </p>
 <p>
   <button id="start" type="button">start</button>
@@ -58,6 +63,7 @@ the server: the bar continues where it was, every event once.</p>
   <dt>last event id</dt><dd id="last-event-id">-</dd>
   <dt>reconnects</dt><dd id="reconnects">0</dd>
   <dt>gaps</dt><dd id="gaps">0</dd>
+  <dt>attempt</dt><dd id="attempt">-</dd>
   <dt>status</dt><dd id="status">loading</dd>
 </dl>
 <h2>Log</h2>
@@ -80,15 +86,15 @@ const TERMINAL = ['completed', 'failed', 'cancelled'];
 // Reconnects wait at most 5 s (the client's default is 30 s), so a restarted server is back soon.
 const client = new SseResumeClient({ reconnect: { maxDelayMs: 5000 } });
 
-/** The task shown: { taskId, steps, intervalMs, step, total, lastEventId, reconnects, gaps, status, detail, ranges }. */
+/** The task shown: { taskId, steps, intervalMs, durable, attempt, step, total, lastEventId, reconnects, gaps, status, detail, ranges }. */
 let state = null;
 /** Its log: { at, kind, text }, the last LOG_LIMIT. */
 let log = [];
 /** The stream being followed (null when none). */
 let stream = null;
 
-const fresh = (taskId, steps, intervalMs) => ({
-  taskId, steps, intervalMs, step: 0, total: steps, lastEventId: null,
+const fresh = (taskId, steps, intervalMs, durable) => ({
+  taskId, steps, intervalMs, durable: !!durable, attempt: null, step: 0, total: steps, lastEventId: null,
   reconnects: 0, gaps: 0, status: 'connecting', detail: '', ranges: [],
 });
 
@@ -163,6 +169,7 @@ function render() {
   $('last-event-id').textContent = state && state.lastEventId !== null ? String(state.lastEventId) : '-';
   $('reconnects').textContent = state ? String(state.reconnects) : '0';
   $('gaps').textContent = state ? String(state.gaps) : '0';
+  $('attempt').textContent = state && state.attempt ? String(state.attempt) : '-';
   $('status').textContent = state ? state.status + (state.detail ? ' (' + state.detail + ')' : '') : 'idle';
   $('cancel').disabled = !state || !stream || TERMINAL.includes(state.status);
 }
@@ -184,10 +191,16 @@ function onEvent(event) {
     addLog('end', '#' + event.id + ' end: ' + event.status +
       (event.error ? ' (' + event.error + ')' : '') +
       (event.result !== undefined ? ', result ' + JSON.stringify(event.result) : ''));
+  } else if (event.type === 'retry') {
+    // A durable task's attempt ended (its worker died, or it threw): the next one goes on.
+    const data = event.data || {};
+    if (typeof data.attempt === 'number') state.attempt = data.attempt;
+    addLog('retry', '#' + event.id + ' retry: attempt ' + data.attempt + (data.reason ? ' (' + data.reason + ')' : ''));
   } else {
     const data = event.data || {};
     if (typeof data.step === 'number') state.step = data.step;
     if (typeof data.total === 'number') state.total = data.total;
+    if (typeof data.attempt === 'number') state.attempt = data.attempt;
     addLog('event', '#' + event.id + ' ' + event.type +
       (typeof data.step === 'number' ? ' ' + data.step + '/' + data.total : ' ' + JSON.stringify(data)));
   }
@@ -257,12 +270,13 @@ function stopFollowing() {
 $('start').addEventListener('click', async () => {
   const steps = Number($('steps').value);
   const intervalMs = Number($('interval').value);
+  const durable = $('durable').checked;
   $('start').disabled = true;
   $('status').textContent = 'starting';
   let task;
   try {
     // Keeps the key in sessionStorage (and the server sets its cookie); the stream is made below.
-    task = await client.start({ steps, intervalMs });
+    task = await client.start(durable ? { steps, intervalMs, durable } : { steps, intervalMs });
   } catch (error) {
     $('status').textContent = 'error (' + describe(error) + ')';
     showLogEntry({ at: new Date().toISOString().slice(11, 23), kind: 'error', text: 'start refused: ' + describe(error) });
@@ -272,11 +286,11 @@ $('start').addEventListener('click', async () => {
   }
   stopFollowing();
   saveLog();
-  state = fresh(task.taskId, steps, intervalMs);
+  state = fresh(task.taskId, steps, intervalMs, durable);
   log = [];
   $('log').replaceChildren();
   history.replaceState(null, '', '?task=' + encodeURIComponent(task.taskId));
-  addLog('info', 'started task ' + task.taskId + ': ' + steps + ' steps, ' + intervalMs + ' ms apart');
+  addLog('info', 'started ' + (durable ? 'durable ' : '') + 'task ' + task.taskId + ': ' + steps + ' steps, ' + intervalMs + ' ms apart');
   void follow();
 });
 
@@ -300,6 +314,7 @@ if (taskId) {
     // The settings of the task being followed.
     if (state.steps) $('steps').value = state.steps;
     if (state.intervalMs !== undefined && state.intervalMs !== null) $('interval').value = state.intervalMs;
+    $('durable').checked = !!state.durable;
   } else {
     state = fresh(taskId, null, null);
   }

@@ -10,9 +10,14 @@ export interface CreateTaskDto {
   payloadBytes: number;
   /** Fail at this step (before emitting it). */
   failAt?: number;
+  /** Run as a durable task (a BullMQ job any worker may run; needs Redis). Default false. */
+  durable: boolean;
 }
 
-const FIELDS: Record<keyof CreateTaskDto, { min: number; max: number; fallback?: number }> = {
+/** What the demo task itself reads (the input of a durable one). */
+export type DemoTaskInput = Omit<CreateTaskDto, 'durable'>;
+
+const FIELDS: Record<keyof DemoTaskInput, { min: number; max: number; fallback?: number }> = {
   steps: { min: 1, max: 100_000, fallback: 10 },
   intervalMs: { min: 0, max: 60_000, fallback: 500 },
   payloadBytes: { min: 0, max: 1_048_576, fallback: 0 },
@@ -30,10 +35,14 @@ export class CreateTaskPipe implements PipeTransform<unknown, CreateTaskDto> {
     const problems: string[] = [];
     for (const key of Object.keys(input)) {
       // Own keys only: `key in FIELDS` would accept toString, constructor, __proto__ ...
-      if (!Object.hasOwn(FIELDS, key)) problems.push(`unknown property ${key}`);
+      if (!Object.hasOwn(FIELDS, key) && key !== 'durable') problems.push(`unknown property ${key}`);
     }
-    const out: Partial<CreateTaskDto> = {};
-    for (const [name, rule] of Object.entries(FIELDS) as [keyof CreateTaskDto, (typeof FIELDS)['steps']][]) {
+    const out: Partial<CreateTaskDto> = { durable: false };
+    if (input.durable !== undefined) {
+      if (typeof input.durable === 'boolean') out.durable = input.durable;
+      else problems.push('durable must be true or false');
+    }
+    for (const [name, rule] of Object.entries(FIELDS) as [keyof DemoTaskInput, (typeof FIELDS)['steps']][]) {
       const value = input[name];
       if (value === undefined) {
         if (rule.fallback !== undefined) out[name] = rule.fallback;

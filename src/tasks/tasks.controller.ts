@@ -1,4 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Sse, type MessageEvent } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Sse,
+  type MessageEvent,
+} from '@nestjs/common';
 import {
   LastEventId,
   ResumeCookie,
@@ -10,8 +22,10 @@ import {
 } from '@app/sse-resume';
 import type { Observable } from 'rxjs';
 import { ApiTags } from '@nestjs/swagger';
+import { APP_CONFIG, type AppConfig } from '../config';
 import { CreateTaskPipe, type CreateTaskDto } from './create-task.pipe';
 import { runDemoTask } from './demo-task';
+import { DEMO_TASK } from './demo-task.handler';
 import { ApiCancelTask, ApiStartTask, ApiTaskEvents, ApiTaskInfo } from './tasks.openapi';
 
 export interface CreatedTask {
@@ -23,19 +37,29 @@ export interface CreatedTask {
 @ApiTags('tasks')
 @Controller('tasks')
 export class TasksController {
-  constructor(private readonly tasks: SseTaskService) {}
+  constructor(
+    private readonly tasks: SseTaskService,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'durable'>,
+  ) {}
 
   /**
    * Starts a demo task; the client keeps `resumeKey` to stream, query and cancel it. The
    * response also sets the cookie `sse-resume-<taskId>` (Path=/tasks/<taskId>), so a
    * browser's `EventSource` and requests to this task need no key in the URL.
+   * `durable: true` runs it as a BullMQ job that any worker may run (and take over).
    */
   @Post()
   @HttpCode(201)
   @ResumeCookie()
   @ApiStartTask()
   async create(@Body(CreateTaskPipe) body: CreateTaskDto): Promise<CreatedTask> {
-    const { taskId, resumeKey } = await this.tasks.start((context) => runDemoTask(context, body));
+    const { durable, ...input } = body;
+    if (durable && this.config.durable === undefined) {
+      throw new BadRequestException('durable tasks need Redis: set REDIS_URL (or REDIS_CLUSTER_NODES)');
+    }
+    const { taskId, resumeKey } = durable
+      ? await this.tasks.start(DEMO_TASK, input, { durable: true })
+      : await this.tasks.start((context) => runDemoTask(context, input));
     return { taskId, resumeKey, streamUrl: `/tasks/${taskId}/events?key=${resumeKey}` };
   }
 

@@ -45,6 +45,13 @@ export class CreateTaskBody {
     maximum: 100_000,
   })
   failAt?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'Run it as a durable task: a BullMQ job that any worker runs, taken over by another worker (from its last step) if that one dies; its stream shows `retry` between attempts. Needs Redis (400 without).',
+    default: false,
+  })
+  durable?: boolean;
 }
 
 export class CreatedTaskBody {
@@ -90,6 +97,12 @@ export class TaskInfoBody {
 
   @ApiPropertyOptional({ description: 'The public error message of a failed or cancelled task.' })
   error?: string;
+
+  @ApiPropertyOptional({
+    description: 'Durable tasks: the attempt running or last run (1 for the first, 0 while queued).',
+    minimum: 0,
+  })
+  attempt?: number;
 }
 
 export class CancelledTaskBody {
@@ -122,7 +135,8 @@ export const ApiStartTask = () =>
     ApiBody({ type: CreateTaskBody, required: true }),
     ApiCreatedResponse({ description: 'The task has started.', type: CreatedTaskBody }),
     ApiBadRequestResponse({
-      description: 'The body is not a JSON object of the known fields within range.',
+      description:
+        'The body is not a JSON object of the known fields within range, or asks for a durable task without Redis.',
       schema: {
         type: 'object',
         properties: {

@@ -12,6 +12,8 @@ export interface TaskBody {
   intervalMs?: number;
   payloadBytes?: number;
   failAt?: number;
+  /** A durable task (needs Redis). */
+  durable?: boolean;
 }
 
 export interface CreatedTask {
@@ -29,6 +31,8 @@ export interface TaskInfoBody {
   lastEventId: number;
   subscribers: number;
   error?: string;
+  /** Durable tasks: the attempt running or last run. */
+  attempt?: number;
 }
 
 export interface JsonResponse<T = unknown> {

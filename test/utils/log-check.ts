@@ -21,6 +21,8 @@ const NOT_ABOUT_A_TASK = [
   /^task eviction failed$/,
   /^expired tasks evicted$/,
   /^an SSE stream failed after its response head/,
+  // BullMQ's worker `error` event names no job (a lost lock's job id is only in its text).
+  /^durable task worker error$/,
 ];
 
 export interface LogCheckOptions {

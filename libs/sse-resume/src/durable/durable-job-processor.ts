@@ -80,6 +80,8 @@ export class DurableJobProcessor {
       this.settings,
     );
     this.attempts.set(taskId, attempt);
+    // Says which process runs which attempt (operators, and the multi-process e2e tests).
+    this.logger.log(logRecord('durable attempt started', { taskId, attempt: claim.attempt }));
     let timer: NodeJS.Timeout | undefined;
     try {
       const { deadline, timeoutMs } = job.data;
