@@ -1,11 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { dataOf, parseFrames, type SseFrame } from '@app/sse-resume/testing/sse';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '@app/sse-resume/testing/redis';
 import { readStream, requestJson, type CreatedTask } from '../utils/api';
-import { type ChildApp, killChildApp, startChildApp } from '../utils/child-app';
-import { appendToRunLog } from '../utils/log-capture';
+import { type ChildApp, killChildApp, startChildApp, startChildWorker } from '../utils/child-app';
+import { ATTEMPT_STARTED } from './durable-harness';
 
 /**
  * Issue 15, load: 1,000 durable tasks through 3 worker processes (the example app's
@@ -18,7 +15,6 @@ const STEPS = 3;
 const WORKERS = 3;
 /** Tasks started and read at once (each: POST, then its stream to the end). */
 const IN_FLIGHT = 50;
-const ROOT = resolve(__dirname, '../..');
 const PREFIX = uniquePrefix('load');
 const QUEUE = `load-${PREFIX.replace(/[^a-z0-9]+/gi, '-')}`;
 const ENV = {
@@ -27,49 +23,10 @@ const ENV = {
   DURABLE_QUEUE: QUEUE,
   DURABLE_CONCURRENCY: '10',
 };
-const READY_TIMEOUT_MS = 30_000;
-
-interface WorkerProcess {
-  child: ChildProcess;
-  exited: Promise<unknown>;
-  output: () => string;
-}
-
-/** `node dist/src/worker.js` with `env`; resolves once it logged `worker ready`. */
-async function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [resolve(ROOT, 'dist/src/worker.js')], {
-    cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = once(child, 'exit');
-  await new Promise<void>((ready, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`worker not ready in ${READY_TIMEOUT_MS} ms:\n${output}`)),
-      READY_TIMEOUT_MS,
-    );
-    const onData = (data: Buffer): void => {
-      output += data.toString();
-      if (/worker ready/.test(output)) {
-        clearTimeout(timer);
-        ready();
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then(([code, signal]) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code ?? signal}) before it was ready:\n${output}`));
-    });
-  });
-  child.once('close', () => appendToRunLog(output));
-  return { child, exited, output: () => output };
-}
 
 /** SIGTERM (graceful: nothing runs any more), SIGKILL if it is still there after 10 s. */
-async function stopWorker(worker: WorkerProcess | undefined): Promise<void> {
-  if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+async function stopWorker(worker: ChildApp): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
   worker.child.kill('SIGTERM');
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
   await worker.exited;
@@ -94,16 +51,16 @@ function streamProblem(frames: readonly SseFrame[]): string | undefined {
 
 describe('durable tasks under load (3 workers x concurrency 10)', () => {
   let http: ChildApp | undefined;
-  const workers: WorkerProcess[] = [];
+  const workers: ChildApp[] = [];
 
   beforeAll(async () => {
     const started = await Promise.allSettled([
       startChildApp({ ...ENV, TASK_WORKERS: '0' }),
-      ...Array.from({ length: WORKERS }, () => startWorker(ENV)),
+      ...Array.from({ length: WORKERS }, () => startChildWorker(ENV)),
     ]);
-    for (const result of started) {
+    for (const [k, result] of started.entries()) {
       if (result.status === 'rejected') continue;
-      if ('url' in result.value) http = result.value;
+      if (k === 0) http = result.value;
       else workers.push(result.value);
     }
     const failed = started.find((result) => result.status === 'rejected');
@@ -140,7 +97,15 @@ describe('durable tasks under load (3 workers x concurrency 10)', () => {
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
     expect({ failed: problems.length, first: problems.slice(0, 5) }).toEqual({ failed: 0, first: [] });
-    // Every worker is alive, and none logged an error.
+    // Every worker is alive, ran some of the tasks, and logged no error; one attempt per task.
+    const attempts = workers.map((worker) => worker.output().split(ATTEMPT_STARTED).length - 1);
+    expect({
+      total: attempts.reduce((sum, n) => sum + n, 0),
+      idle: attempts.filter((n) => n === 0).length,
+    }).toEqual({
+      total: TASKS,
+      idle: 0,
+    });
     for (const worker of workers) {
       expect(worker.child.exitCode).toBeNull();
       expect(worker.output()).not.toMatch(/\bERROR\b/);
