@@ -29,6 +29,9 @@ import { type LocalStart, NamedTaskStarter } from './named-task-starter';
 import { createQueueConnection, type QueueConnection } from './queue-connection';
 import { TaskHandlerRegistry } from './task-handler-registry';
 
+/** Longest wait for one BullMQ close on shutdown (see `settle`). */
+const CLOSE_TIMEOUT_MS = 2_000;
+
 /** BullMQ's errors for a job whose lock this worker no longer holds. */
 const LOCK_LOST = /lock mismatch|missing lock|could not renew lock/i;
 /** At most this many seconds pass before a handed-over job is taken (usually a few ms). */
@@ -160,24 +163,48 @@ export class DurableTaskRuntime implements OnModuleInit, OnApplicationBootstrap,
    */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.worker) {
-      const closing = this.worker.close(); // first: no job is fetched again once handed back
+      const worker = this.worker;
+      const closing = worker.close(); // first: no job is fetched again once handed back
       // Let the close drop this worker's blocking read before jobs go back: a read still
       // waiting would take the queue's wake-up meant for the other workers.
       await new Promise((resolve) => setTimeout(resolve, 10));
       this.processor?.shutDown();
-      await this.settle(closing);
+      await this.settle(closing, () => worker.disconnect());
     }
     this.stopListening?.();
-    await this.settle(this.events?.close());
-    await this.settle(this.queue?.close());
+    const { events, queue } = this;
+    if (events) await this.settle(events.close(), () => events.disconnect());
+    if (queue) await this.settle(queue.close(), () => queue.disconnect());
     await this.settle(this.connection?.close());
   }
 
-  private async settle(closing: Promise<void> | undefined): Promise<void> {
+  /**
+   * Waits for a close, at most {@link CLOSE_TIMEOUT_MS}: with Redis away (down, paused) BullMQ's
+   * close waits for connections that never answer, and a shutdown must not hang on it. Past
+   * the bound the connections are dropped (`disconnect`).
+   */
+  private async settle(closing: Promise<void> | undefined, drop?: () => Promise<void>): Promise<void> {
+    if (!closing) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS);
+      timer.unref();
+    });
     try {
-      await closing;
+      if ((await Promise.race([closing, timedOut])) === 'timeout') {
+        this.logger.warn(
+          logRecord('closing the durable task queue timed out; dropping its connections', {
+            timeoutMs: CLOSE_TIMEOUT_MS,
+          }),
+        );
+        closing.catch(() => undefined);
+        // Not awaited: a disconnect can wait on the same dead connection as the close.
+        drop?.().catch(() => undefined);
+      }
     } catch (err) {
       this.logError('closing the durable task queue failed', err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
