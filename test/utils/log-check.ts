@@ -21,9 +21,11 @@ const NOT_ABOUT_A_TASK = [
   /^task eviction failed$/,
   /^expired tasks evicted$/,
   /^an SSE stream failed after its response head/,
-  // BullMQ's worker `error` event names no job (a lost lock's job id is only in its text).
-  /^durable task worker error$/,
+  // BullMQ's worker and QueueEvents `error` events name no job (a lost lock's job id is only in its text).
+  /^durable task (worker|events) error$/,
   /^durable task worker lost a job lock/,
+  // Shutdown of the instance's BullMQ queue, worker and events (all its jobs at once).
+  /^closing the durable task queue/,
 ];
 
 export interface LogCheckOptions {
