@@ -3,25 +3,16 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.factory';
 import { loadConfig } from './config';
+import { exitIfShutdownHangs } from './shutdown-deadline';
 
 /** Every interface: the app is meant to be reached from outside its container or host. */
 const HOST = '0.0.0.0';
-
-/** Longest a SIGTERM may take before the process exits anyway. */
-const SHUTDOWN_DEADLINE_MS = 10_000;
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const config = loadConfig();
   const app = await createApp(config, config.logJson ? { logger: new ConsoleLogger({ json: true }) } : {});
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      setTimeout(() => {
-        logger.error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting`);
-        process.exit(1);
-      }, SHUTDOWN_DEADLINE_MS).unref();
-    });
-  }
+  exitIfShutdownHangs(logger);
   await app.listen(config.port, HOST);
   // The address bound, not app.getUrl(), which names 127.0.0.1 for a server on every interface.
   const { port } = (app.getHttpServer() as Server).address() as AddressInfo;

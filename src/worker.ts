@@ -1,10 +1,8 @@
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { loadConfig } from './config';
+import { exitIfShutdownHangs } from './shutdown-deadline';
 import { WorkerModule } from './worker.module';
-
-/** Longest a SIGTERM may take before the process exits anyway. */
-const SHUTDOWN_DEADLINE_MS = 10_000;
 
 /**
  * `npm run worker`: runs durable tasks (BullMQ jobs) and serves no HTTP. Same environment as
@@ -23,14 +21,7 @@ async function bootstrap(): Promise<void> {
     ...(config.logJson && { logger: new ConsoleLogger({ json: true }) }),
   });
   app.enableShutdownHooks();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      setTimeout(() => {
-        logger.error(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting`);
-        process.exit(1);
-      }, SHUTDOWN_DEADLINE_MS).unref();
-    });
-  }
+  exitIfShutdownHangs(logger);
   const { durable } = config;
   logger.log(
     `worker ready (queue ${durable.queueName ?? 'sse-resume-tasks'}, concurrency ${durable.concurrency ?? 10}, ${config.redisClusterNodes ? 'Redis Cluster' : 'Redis'} store)`,

@@ -8,8 +8,8 @@ import type {
   TaskSource,
 } from '../interfaces/task-context.interface';
 import type { TaskStore } from '../interfaces/task-store.interface';
-import { generateResumeKey, generateTaskId, hashResumeKey } from '../access/resume-key';
 import { checkBackoff } from '../sse-resume.options';
+import { createTask } from '../tasks/create-task';
 import { checkMetadata, type TaskSerializer } from '../tasks/task-serializer';
 import type { DurableJobData, DurableJobQueue } from './durable-job-data';
 import type { ResolvedDurableTasksOptions } from './durable-runtime-options';
@@ -57,12 +57,7 @@ export class NamedTaskStarter {
     checkInteger('delay', options.delay, 0, MAX_TIMEOUT_MS);
     const backoff = checkBackoff('backoff', options.backoff) ?? this.durable.backoff;
     const metadata = checkMetadata(options.metadata);
-    const taskId = generateTaskId();
-    const resumeKey = generateResumeKey();
-    await this.store.create({
-      taskId,
-      keyHash: hashResumeKey(resumeKey),
-      createdAt: Date.now(),
+    const { taskId, resumeKey } = await createTask(this.store, {
       durable: true,
       ...(metadata && { metadata }),
     });

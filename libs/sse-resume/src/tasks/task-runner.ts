@@ -18,8 +18,8 @@ import type {
 } from '../interfaces/task-context.interface';
 import { isTerminalStatus, type TerminalStatus } from '../interfaces/task-status.interface';
 import type { TaskStore, TaskTermination } from '../interfaces/task-store.interface';
-import { generateResumeKey, generateTaskId, hashResumeKey } from '../access/resume-key';
 import type { TaskAccessChecker } from '../access/task-access-checker';
+import { createTask } from './create-task';
 import { EmitPacer } from './emit-pacer';
 import { checkMetadata, type Outcome, publicMessage, TaskSerializer } from './task-serializer';
 import { runSource } from './task-sources';
@@ -101,12 +101,7 @@ export class TaskRunner {
     }
     if (this.shuttingDown) throw new StoreUnavailableError('the server is shutting down');
     const metadata = checkMetadata(options.metadata);
-    const taskId = generateTaskId();
-    const resumeKey = generateResumeKey();
-    await this.store.create({
-      taskId,
-      keyHash: hashResumeKey(resumeKey),
-      createdAt: Date.now(),
+    const { taskId, resumeKey } = await createTask(this.store, {
       ownerId: this.instanceId,
       ...(metadata && { metadata }),
     });
